@@ -1,0 +1,1 @@
+"""Multi-store points platform: GraphQL API backend."""

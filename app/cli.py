@@ -1,0 +1,124 @@
+"""Operator commands: `python -m app.cli <command>`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from app.config import get_settings
+
+Command = Callable[[argparse.Namespace], Awaitable[int]]
+_commands: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
+
+
+def command(name: str, help: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None):
+    def register(fn: Command) -> Command:
+        _commands[name] = (fn, args, help)
+        return fn
+
+    return register
+
+
+async def _with_db(fn: Callable[[], Awaitable[int]]) -> int:
+    from app.db import close_db, init_db
+    from app.redis import close_redis
+
+    await init_db()
+    try:
+        return await fn()
+    finally:
+        await close_db()
+        await close_redis()
+
+
+@command("migrate", "apply the committed migrations")
+async def cmd_migrate(ns: argparse.Namespace) -> int:
+    from app.db import close_db, migrate
+
+    await migrate()
+    await close_db()
+    print("migrations applied")
+    return 0
+
+
+def _token_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--role", required=True)
+    p.add_argument("--subject", required=True, type=int)
+
+
+@command("token", "print an access token for local use (refused in prod)", _token_args)
+async def cmd_token(ns: argparse.Namespace) -> int:
+    from app.domain.tokens import issue_pair
+    from app.models.users import Role
+
+    settings = get_settings()
+    if settings.app_env == "prod":
+        print("refused: tokens are not minted by hand in prod", file=sys.stderr)
+        return 2
+    if ns.role not in {r.value for r in Role}:
+        print(f"unknown role {ns.role}; one of {[r.value for r in Role]}", file=sys.stderr)
+        return 2
+    pair = await issue_pair(ns.subject, ns.role)
+    print(pair.access_token)
+    return 0
+
+
+@command("export-schema", "write schema.graphql from the code's schema")
+async def cmd_export_schema(ns: argparse.Namespace) -> int:
+    from app.schema.root import schema
+
+    Path("schema.graphql").write_text(schema.as_str() + "\n", encoding="utf-8")
+    print("schema.graphql written")
+    return 0
+
+
+@command("check-schema", "fail if schema.graphql differs from the code's schema")
+async def cmd_check_schema(ns: argparse.Namespace) -> int:
+    from app.schema.root import schema
+
+    path = Path("schema.graphql")
+    current = schema.as_str() + "\n"
+    if not path.exists() or path.read_text(encoding="utf-8") != current:
+        print(
+            "schema.graphql is out of date: run `python -m app.cli export-schema`", file=sys.stderr
+        )
+        return 1
+    print("schema.graphql is up to date")
+    return 0
+
+
+@command("seed-demo", "create demo merchants, consumers and orders (idempotent)")
+async def cmd_seed_demo(ns: argparse.Namespace) -> int:
+    from app.demo import seed_demo
+
+    return await _with_db(seed_demo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _load_plugins()
+    parser = argparse.ArgumentParser(prog="python -m app.cli")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_, add_args, help_text) in sorted(_commands.items()):
+        add_args(sub.add_parser(name, help=help_text))
+    ns = parser.parse_args(argv)
+    fn = _commands[ns.command][0]
+    return asyncio.run(fn(ns))  # type: ignore[arg-type]
+
+
+def _load_plugins() -> None:
+    """Domains register their own commands in `app/<domain>/commands.py` modules."""
+    import importlib
+    import pkgutil
+
+    import app.jobs
+
+    for mod in pkgutil.iter_modules(app.jobs.__path__):
+        if mod.name.startswith("cmd_"):
+            importlib.import_module(f"app.jobs.{mod.name}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""Tortoise configuration: one app label per domain, each with its own migrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import Tortoise
+
+from app.config import Settings, get_settings
+
+# Each label owns its models module and its migrations package, so domains evolve
+# their schema independently; cross-label foreign keys become migration dependencies.
+APPS: dict[str, list[str]] = {
+    "core": ["app.models.users", "app.models.merchants", "app.models.ledger", "app.models.orders"],
+    "releases": ["app.models.releases"],
+    "payments": ["app.models.payments"],
+    "geo": ["app.models.geo"],
+}
+
+
+def db_url(settings: Settings) -> str:
+    url = settings.database_url
+    if url.startswith("postgresql://"):
+        url = "postgres://" + url[len("postgresql://") :]
+    return url
+
+
+def tortoise_config(settings: Settings | None = None, url: str | None = None) -> dict[str, Any]:
+    settings = settings or get_settings()
+    return {
+        "connections": {"default": url or db_url(settings)},
+        "apps": {
+            label: {
+                "models": modules,
+                "default_connection": "default",
+                "migrations": f"app.migrations.{label}",
+            }
+            for label, modules in APPS.items()
+        },
+        "use_tz": True,
+        "timezone": "Asia/Shanghai",
+    }
+
+
+async def init_db(settings: Settings | None = None, url: str | None = None) -> None:
+    settings = settings or get_settings()
+    if settings.database_url.startswith("sqlite://"):
+        from pathlib import Path
+
+        path = settings.database_url[len("sqlite://") :]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    await Tortoise.init(config=tortoise_config(settings, url))
+
+
+async def migrate(settings: Settings | None = None, url: str | None = None) -> None:
+    from tortoise.migrations.api.migrate import migrate as run_migrate
+
+    settings = settings or get_settings()
+    if settings.database_url.startswith("sqlite://"):
+        from pathlib import Path
+
+        path = settings.database_url[len("sqlite://") :]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    await run_migrate(config=tortoise_config(settings, url))
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()
+
+
+# For the `tortoise` CLI: `tortoise -c app.db.TORTOISE_ORM makemigrations`.
+TORTOISE_ORM = tortoise_config()

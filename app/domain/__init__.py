@@ -1,0 +1,1 @@
+"""Business rules: pure async functions over models. No GraphQL, no HTTP."""

@@ -1,0 +1,1 @@
+"""Models: geo (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""Models: ledger (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""Models: merchants (filled in by its issue)."""

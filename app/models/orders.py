@@ -1,0 +1,1 @@
+"""Models: orders (filled in by its issue)."""

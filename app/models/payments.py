@@ -1,0 +1,1 @@
+"""Models: payments (filled in by its issue)."""

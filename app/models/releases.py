@@ -1,0 +1,1 @@
+"""Models: releases (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""Thin resolvers: auth check, call domain, map result."""

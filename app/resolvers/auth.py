@@ -1,0 +1,69 @@
+"""Sign-in mutations and `me`."""
+
+import strawberry
+from strawberry.types import Info
+
+from app.domain import auth, tokens
+from app.domain.tokens import AuthErrorCode
+from app.models.users import User
+from app.schema.errors import handles_errors
+from app.schema.pagination import Connection, paginate
+from app.schema.permissions import IsAdmin, IsAuthenticated
+from app.schema.users import (
+    AuthError,
+    AuthPayload,
+    AuthResult,
+    LogoutResult,
+    LogoutSuccess,
+    SmsCodeResult,
+    SmsCodeSent,
+    UserType,
+)
+
+on_error = handles_errors(AuthError, AuthErrorCode)
+
+
+@strawberry.type
+class AuthQuery:
+    @strawberry.field(permission_classes=[IsAuthenticated], description="The signed-in user.")
+    async def me(self, info: Info) -> UserType | None:
+        user = await User.get_or_none(id=info.context.principal.user_id)
+        return UserType.from_model(user) if user else None
+
+    @strawberry.field(permission_classes=[IsAdmin], description="All users (operations).")
+    async def admin_users(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[UserType]:
+        return await paginate(User.all(), first, after, UserType.from_model)
+
+
+@strawberry.type
+class AuthMutation:
+    @strawberry.mutation(description="Sign in with a `wx.login` code from the mini-program.")
+    @on_error
+    async def login_with_wechat(self, code: str) -> AuthResult:
+        user, pair = await auth.login_with_wechat(code)
+        return AuthPayload.of(pair, user)
+
+    @strawberry.mutation(description="Send a sign-in code by SMS.")
+    @on_error
+    async def request_sms_code(self, phone: str) -> SmsCodeResult:
+        wait = await auth.request_sms_code(phone)
+        return SmsCodeSent(resend_after_seconds=wait)
+
+    @strawberry.mutation(description="Sign in with phone + SMS code.")
+    @on_error
+    async def login_with_sms(self, phone: str, code: str) -> AuthResult:
+        user, pair = await auth.login_with_sms(phone, code)
+        return AuthPayload.of(pair, user)
+
+    @strawberry.mutation(description="Trade a refresh token for a new pair (rotation).")
+    @on_error
+    async def refresh_token(self, refresh_token: str) -> AuthResult:
+        return AuthPayload.of(await tokens.rotate(refresh_token))
+
+    @strawberry.mutation(description="Revoke this login's refresh-token family.")
+    @on_error
+    async def logout(self, refresh_token: str) -> LogoutResult:
+        await tokens.logout(refresh_token)
+        return LogoutSuccess()

@@ -1,0 +1,1 @@
+"""Strawberry types, inputs and errors per domain; `app.schema.root` merges them."""

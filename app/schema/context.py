@@ -1,0 +1,40 @@
+"""Per-request GraphQL context: the caller, a request id and the request's DataLoaders."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+
+from app.domain.tokens import Principal, authenticate
+from app.errors import DomainError
+
+
+@dataclass
+class Context:
+    request: Request | None
+    request_id: str
+    principal: Principal | None = None
+    auth_error: DomainError | None = None
+    loaders: dict[str, Any] = field(default_factory=dict)
+
+    def loader(self, name: str, factory: Any) -> Any:
+        """DataLoaders live one request: built on first use, never shared across requests."""
+        if name not in self.loaders:
+            self.loaders[name] = factory()
+        return self.loaders[name]
+
+
+async def build_context(request: Request | None) -> Context:
+    rid = (request.headers.get("x-request-id") if request else None) or uuid.uuid4().hex
+    ctx = Context(request=request, request_id=rid[:64])
+    if request is not None:
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            try:
+                ctx.principal = await authenticate(header[7:].strip())
+            except DomainError as exc:
+                ctx.auth_error = exc
+    return ctx

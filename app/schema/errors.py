@@ -1,0 +1,66 @@
+"""Typed errors for expected failures, and the one place DomainError becomes one.
+
+Every mutation returns `XSuccess | XError`; `XError` has `code` (the domain's enum),
+`field` and `message`. `handles_errors(XError)` wraps a resolver so domain code only
+raises `DomainError` and never builds GraphQL types itself.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Any, ParamSpec, TypeVar
+
+import strawberry
+
+from app.errors import DomainError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_enum_cache: dict[str, Any] = {}
+
+
+def graphql_enum(py_enum: type[StrEnum]) -> Any:
+    """Expose a domain's error-code enum once under its own name."""
+    name = py_enum.__name__
+    if name not in _enum_cache:
+        _enum_cache[name] = strawberry.enum(py_enum, name=name)
+    return _enum_cache[name]
+
+
+def error_type(name: str, codes: type[StrEnum]) -> type:
+    """Build `XError { code: XErrorCode!, field: String, message: String! }`."""
+    enum = graphql_enum(codes)
+    cls = type(
+        name,
+        (),
+        {
+            "__annotations__": {"code": enum, "field": str | None, "message": str},
+            "field": None,
+            "__doc__": f"An expected failure; `code` says which ({codes.__name__}).",
+        },
+    )
+    return strawberry.type(cls)
+
+
+def to_error(err_cls: type, codes: type[StrEnum], exc: DomainError) -> Any:
+    code = codes[exc.code] if exc.code in codes.__members__ else codes["INVALID"]
+    return err_cls(code=code, field=exc.field, message=exc.message)
+
+
+def handles_errors(
+    err_cls: type, codes: type[StrEnum]
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    def wrap(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(fn)
+        async def inner(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return await fn(*args, **kwargs)
+            except DomainError as exc:
+                return to_error(err_cls, codes, exc)  # type: ignore[no-any-return]
+
+        return inner
+
+    return wrap

@@ -1,0 +1,167 @@
+"""Test harness.
+
+Database: with DATABASE_URL=postgres://... a fresh, randomly named database is created
+for the run, migrated with the committed migrations, and dropped at the end (Tortoise's
+own test suite does the same). Without it, a SQLite file in a temp dir. Tables are
+emptied between tests.
+
+Redis: with REDIS_URL=redis://... the real server (a randomly chosen logical DB,
+flushed at start); without it, the in-process stand-in, fresh for every test.
+
+REQUIRE_SERVICES=1 (set by .ci/run) turns a missing PostgreSQL/Redis into a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+_BASE_DB_URL = os.environ.get("DATABASE_URL", "")
+_BASE_REDIS_URL = os.environ.get("REDIS_URL", "")
+USE_PG = _BASE_DB_URL.startswith(("postgres://", "postgresql://"))
+USE_REAL_REDIS = _BASE_REDIS_URL.startswith("redis://")
+if os.environ.get("REQUIRE_SERVICES") and not (USE_PG and USE_REAL_REDIS):
+    raise pytest.UsageError("REQUIRE_SERVICES=1 needs DATABASE_URL=postgres://... and REDIS_URL")
+
+_RUN_DB = f"test_{secrets.token_hex(6)}"
+
+
+def _with_db(url: str, name: str) -> str:
+    parts = urlsplit(url.replace("postgresql://", "postgres://", 1))
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+async def _admin_exec(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(
+        _with_db(_BASE_DB_URL, urlsplit(_BASE_DB_URL).path.strip("/") or "postgres").replace(
+            "postgres://", "postgresql://", 1
+        )
+    )
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+if USE_PG:
+    os.environ["DATABASE_URL"] = _with_db(_BASE_DB_URL, _RUN_DB)
+else:
+    _tmp = tempfile.mkdtemp(prefix="points-test-")
+    os.environ["DATABASE_URL"] = f"sqlite://{_tmp}/test.sqlite3"
+if USE_REAL_REDIS:
+    _rparts = urlsplit(_BASE_REDIS_URL)
+    os.environ["REDIS_URL"] = urlunsplit(
+        (_rparts.scheme, _rparts.netloc, f"/{secrets.randbelow(15) + 1}", "", "")
+    )
+else:
+    os.environ["REDIS_URL"] = "memory://"
+os.environ["APP_ENV"] = "test"
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if USE_PG:
+        asyncio.run(_admin_exec(f'CREATE DATABASE "{_RUN_DB}"'))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if USE_PG:
+        try:
+            asyncio.run(_admin_exec(f'DROP DATABASE IF EXISTS "{_RUN_DB}" WITH (FORCE)'))
+        except Exception as exc:  # noqa: BLE001
+            print(f"could not drop {_RUN_DB}: {exc}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://...")
+    skip_redis = pytest.mark.skip(reason="needs a real Redis: set REDIS_URL=redis://...")
+    for item in items:
+        if "postgres" in item.keywords and not USE_PG:
+            item.add_marker(skip_pg)
+        if "redis" in item.keywords and not USE_REAL_REDIS:
+            item.add_marker(skip_redis)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    db = f"PostgreSQL (fresh database {_RUN_DB})" if USE_PG else "SQLite (temp file)"
+    rd = "real Redis" if USE_REAL_REDIS else "in-process Redis stand-in"
+    return [f"database: {db}; redis: {rd}"]
+
+
+@pytest.fixture(scope="session")
+async def db() -> AsyncIterator[None]:
+    from app.db import close_db, init_db, migrate
+    from app.redis import close_redis, get_redis
+
+    await migrate()
+    await close_db()
+    await init_db()
+    if USE_REAL_REDIS:
+        await get_redis().flushdb()
+    yield
+    await close_db()
+    await close_redis()
+
+
+async def _empty_tables() -> None:
+    from tortoise import Tortoise, connections
+
+    conn = connections.get("default")
+    tables = [m._meta.db_table for app in Tortoise.apps.values() for m in app.values()]
+    if not tables:
+        return
+    if USE_PG:
+        await conn.execute_script(
+            "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+        )
+    else:
+        for t in tables:
+            await conn.execute_script(f'DELETE FROM "{t}"')
+
+
+@pytest.fixture(autouse=True)
+async def clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every test that touches the database starts from empty tables."""
+    if "db" not in request.fixturenames and "client" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("db")
+    from app.redis import get_redis, set_redis
+
+    if not USE_REAL_REDIS:
+        import fakeredis
+
+        set_redis(fakeredis.FakeAsyncRedis(decode_responses=True))
+    await _empty_tables()
+    yield
+    if not USE_REAL_REDIS:
+        await get_redis().aclose()
+        set_redis(None)
+
+
+@pytest.fixture
+def settings():
+    from app.config import get_settings
+
+    return get_settings()
+
+
+@pytest.fixture
+async def client(db) -> AsyncIterator:
+    import httpx
+
+    from app.main import create_app
+
+    app = create_app(manage_db=False)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as c:
+        yield c
