@@ -123,8 +123,11 @@ async def _empty_tables() -> None:
             "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
         )
     else:
-        for t in tables:
-            await conn.execute_script(f'DELETE FROM "{t}"')
+        await conn.execute_script(
+            "PRAGMA foreign_keys = OFF; "
+            + " ".join(f'DELETE FROM "{t}";' for t in tables)
+            + " PRAGMA foreign_keys = ON;"
+        )
 
 
 @pytest.fixture(autouse=True)
