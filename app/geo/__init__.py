@@ -1,0 +1,1 @@
+"""Coordinate systems, geo index, ranking, heat map."""

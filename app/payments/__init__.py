@@ -1,0 +1,1 @@
+"""Payment channels: one adapter per channel behind one Protocol; webhooks; routing."""
