@@ -42,6 +42,7 @@ class Order(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     paid_at = fields.DatetimeField(null=True)
     settle_on = fields.DateField(null=True)  # lots activate on this day
+    settled_at = fields.DatetimeField(null=True)  # pending shares became final
     closed_at = fields.DatetimeField(null=True)
 
     class Meta:

@@ -98,5 +98,15 @@ class acct:  # noqa: N801 - a namespace of constructors, read like `acct.consume
     VOUCHER_RESERVE = AccountName("reserve:voucher", Asset.CNY)
     SHOPPING_POINTS_RESERVE = AccountName("reserve:shopping_points", Asset.CNY)
 
+    @staticmethod
+    def pending(account: AccountName) -> AccountName:
+        """The same account, for value inside an order's refund window (not yet theirs)."""
+        return AccountName(f"{account.name}:pending", account.asset)
+
+    @staticmethod
+    def consumer_voucher_held(user_id: int) -> AccountName:
+        """Vouchers set aside for an order that is not paid yet."""
+        return AccountName(f"consumer:{user_id}:voucher:held", Asset.VOUCHER)
+
     # CNY of a paid order on its way to the parties (nets to zero inside each entry).
     ORDER_TRANSIT = AccountName("transit:orders", Asset.CNY)
