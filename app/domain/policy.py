@@ -205,7 +205,7 @@ class Policy(_Strict):
         d_min = self.merchant.discount_min_bps
         invite = sum(self.settlement.invite_rates_bps) * BPS / d_min  # of A -> of D
         # bind is of the consumer's points: points ≤ D (basis discount) or ≤ A (basis amount)
-        bind = self.settlement.bind_rate_bps
+        bind: float = self.settlement.bind_rate_bps
         if self.order.points_basis == "amount":
             bind = bind * BPS / d_min
         return self.settlement.platform_fee_bps + invite + bind
