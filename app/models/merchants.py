@@ -26,6 +26,8 @@ class Merchant(Model):
     owner: fields.ForeignKeyRelation = fields.ForeignKeyField(
         "core.User", related_name="owned_merchants", on_delete=fields.RESTRICT
     )
+    owner_id: int
+    recruiter_user_id: int | None
     name = fields.CharField(max_length=100)
     category = fields.CharField(max_length=40, db_index=True)
     address = fields.CharField(max_length=255, default="")
@@ -48,6 +50,8 @@ class Merchant(Model):
 
 
 class MerchantStaff(Model):
+    merchant_id: int
+    user_id: int
     id = fields.BigIntField(primary_key=True)
     merchant: fields.ForeignKeyRelation = fields.ForeignKeyField(
         "core.Merchant", related_name="staff", on_delete=fields.CASCADE
@@ -63,6 +67,7 @@ class MerchantStaff(Model):
 
 
 class PosDevice(Model):
+    merchant_id: int
     id = fields.BigIntField(primary_key=True)
     merchant: fields.ForeignKeyRelation = fields.ForeignKeyField(
         "core.Merchant", related_name="pos_devices", on_delete=fields.CASCADE
@@ -79,6 +84,9 @@ class PosDevice(Model):
 
 class ConsumerBinding(Model):
     """扫码锁客: a consumer bound to the merchant whose QR they scanned first, for life."""
+
+    consumer_id: int
+    merchant_id: int
 
     id = fields.BigIntField(primary_key=True)
     consumer: fields.ForeignKeyRelation = fields.ForeignKeyField(

@@ -25,6 +25,8 @@ class Order(Model):
     merchant: fields.ForeignKeyRelation = fields.ForeignKeyField(
         "core.Merchant", related_name="orders", on_delete=fields.RESTRICT
     )
+    consumer_id: int
+    merchant_id: int
     idempotency_key = fields.CharField(max_length=64)
     amount_fen = fields.BigIntField()  # A
     voucher_fen = fields.BigIntField(default=0)  # V, paid with vouchers
@@ -38,10 +40,10 @@ class Order(Model):
     policy = fields.CharField(max_length=40)
     # The settlement as computed at payment (every share, exact), kept so that
     # refunds reverse exactly what was paid, even if the policy changes later.
-    settlement = fields.JSONField(null=True)
+    settlement: dict | None = fields.JSONField(null=True)  # type: ignore[assignment]
     # What the client needs to pay, as the channel answered; a repeated createOrder
     # returns the same, never a second prepay at the provider.
-    pay_params = fields.JSONField(null=True)
+    pay_params: dict | None = fields.JSONField(null=True)  # type: ignore[assignment]
     created_at = fields.DatetimeField(auto_now_add=True)
     paid_at = fields.DatetimeField(null=True)
     settle_on = fields.DateField(null=True)  # lots activate on this day
@@ -59,6 +61,7 @@ class OrderRefund(Model):
     order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField(
         "core.Order", related_name="refunds", on_delete=fields.RESTRICT
     )
+    order_id: int
     amount_fen = fields.BigIntField()
     # The caller's / provider's key (out_refund_no): the same key refunds once.
     refund_key = fields.CharField(max_length=64, unique=True)
@@ -89,6 +92,7 @@ class PointLot(Model):
     order: fields.ForeignKeyNullableRelation[Order] = fields.ForeignKeyField(
         "core.Order", related_name="lots", null=True, on_delete=fields.RESTRICT
     )
+    order_id: int | None
     holder_kind = fields.CharEnumField(HolderKind, max_length=10)
     holder_id = fields.BigIntField()  # user id (consumer) or merchant id
     pool = fields.CharField(max_length=16)  # consumer | merchant
@@ -107,5 +111,8 @@ class PointLot(Model):
 
     class Meta:
         table = "point_lots"
-        indexes = (("pool", "status", "id"), ("holder_kind", "holder_id"), ("status",
-                                                                              "activate_on"))
+        indexes = (
+            ("pool", "status", "id"),
+            ("holder_kind", "holder_id"),
+            ("status", "activate_on"),
+        )

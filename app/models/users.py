@@ -25,6 +25,7 @@ class User(Model):
     wechat_openid = fields.CharField(max_length=64, null=True, unique=True)
     wechat_unionid = fields.CharField(max_length=64, null=True, unique=True)
     nickname = fields.CharField(max_length=64, default="")
+    inviter_id: int | None
     # 邀请人: set once, never changed (SPEC §6).
     inviter: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "core.User", related_name="invitees", null=True, on_delete=fields.SET_NULL

@@ -1,0 +1,351 @@
+"""Merchants: apply, approve, suspend, update, discount rate, staff, POS devices,
+scan-to-bind and invitations (SPEC §1, §3, §6)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from app.config import get_settings
+from app.domain.policy import Policy, get_policy
+from app.errors import DomainError, NotFound, PermissionDenied, error_codes
+from app.models.merchants import (
+    ConsumerBinding,
+    CoordSystem,
+    Merchant,
+    MerchantStaff,
+    MerchantStatus,
+    PosDevice,
+)
+from app.models.users import Role, User
+
+log = logging.getLogger(__name__)
+
+MerchantErrorCode = error_codes(
+    "MerchantErrorCode",
+    "DISCOUNT_OUT_OF_RANGE",
+    "INVALID_STATE",
+    "ALREADY_BOUND",
+    "QR_INVALID",
+    "INVITER_ALREADY_SET",
+    "INVITE_CYCLE",
+)
+
+REGION_RE = re.compile(r"^\d{6}$")
+
+
+@dataclass(frozen=True)
+class Location:
+    lat: Decimal
+    lng: Decimal
+    coord_system: CoordSystem
+
+
+def _text(value: str | None, field: str, max_len: int, required: bool = True) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise DomainError("INVALID", f"{field} is required", field)
+    if len(value) > max_len:
+        raise DomainError("INVALID", f"{field} is longer than {max_len} characters", field)
+    return value
+
+
+def _to_gcj02(loc: Location) -> tuple[Decimal, Decimal]:
+    """Merchants are stored in GCJ-02; convert what the client sent."""
+    try:
+        lat, lng = Decimal(loc.lat), Decimal(loc.lng)
+    except (InvalidOperation, TypeError):
+        raise DomainError("INVALID", "location must be numbers", "location") from None
+    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+        raise DomainError("INVALID", "latitude/longitude out of range", "location")
+    if loc.coord_system == CoordSystem.GCJ02:
+        return lat.quantize(Decimal("0.0000001")), lng.quantize(Decimal("0.0000001"))
+    from app.geo import coords
+
+    glat, glng = coords.convert(float(lat), float(lng), loc.coord_system.value, "GCJ02")
+    return Decimal(f"{glat:.7f}"), Decimal(f"{glng:.7f}")
+
+
+def check_discount(bps: int, policy: Policy | None = None) -> int:
+    policy = policy or get_policy()
+    lo, hi = policy.merchant.discount_min_bps, policy.merchant.discount_max_bps
+    if not isinstance(bps, int) or not lo <= bps <= hi:
+        raise DomainError(
+            MerchantErrorCode.DISCOUNT_OUT_OF_RANGE,
+            f"discount rate must be between {lo / 100:g}% and {hi / 100:g}% ({lo}-{hi} bps)",
+            "discountBps",
+        )
+    return bps
+
+
+async def apply_merchant(
+    *,
+    owner_id: int,
+    name: str,
+    category: str,
+    address: str,
+    location: Location,
+    region_code: str,
+    discount_bps: int | None,
+    recruiter_user_id: int | None = None,
+) -> Merchant:
+    name = _text(name, "name", 100)
+    category = _text(category, "category", 40)
+    address = _text(address, "address", 255, required=False)
+    if not REGION_RE.match(region_code or ""):
+        raise DomainError("INVALID", "regionCode must be a 6-digit GB/T 2260 code", "regionCode")
+    policy = get_policy()
+    bps = check_discount(
+        discount_bps if discount_bps is not None else policy.merchant.discount_default_bps, policy
+    )
+    lat, lng = _to_gcj02(location)
+    if recruiter_user_id is not None:
+        if recruiter_user_id == owner_id:
+            raise DomainError("INVALID", "you cannot recruit your own store", "recruiterId")
+        if not await User.exists(id=recruiter_user_id):
+            raise NotFound("recruiter", "recruiterId")
+    return await Merchant.create(
+        owner_id=owner_id,
+        name=name,
+        category=category,
+        address=address,
+        lat=lat,
+        lng=lng,
+        region_code=region_code,
+        discount_bps=bps,
+        recruiter_user_id=recruiter_user_id,
+    )
+
+
+async def _get(merchant_id: int) -> Merchant:
+    merchant = await Merchant.get_or_none(id=merchant_id)
+    if merchant is None:
+        raise NotFound("merchant", "merchantId")
+    return merchant
+
+
+async def owned_merchant(user_id: int, merchant_id: int, *, staff_ok: bool = False) -> Merchant:
+    """The merchant if this user owns it (or works there, when `staff_ok`)."""
+    merchant = await _get(merchant_id)
+    if merchant.owner_id == user_id:
+        return merchant
+    if staff_ok and await MerchantStaff.exists(merchant_id=merchant_id, user_id=user_id):
+        return merchant
+    raise PermissionDenied("not your store", "merchantId")
+
+
+async def _set_status(
+    merchant_id: int, to: MerchantStatus, allowed: set[MerchantStatus]
+) -> Merchant:
+    async with in_transaction() as conn:
+        merchant = await Merchant.filter(id=merchant_id).select_for_update().using_db(conn).first()
+        if merchant is None:
+            raise NotFound("merchant", "merchantId")
+        if merchant.status == to:
+            return merchant
+        if merchant.status not in allowed:
+            raise DomainError(
+                MerchantErrorCode.INVALID_STATE,
+                f"a {merchant.status} merchant cannot become {to}",
+                "merchantId",
+            )
+        merchant.status = to
+        await merchant.save(using_db=conn, update_fields=["status", "updated_at"])
+        if to == MerchantStatus.APPROVED:
+            await (
+                User.filter(id=merchant.owner_id, role=Role.CONSUMER)
+                .using_db(conn)
+                .update(role=Role.MERCHANT_OWNER)
+            )
+    await _changed(merchant)
+    return merchant
+
+
+async def approve_merchant(merchant_id: int) -> Merchant:
+    return await _set_status(
+        merchant_id, MerchantStatus.APPROVED, {MerchantStatus.PENDING, MerchantStatus.SUSPENDED}
+    )
+
+
+async def suspend_merchant(merchant_id: int) -> Merchant:
+    return await _set_status(
+        merchant_id, MerchantStatus.SUSPENDED, {MerchantStatus.APPROVED, MerchantStatus.PENDING}
+    )
+
+
+async def close_merchant(merchant_id: int) -> Merchant:
+    return await _set_status(
+        merchant_id,
+        MerchantStatus.CLOSED,
+        {MerchantStatus.APPROVED, MerchantStatus.PENDING, MerchantStatus.SUSPENDED},
+    )
+
+
+async def update_merchant(
+    user_id: int,
+    merchant_id: int,
+    *,
+    name: str | None = None,
+    category: str | None = None,
+    address: str | None = None,
+    location: Location | None = None,
+) -> Merchant:
+    """Partial update by the owner: only the fields given change."""
+    merchant = await owned_merchant(user_id, merchant_id)
+    changes: dict[str, object] = {}
+    if name is not None:
+        changes["name"] = _text(name, "name", 100)
+    if category is not None:
+        changes["category"] = _text(category, "category", 40)
+    if address is not None:
+        changes["address"] = _text(address, "address", 255, required=False)
+    if location is not None:
+        changes["lat"], changes["lng"] = _to_gcj02(location)
+    if changes:
+        await Merchant.filter(id=merchant.id).update(**changes)
+        await merchant.refresh_from_db()
+        await _changed(merchant)
+    return merchant
+
+
+async def set_discount_rate(user_id: int, merchant_id: int, bps: int) -> Merchant:
+    merchant = await owned_merchant(user_id, merchant_id)
+    merchant.discount_bps = check_discount(bps)
+    await merchant.save(update_fields=["discount_bps", "updated_at"])
+    await _changed(merchant)
+    return merchant
+
+
+async def add_staff(owner_id: int, merchant_id: int, staff_user_id: int) -> MerchantStaff:
+    merchant = await owned_merchant(owner_id, merchant_id)
+    user = await User.get_or_none(id=staff_user_id)
+    if user is None:
+        raise NotFound("user", "userId")
+    if user.id == owner_id:
+        raise DomainError("INVALID", "the owner is not staff", "userId")
+    staff, _ = await MerchantStaff.get_or_create(merchant_id=merchant.id, user_id=user.id)
+    if user.role == Role.CONSUMER:
+        user.role = Role.MERCHANT_STAFF
+        await user.save(update_fields=["role"])
+    return staff
+
+
+def _secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def register_pos_device(
+    owner_id: int, merchant_id: int, serial: str
+) -> tuple[PosDevice, str]:
+    """A POS device and its secret (shown once; only its hash is kept)."""
+    merchant = await owned_merchant(owner_id, merchant_id)
+    serial = _text(serial, "serial", 64)
+    secret = secrets.token_urlsafe(32)
+    try:
+        device = await PosDevice.create(
+            merchant_id=merchant.id, serial=serial, secret_hash=_secret_hash(secret)
+        )
+    except IntegrityError:
+        raise DomainError("CONFLICT", "a device with this serial is registered", "serial") from None
+    return device, secret
+
+
+async def authenticate_pos_device(serial: str, secret: str) -> PosDevice:
+    device = await PosDevice.get_or_none(serial=(serial or "").strip())
+    if (
+        device is None
+        or not device.is_active
+        or not hmac.compare_digest(device.secret_hash, _secret_hash(secret or ""))
+    ):
+        raise DomainError("UNAUTHENTICATED", "unknown device or wrong secret", "secret")
+    return device
+
+
+# ---------------------------------------------------------------- scan-to-bind (扫码锁客)
+
+
+def _qr_sig(merchant_id: int, device_id: int) -> str:
+    key = get_settings().jwt_secret.encode()
+    msg = f"bind:{merchant_id}:{device_id}".encode()
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()[:32]
+
+
+def merchant_qr(merchant_id: int, device_id: int = 0) -> str:
+    """The payload printed in a merchant's (or POS's) QR code, signed by the platform."""
+    return f"msp1.{merchant_id}.{device_id}.{_qr_sig(merchant_id, device_id)}"
+
+
+async def bind_by_qr(consumer_id: int, payload: str) -> ConsumerBinding:
+    """First bind wins, for life; scanning again returns the existing binding."""
+    try:
+        tag, mid, did, sig = (payload or "").strip().split(".")
+        merchant_id, device_id = int(mid), int(did)
+    except ValueError:
+        raise DomainError(MerchantErrorCode.QR_INVALID, "not a merchant QR code", "qr") from None
+    if tag != "msp1" or not hmac.compare_digest(sig, _qr_sig(merchant_id, device_id)):
+        raise DomainError(MerchantErrorCode.QR_INVALID, "QR code signature is not valid", "qr")
+    merchant = await _get(merchant_id)
+    if merchant.status != MerchantStatus.APPROVED:
+        raise DomainError(MerchantErrorCode.INVALID_STATE, "merchant is not open", "qr")
+    existing = await ConsumerBinding.get_or_none(consumer_id=consumer_id)
+    if existing is not None:
+        return existing
+    if merchant.owner_id == consumer_id:
+        raise DomainError("INVALID", "you cannot bind to your own store", "qr")
+    try:
+        return await ConsumerBinding.create(consumer_id=consumer_id, merchant_id=merchant_id)
+    except IntegrityError:
+        return await ConsumerBinding.get(consumer_id=consumer_id)
+
+
+# ---------------------------------------------------------------- invitations (two levels)
+
+
+async def set_inviter(user_id: int, inviter_id: int) -> User:
+    """One inviter per account, set once; no self-invitation, no cycles (SPEC §6)."""
+    if inviter_id == user_id:
+        raise DomainError(MerchantErrorCode.INVITE_CYCLE, "you cannot invite yourself", "inviterId")
+    async with in_transaction() as conn:
+        user = await User.filter(id=user_id).select_for_update().using_db(conn).first()
+        if user is None:
+            raise NotFound("user", "inviterId")
+        if user.inviter_id is not None:
+            if user.inviter_id == inviter_id:
+                return user
+            raise DomainError(
+                MerchantErrorCode.INVITER_ALREADY_SET, "inviter is already set", "inviterId"
+            )
+        cursor: int | None = inviter_id
+        seen = 0
+        while cursor is not None:
+            if cursor == user_id:
+                raise DomainError(
+                    MerchantErrorCode.INVITE_CYCLE,
+                    "that would make an invitation cycle",
+                    "inviterId",
+                )
+            row = await User.filter(id=cursor).using_db(conn).values_list("inviter_id", flat=True)
+            if not row and seen == 0:
+                raise NotFound("inviter", "inviterId")
+            cursor = row[0] if row else None  # type: ignore[assignment]
+            seen += 1
+        user.inviter_id = inviter_id
+        await user.save(using_db=conn, update_fields=["inviter_id"])
+    return user
+
+
+async def _changed(merchant: Merchant) -> None:
+    try:
+        from app.geo import hooks
+
+        await hooks.merchant_changed(merchant)
+    except Exception:  # noqa: BLE001 - the index is rebuilt by `rebuild-geo-index`
+        log.exception("geo hook failed for merchant %s", merchant.id)

@@ -1,0 +1,615 @@
+"""Orders, end to end (SPEC §3, §5): create, pay exactly once, refund, settle.
+
+Money moves only through `app.domain.ledger.post`, inside the same transaction as the
+order's state change. Everything a client or a provider can repeat is idempotent:
+`createOrder` by (consumer, idempotency key), payment by order and channel txn id,
+refunds by refund key, settlement by order.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from app.domain import ledger
+from app.domain.ledger import Post, acct
+from app.domain.policy import Policy, get_policy
+from app.domain.settlement import (
+    Party,
+    SettlementPlan,
+    Surroundings,
+    discount_fen,
+    plan_settlement,
+    share_of,
+)
+from app.errors import DomainError, NotFound, error_codes
+from app.models.ledger import Asset
+from app.models.merchants import Agent, ConsumerBinding, Merchant, MerchantStaff, MerchantStatus
+from app.models.orders import (
+    HolderKind,
+    LotStatus,
+    Order,
+    OrderRefund,
+    OrderStatus,
+    PointLot,
+)
+from app.models.users import User
+
+log = logging.getLogger(__name__)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+OrderErrorCode = error_codes(
+    "OrderErrorCode",
+    "AMOUNT_INVALID",
+    "AMOUNT_TOO_LARGE",
+    "VOUCHER_INVALID",
+    "VOUCHER_SHARE_EXCEEDED",
+    "VOUCHER_INSUFFICIENT",
+    "MERCHANT_UNAVAILABLE",
+    "SELF_PURCHASE",
+    "IDEMPOTENCY_KEY_REUSED",
+    "CHANNEL_UNAVAILABLE",
+    "AMOUNT_MISMATCH",
+    "INVALID_STATE",
+    "DUPLICATE_PAYMENT",
+    "REFUND_WINDOW_CLOSED",
+    "REFUND_EXCEEDS_PAID",
+)
+
+PAID_STATES = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED)
+VOUCHER_CHANNEL = "voucher"  # an order paid wholly with vouchers never meets a channel
+
+
+def today_shanghai(now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(SHANGHAI).date()
+
+
+# ---------------------------------------------------------------- create
+
+
+async def create_order(
+    *,
+    consumer_id: int,
+    merchant_id: int,
+    amount_fen: int,
+    voucher_fen: int = 0,
+    channel: str | None = None,
+    idempotency_key: str,
+    policy: Policy | None = None,
+) -> Order:
+    """Open an order; vouchers it spends are held at once, so they cannot be spent twice."""
+    policy = policy or get_policy()
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > 64:
+        raise DomainError("INVALID", "idempotencyKey is required (1-64 chars)", "idempotencyKey")
+    _check_amounts(amount_fen, voucher_fen, policy)
+
+    existing = await Order.get_or_none(consumer_id=consumer_id, idempotency_key=key)
+    if existing is not None:
+        return _same_request(existing, merchant_id, amount_fen, voucher_fen)
+
+    merchant = await Merchant.get_or_none(id=merchant_id)
+    if merchant is None or merchant.status != MerchantStatus.APPROVED:
+        raise DomainError(
+            OrderErrorCode.MERCHANT_UNAVAILABLE, "merchant is not open for orders", "merchantId"
+        )
+    if merchant.owner_id == consumer_id or await MerchantStaff.exists(
+        merchant_id=merchant_id, user_id=consumer_id
+    ):
+        # Buying from your own store would mint points from a round trip of your own money.
+        raise DomainError(
+            OrderErrorCode.SELF_PURCHASE, "you cannot order at your own store", "merchantId"
+        )
+
+    cash = amount_fen - voucher_fen
+    if cash > 0:
+        from app.payments.routing import choose_channel
+
+        chosen = await choose_channel(merchant_id, channel)
+    else:
+        chosen = VOUCHER_CHANNEL
+    try:
+        async with in_transaction() as conn:
+            order = await Order.create(
+                consumer_id=consumer_id,
+                merchant_id=merchant_id,
+                idempotency_key=key,
+                amount_fen=amount_fen,
+                voucher_fen=voucher_fen,
+                cash_fen=cash,
+                discount_bps=merchant.discount_bps,
+                discount_fen=discount_fen(amount_fen, merchant.discount_bps),
+                channel=chosen,
+                policy=policy.name,
+                using_db=conn,
+            )
+            if voucher_fen:
+                await ledger.post(
+                    "voucher_hold",
+                    f"order:{order.id}",
+                    [
+                        Post(
+                            acct.consumer_voucher(consumer_id),
+                            acct.consumer_voucher_held(consumer_id),
+                            voucher_fen,
+                        )
+                    ],
+                    idem_key=f"order:{order.id}:hold",
+                    field="voucherFen",
+                    conn=conn,
+                )
+    except ledger.Overdraft:
+        raise DomainError(
+            OrderErrorCode.VOUCHER_INSUFFICIENT, "not enough vouchers in the wallet", "voucherFen"
+        ) from None
+    except IntegrityError:
+        # The same key raced us: the first order wins, this call returns it.
+        existing = await Order.get_or_none(consumer_id=consumer_id, idempotency_key=key)
+        if existing is None:
+            raise
+        return _same_request(existing, merchant_id, amount_fen, voucher_fen)
+
+    if cash == 0:
+        return await mark_paid(
+            order.id, channel=VOUCHER_CHANNEL, channel_txn_id=f"voucher-{order.id}", amount_fen=0
+        )
+    await _start_payment(order)
+    return order
+
+
+async def _start_payment(order: Order) -> None:
+    from app.payments.routing import start_payment
+
+    params = await start_payment(order)
+    updated = await Order.filter(id=order.id, status=OrderStatus.CREATED).update(
+        status=OrderStatus.PAYING, pay_params=params
+    )
+    if updated:
+        order.status, order.pay_params = OrderStatus.PAYING, params
+    else:  # paid already (a fast notification): keep what the payment made of it
+        await order.refresh_from_db()
+
+
+def _check_amounts(amount_fen: int, voucher_fen: int, policy: Policy) -> None:
+    if not isinstance(amount_fen, int) or amount_fen <= 0:
+        raise DomainError(OrderErrorCode.AMOUNT_INVALID, "amount must be above zero", "amountFen")
+    if amount_fen > policy.order.max_amount_fen:
+        raise DomainError(
+            OrderErrorCode.AMOUNT_TOO_LARGE,
+            f"amount above the maximum of {policy.order.max_amount_fen} fen",
+            "amountFen",
+        )
+    if not isinstance(voucher_fen, int) or voucher_fen < 0:
+        raise DomainError(
+            OrderErrorCode.VOUCHER_INVALID, "voucherFen cannot be negative", "voucherFen"
+        )
+    if voucher_fen > amount_fen:
+        raise DomainError(
+            OrderErrorCode.VOUCHER_INVALID, "voucherFen exceeds the amount", "voucherFen"
+        )
+    if voucher_fen * 10_000 > amount_fen * policy.order.max_voucher_share_bps:
+        raise DomainError(
+            OrderErrorCode.VOUCHER_SHARE_EXCEEDED,
+            f"vouchers may pay at most {policy.order.max_voucher_share_bps / 100:g}% of an order",
+            "voucherFen",
+        )
+
+
+def _same_request(order: Order, merchant_id: int, amount_fen: int, voucher_fen: int) -> Order:
+    if (order.merchant_id, order.amount_fen, order.voucher_fen) != (
+        merchant_id,
+        amount_fen,
+        voucher_fen,
+    ):
+        raise DomainError(
+            OrderErrorCode.IDEMPOTENCY_KEY_REUSED,
+            "this idempotency key was used for a different order",
+            "idempotencyKey",
+        )
+    return order
+
+
+# ---------------------------------------------------------------- pay
+
+
+async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_fen: int) -> Order:
+    """Apply a verified payment exactly once (SPEC §3.2)."""
+    policy = get_policy()
+    async with in_transaction() as conn:
+        order = await Order.filter(id=order_id).select_for_update().using_db(conn).first()
+        if order is None:
+            raise NotFound("order", "orderId")
+        if order.status in PAID_STATES:
+            if order.channel_txn_id == channel_txn_id and order.channel == channel:
+                return order  # a repeat of the payment already applied
+            raise DomainError(
+                OrderErrorCode.DUPLICATE_PAYMENT,
+                "order already paid by another transaction; refund the duplicate",
+                "channelTxnId",
+            )
+        if order.status not in (OrderStatus.CREATED, OrderStatus.PAYING):
+            raise DomainError(OrderErrorCode.INVALID_STATE, f"order is {order.status}", "orderId")
+        if channel != order.channel:
+            raise DomainError(
+                OrderErrorCode.INVALID_STATE, "paid through another channel", "channel"
+            )
+        if amount_fen != order.cash_fen:
+            raise DomainError(
+                OrderErrorCode.AMOUNT_MISMATCH, "paid amount differs from the order", "amountFen"
+            )
+        plan = await _plan(order, policy)
+        now = datetime.now(UTC)
+        paid_day = today_shanghai(now)
+        await ledger.post(
+            "order_paid",
+            f"order:{order.id}",
+            _payment_postings(order, plan),
+            idem_key=f"order:{order.id}:paid",
+            conn=conn,
+        )
+        settle_on = paid_day + timedelta(days=policy.order.settle_days)
+        merchant = await Merchant.filter(id=order.merchant_id).using_db(conn).get()
+        lots = []
+        if plan.consumer_points:
+            lots.append(
+                PointLot(
+                    order_id=order.id,
+                    holder_kind=HolderKind.CONSUMER,
+                    holder_id=order.consumer_id,
+                    pool="consumer",
+                    points=plan.consumer_points,
+                    activate_on=settle_on,
+                )
+            )
+        if plan.merchant_points:
+            lots.append(
+                PointLot(
+                    order_id=order.id,
+                    holder_kind=HolderKind.MERCHANT,
+                    holder_id=order.merchant_id,
+                    pool="merchant",
+                    points=plan.merchant_points,
+                    activate_on=settle_on,
+                    recruiter_user_id=merchant.recruiter_user_id,
+                )
+            )
+        if lots:
+            await PointLot.bulk_create(lots, using_db=conn)
+        order.status = OrderStatus.PAID
+        order.channel_txn_id = channel_txn_id
+        order.paid_at = now
+        order.settle_on = settle_on
+        order.settlement = plan.to_json()
+        await order.save(
+            using_db=conn,
+            update_fields=["status", "channel_txn_id", "paid_at", "settle_on", "settlement"],
+        )
+    await _after("order_paid", order)
+    return order
+
+
+async def _plan(order: Order, policy: Policy) -> SettlementPlan:
+    consumer = await User.get(id=order.consumer_id)
+    inviters: list[int] = []
+    cursor = consumer.inviter_id
+    while cursor is not None and len(inviters) < 2:
+        inviters.append(cursor)
+        up = await User.filter(id=cursor).values_list("inviter_id", flat=True)
+        cursor = int(up[0]) if up and up[0] is not None else None  # type: ignore[call-overload]
+    binding = await ConsumerBinding.filter(consumer_id=order.consumer_id).first()
+    merchant = await Merchant.get(id=order.merchant_id)
+    region = merchant.region_code
+    codes = {"province": region[:2] + "0000", "city": region[:4] + "00", "district": region}
+    agents = []
+    for row in await Agent.filter(region_code__in=list(codes.values())).values(
+        "id", "level", "region_code"
+    ):
+        if codes.get(row["level"]) == row["region_code"]:
+            agents.append((row["level"], row["id"]))
+    around = Surroundings(
+        inviters=tuple(inviters),
+        bound_merchant_id=binding.merchant_id if binding else None,
+        agents=tuple(sorted(agents)),
+    )
+    return plan_settlement(
+        amount_fen=order.amount_fen,
+        voucher_fen=order.voucher_fen,
+        discount_fen_=order.discount_fen,
+        policy=policy,
+        around=around,
+    )
+
+
+def _party_target(p: Party) -> tuple[ledger.AccountName, ledger.AccountName | None]:
+    """Where a party's CNY share goes, and the VOUCHER account it is paid into (if any)."""
+    if p.kind == "platform":
+        return acct.PLATFORM_REVENUE, None
+    if p.kind == "agent":
+        return acct.agent_payable(int(p.id)), None
+    if p.kind == "pool":
+        return acct.pool_available(str(p.id)), None
+    if p.kind == "inviter":
+        return acct.VOUCHER_RESERVE, acct.consumer_voucher(int(p.id))
+    if p.kind == "bound_merchant":
+        return acct.VOUCHER_RESERVE, acct.merchant_voucher(int(p.id))
+    raise ValueError(f"unknown party {p.kind}")
+
+
+def _payment_postings(order: Order, plan: SettlementPlan) -> list[Post]:
+    """Cash in, vouchers retired, D split into pending shares, points and coins issued."""
+    uid, mid = order.consumer_id, order.merchant_id
+    transit = acct.ORDER_TRANSIT
+    out = [
+        Post(acct.channel_clearing(order.channel), transit, plan.cash_fen),
+        Post(acct.VOUCHER_RESERVE, transit, plan.voucher_fen),
+        Post(acct.consumer_voucher_held(uid), acct.issuer(Asset.VOUCHER), plan.voucher_fen),
+        Post(transit, acct.merchant_payable(mid), plan.merchant_fen),
+    ]
+    for p in plan.parties:
+        cny, voucher = _party_target(p)
+        out.append(Post(transit, acct.pending(cny), p.fen))
+        if voucher is not None:
+            out.append(Post(acct.issuer(Asset.VOUCHER), acct.pending(voucher), p.fen))
+    out += [
+        Post(acct.issuer(Asset.POINTS), acct.consumer_points(uid, "pending"), plan.consumer_points),
+        Post(acct.issuer(Asset.POINTS), acct.merchant_points(mid, "pending"), plan.merchant_points),
+        Post(acct.issuer(Asset.GOLD_COINS), acct.consumer_gold_coins(uid), plan.gold_coins),
+    ]
+    return [p for p in out if p.amount]
+
+
+# ---------------------------------------------------------------- close
+
+
+async def close_order(order_id: int) -> Order:
+    """An unpaid order ends: its held vouchers go back to the wallet."""
+    async with in_transaction() as conn:
+        order = await Order.filter(id=order_id).select_for_update().using_db(conn).first()
+        if order is None:
+            raise NotFound("order", "orderId")
+        if order.status == OrderStatus.CLOSED:
+            return order
+        if order.status not in (OrderStatus.CREATED, OrderStatus.PAYING):
+            raise DomainError(OrderErrorCode.INVALID_STATE, f"order is {order.status}", "orderId")
+        if order.voucher_fen:
+            uid = order.consumer_id
+            await ledger.post(
+                "voucher_release",
+                f"order:{order.id}",
+                [
+                    Post(
+                        acct.consumer_voucher_held(uid),
+                        acct.consumer_voucher(uid),
+                        order.voucher_fen,
+                    )
+                ],
+                idem_key=f"order:{order.id}:closed",
+                conn=conn,
+            )
+        order.status = OrderStatus.CLOSED
+        order.closed_at = datetime.now(UTC)
+        await order.save(using_db=conn, update_fields=["status", "closed_at"])
+    return order
+
+
+# ---------------------------------------------------------------- refund
+
+
+async def refund_order(
+    order_id: int,
+    amount_fen: int,
+    *,
+    refund_key: str,
+    by_user_id: int | None = None,
+    now: datetime | None = None,
+) -> OrderRefund:
+    """Refund part or all of a paid order inside its settlement window, reversing every
+    share in proportion, exactly (cumulative shares: the last refund takes what is left)."""
+    key = (refund_key or "").strip()
+    if not key or len(key) > 64:
+        raise DomainError("INVALID", "refundKey is required (1-64 chars)", "refundKey")
+    if not isinstance(amount_fen, int) or amount_fen <= 0:
+        raise DomainError(OrderErrorCode.AMOUNT_INVALID, "refund must be above zero", "amountFen")
+    async with in_transaction() as conn:
+        order = await Order.filter(id=order_id).select_for_update().using_db(conn).first()
+        if order is None:
+            raise NotFound("order", "orderId")
+        done = await OrderRefund.filter(refund_key=key).using_db(conn).first()
+        if done is not None:
+            if done.order_id != order.id or done.amount_fen != amount_fen:
+                raise DomainError(
+                    OrderErrorCode.IDEMPOTENCY_KEY_REUSED,
+                    "this refund key was used for another refund",
+                    "refundKey",
+                )
+            return done
+        if order.status not in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED):
+            raise DomainError(OrderErrorCode.INVALID_STATE, f"order is {order.status}", "orderId")
+        if (
+            order.settled_at is not None
+            or order.settle_on is None
+            or (today_shanghai(now) >= order.settle_on)
+        ):
+            raise DomainError(
+                OrderErrorCode.REFUND_WINDOW_CLOSED,
+                "the refund window of this order has closed",
+                "orderId",
+            )
+        if order.refunded_fen + amount_fen > order.amount_fen:
+            raise DomainError(
+                OrderErrorCode.REFUND_EXCEEDS_PAID,
+                f"at most {order.amount_fen - order.refunded_fen} fen can still be refunded",
+                "amountFen",
+            )
+        plan = SettlementPlan.from_json(order.settlement or {})
+        before, after = order.refunded_fen, order.refunded_fen + amount_fen
+        postings = await _refund_postings(order, plan, before, after, conn)
+        refund = await OrderRefund.create(
+            order_id=order.id, amount_fen=amount_fen, refund_key=key, using_db=conn
+        )
+        await ledger.post(
+            "order_refund",
+            f"order:{order.id}",
+            postings,
+            idem_key=f"refund:{key}",
+            memo=f"by user {by_user_id}",
+            conn=conn,
+        )
+        await _shrink_lots(order, plan, after, conn)
+        order.refunded_fen = after
+        order.status = (
+            OrderStatus.REFUNDED if after == order.amount_fen else OrderStatus.PARTIALLY_REFUNDED
+        )
+        await order.save(using_db=conn, update_fields=["refunded_fen", "status"])
+    await _after("order_refunded", order, amount_fen)
+    return refund
+
+
+def _delta(total: int, before: int, after: int, whole: int) -> int:
+    return share_of(total, after, whole) - share_of(total, before, whole)
+
+
+async def _refund_postings(
+    order: Order, plan: SettlementPlan, before: int, after: int, conn
+) -> list[Post]:
+    uid, mid = order.consumer_id, order.merchant_id
+    a, transit = plan.amount_fen, acct.ORDER_TRANSIT
+    cash_back = _delta(plan.cash_fen, before, after, a)
+    vouchers_back = _delta(plan.voucher_fen, before, after, a)
+    out = [
+        Post(transit, acct.channel_clearing(order.channel), cash_back),
+        Post(transit, acct.VOUCHER_RESERVE, vouchers_back),
+        Post(acct.issuer(Asset.VOUCHER), acct.consumer_voucher(uid), vouchers_back),
+    ]
+    parties_back = 0
+    for p in plan.parties:
+        back = _delta(p.fen, before, after, a)
+        parties_back += back
+        cny, voucher = _party_target(p)
+        out.append(Post(acct.pending(cny), transit, back))
+        if voucher is not None:
+            out.append(Post(acct.pending(voucher), acct.issuer(Asset.VOUCHER), back))
+    # The merchant gives back the rest, so the refund returns exactly what it takes.
+    out.append(Post(acct.merchant_payable(mid), transit, cash_back + vouchers_back - parties_back))
+    for holder, pts in (
+        (acct.consumer_points(uid, "pending"), plan.consumer_points),
+        (acct.merchant_points(mid, "pending"), plan.merchant_points),
+    ):
+        out.append(Post(holder, acct.issuer(Asset.POINTS), _delta(pts, before, after, a)))
+    coins = _delta(plan.gold_coins, before, after, a)
+    if coins:
+        # Coins were credited at once and may be spent: take back what is there; the
+        # rest is the platform's loss, never a negative user balance (SPEC §11).
+        have = await _balance(acct.consumer_gold_coins(uid), conn)
+        out.append(
+            Post(acct.consumer_gold_coins(uid), acct.issuer(Asset.GOLD_COINS), min(coins, have))
+        )
+    return [p for p in out if p.amount]
+
+
+async def _balance(name: ledger.AccountName, conn) -> int:
+    from app.models.ledger import Account
+
+    row = await Account.filter(name=name.name, asset=name.asset).using_db(conn).values("balance")
+    return int(row[0]["balance"]) if row else 0
+
+
+async def _shrink_lots(order: Order, plan: SettlementPlan, refunded: int, conn) -> None:
+    a = plan.amount_fen
+    for lot in await PointLot.filter(order_id=order.id).using_db(conn):
+        original = (
+            plan.consumer_points
+            if lot.holder_kind == HolderKind.CONSUMER
+            else (plan.merchant_points)
+        )
+        lot.points = original - share_of(original, refunded, a)
+        lot.status = LotStatus.CANCELLED if lot.points == 0 else lot.status
+        await lot.save(using_db=conn, update_fields=["points", "status"])
+
+
+# ---------------------------------------------------------------- settle
+
+
+async def settle_due(at: date | None = None) -> int:
+    """Finalise every order whose refund window has passed by `at`: pending shares
+    become the parties', lots become active in their pool. Returns orders settled."""
+    at = at or today_shanghai()
+    ids = (
+        await Order.filter(
+            settled_at=None,
+            settle_on__lte=at,
+            status__in=[OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED],
+        )
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    settled = 0
+    for order_id in ids:
+        settled += await settle_order(int(order_id))  # type: ignore[call-overload]
+    return settled
+
+
+async def settle_order(order_id: int) -> int:
+    async with in_transaction() as conn:
+        order = await Order.filter(id=order_id).select_for_update().using_db(conn).first()
+        if order is None or order.settled_at is not None:
+            return 0
+        plan = SettlementPlan.from_json(order.settlement or {})
+        uid, mid = order.consumer_id, order.merchant_id
+        a, r = plan.amount_fen, order.refunded_fen
+        out: list[Post] = []
+        for p in plan.parties:
+            left = p.fen - share_of(p.fen, r, a)
+            cny, voucher = _party_target(p)
+            out.append(Post(acct.pending(cny), cny, left))
+            if voucher is not None:
+                out.append(Post(acct.pending(voucher), voucher, left))
+        for pending, active, pts in (
+            (
+                acct.consumer_points(uid, "pending"),
+                acct.consumer_points(uid, "active"),
+                plan.consumer_points,
+            ),
+            (
+                acct.merchant_points(mid, "pending"),
+                acct.merchant_points(mid, "active"),
+                plan.merchant_points,
+            ),
+        ):
+            out.append(Post(pending, active, pts - share_of(pts, r, a)))
+        out = [p for p in out if p.amount]
+        if out:
+            await ledger.post(
+                "order_settled",
+                f"order:{order.id}",
+                out,
+                idem_key=f"order:{order.id}:settled",
+                conn=conn,
+            )
+        now = datetime.now(UTC)
+        await (
+            PointLot.filter(order_id=order.id, status=LotStatus.PENDING)
+            .using_db(conn)
+            .update(status=LotStatus.ACTIVE, activated_at=now)
+        )
+        order.settled_at = now
+        await order.save(using_db=conn, update_fields=["settled_at"])
+    return 1
+
+
+# ---------------------------------------------------------------- hooks
+
+
+async def _after(event: str, order: Order, *args: int) -> None:
+    """Tell discovery what happened, after commit; it must never undo a payment."""
+    try:
+        from app.geo import hooks
+
+        await getattr(hooks, event)(order, *args)
+    except Exception:  # noqa: BLE001 - logged; `rebuild-geo-index` repairs drift
+        log.exception("after-commit hook %s failed for order %s", event, order.id)
