@@ -98,13 +98,18 @@ async def cmd_seed_demo(ns: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _load_plugins()
+    # Run as `python -m app.cli`, this file is `__main__`; plugins register with the
+    # importable `app.cli`, so read the commands from there.
+    from app import cli as registry
+
+    registry._load_plugins()
+    commands = registry._commands
     parser = argparse.ArgumentParser(prog="python -m app.cli")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (_, add_args, help_text) in sorted(_commands.items()):
+    for name, (_, add_args, help_text) in sorted(commands.items()):
         add_args(sub.add_parser(name, help=help_text))
     ns = parser.parse_args(argv)
-    fn = _commands[ns.command][0]
+    fn = commands[ns.command][0]
     return asyncio.run(fn(ns))  # type: ignore[arg-type]
 
 

@@ -17,6 +17,8 @@ from strawberry.tools import merge_types
 
 from app.config import Settings, get_settings
 from app.resolvers.auth import AuthMutation, AuthQuery
+from app.resolvers.merchants import MerchantMutation, MerchantQuery
+from app.resolvers.orders import OrderMutation, OrderQuery
 from app.schema.extensions import ErrorShaping
 
 
@@ -25,8 +27,8 @@ class NodeQuery:
     node: relay.Node | None = relay.node()
 
 
-QUERIES: list[type] = [NodeQuery, AuthQuery]
-MUTATIONS: list[type] = [AuthMutation]
+QUERIES: list[type] = [NodeQuery, AuthQuery, MerchantQuery, OrderQuery]
+MUTATIONS: list[type] = [AuthMutation, MerchantMutation, OrderMutation]
 
 Query = merge_types("Query", tuple(QUERIES))
 Mutation = merge_types("Mutation", tuple(MUTATIONS))

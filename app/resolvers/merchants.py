@@ -1,0 +1,211 @@
+"""Merchant mutations and queries."""
+
+import strawberry
+from strawberry import relay
+from strawberry.types import Info
+
+from app.domain import merchants, tokens
+from app.domain.merchants import MerchantErrorCode
+from app.models.merchants import Merchant, MerchantStatus
+from app.models.users import Role
+from app.schema.errors import handles_errors
+from app.schema.ids import decode_id
+from app.schema.merchants import (
+    ApplyMerchantInput,
+    BindQr,
+    BindQrResult,
+    BindResult,
+    BindSuccess,
+    InviterResult,
+    InviterSet,
+    MerchantError,
+    MerchantResult,
+    MerchantSuccess,
+    MerchantType,
+    PosDeviceRegistered,
+    PosDeviceResult,
+    StaffAdded,
+    StaffResult,
+    UpdateMerchantInput,
+)
+from app.schema.pagination import Connection, paginate
+from app.schema.permissions import IsAdmin, IsAuthenticated, IsConsumer, IsMerchantOwner
+from app.schema.users import AuthError, AuthPayload, AuthResult
+
+on_error = handles_errors(MerchantError, MerchantErrorCode)
+
+
+def _uid(info: Info) -> int:
+    return info.context.principal.user_id
+
+
+def _mid(gid: relay.GlobalID, field: str = "merchantId") -> int:
+    return decode_id(gid, "Merchant", field)
+
+
+def _ok(m: Merchant) -> MerchantSuccess:
+    return MerchantSuccess(merchant=MerchantType.from_model(m))
+
+
+@strawberry.type
+class MerchantQuery:
+    @strawberry.field(description="A merchant open for business (or your own, in any state).")
+    async def merchant(self, info: Info, id: relay.GlobalID) -> MerchantType | None:
+        m = await Merchant.get_or_none(id=_mid(id, "id"))
+        if m is None:
+            return None
+        p = info.context.principal
+        visible = m.status == MerchantStatus.APPROVED or (
+            p is not None and (p.role == Role.ADMIN.value or p.user_id == m.owner_id)
+        )
+        return MerchantType.from_model(m) if visible else None
+
+    @strawberry.field(permission_classes=[IsAuthenticated], description="Stores you own.")
+    async def my_merchants(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[MerchantType]:
+        return await paginate(
+            Merchant.filter(owner_id=_uid(info)), first, after, MerchantType.from_model
+        )
+
+    @strawberry.field(permission_classes=[IsAdmin], description="Merchants by status (ops).")
+    async def admin_merchants(
+        self,
+        info: Info,
+        status: str | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[MerchantType]:
+        qs = Merchant.all() if status is None else Merchant.filter(status=status)
+        return await paginate(qs, first, after, MerchantType.from_model)
+
+
+@strawberry.type
+class MerchantMutation:
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    @on_error
+    async def apply_merchant(self, info: Info, input: ApplyMerchantInput) -> MerchantResult:
+        recruiter = (
+            decode_id(input.recruiter_id, "User", "recruiterId") if input.recruiter_id else None
+        )
+        m = await merchants.apply_merchant(
+            owner_id=_uid(info),
+            name=input.name,
+            category=input.category,
+            address=input.address,
+            location=input.location.to_domain(),
+            region_code=input.region_code,
+            discount_bps=input.discount_bps,
+            recruiter_user_id=recruiter,
+        )
+        return _ok(m)
+
+    @strawberry.mutation(permission_classes=[IsAdmin])
+    @on_error
+    async def approve_merchant(self, info: Info, id: relay.GlobalID) -> MerchantResult:
+        return _ok(await merchants.approve_merchant(_mid(id, "id")))
+
+    @strawberry.mutation(permission_classes=[IsAdmin])
+    @on_error
+    async def suspend_merchant(self, info: Info, id: relay.GlobalID) -> MerchantResult:
+        return _ok(await merchants.suspend_merchant(_mid(id, "id")))
+
+    @strawberry.mutation(permission_classes=[IsAdmin])
+    @on_error
+    async def close_merchant(self, info: Info, id: relay.GlobalID) -> MerchantResult:
+        return _ok(await merchants.close_merchant(_mid(id, "id")))
+
+    @strawberry.mutation(permission_classes=[IsMerchantOwner])
+    @on_error
+    async def update_merchant(
+        self, info: Info, id: relay.GlobalID, input: UpdateMerchantInput
+    ) -> MerchantResult:
+        def val(m):  # strawberry.Maybe: None = absent, Some(x) = given
+            return None if m is None else m.value
+
+        loc = val(input.location)
+        return _ok(
+            await merchants.update_merchant(
+                _uid(info),
+                _mid(id, "id"),
+                name=val(input.name),
+                category=val(input.category),
+                address=val(input.address),
+                location=loc.to_domain() if loc is not None else None,
+            )
+        )
+
+    @strawberry.mutation(permission_classes=[IsMerchantOwner], description="让利比例, in bps.")
+    @on_error
+    async def set_discount_rate(
+        self, info: Info, merchant_id: relay.GlobalID, discount_bps: int
+    ) -> MerchantResult:
+        return _ok(await merchants.set_discount_rate(_uid(info), _mid(merchant_id), discount_bps))
+
+    @strawberry.mutation(permission_classes=[IsMerchantOwner])
+    @on_error
+    async def add_merchant_staff(
+        self, info: Info, merchant_id: relay.GlobalID, user_id: relay.GlobalID
+    ) -> StaffResult:
+        staff = await merchants.add_staff(
+            _uid(info), _mid(merchant_id), decode_id(user_id, "User", "userId")
+        )
+        m = await Merchant.get(id=staff.merchant_id)
+        return StaffAdded(merchant=MerchantType.from_model(m), user_id=strawberry.ID(str(user_id)))
+
+    @strawberry.mutation(permission_classes=[IsMerchantOwner])
+    @on_error
+    async def register_pos_device(
+        self, info: Info, merchant_id: relay.GlobalID, serial: str
+    ) -> PosDeviceResult:
+        device, secret = await merchants.register_pos_device(_uid(info), _mid(merchant_id), serial)
+        return PosDeviceRegistered(
+            device_id=strawberry.ID(str(relay.GlobalID("PosDevice", str(device.id)))),
+            serial=device.serial,
+            secret=secret,
+        )
+
+    @strawberry.mutation(description="A POS device signs in with its serial and secret.")
+    async def pos_device_login(self, serial: str, secret: str) -> AuthResult:
+        from app.domain.tokens import AuthErrorCode
+        from app.errors import DomainError
+        from app.schema.errors import to_error
+
+        try:
+            device = await merchants.authenticate_pos_device(serial, secret)
+        except DomainError as exc:
+            return to_error(AuthError, AuthErrorCode, exc)
+        return AuthPayload.of(await tokens.issue_pair(device.id, Role.POS_DEVICE.value))
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="The signed QR a store (or its POS) shows for scan-to-bind (扫码锁客).",
+    )
+    @on_error
+    async def merchant_bind_qr(self, info: Info, merchant_id: relay.GlobalID) -> BindQrResult:
+        p = info.context.principal
+        mid = _mid(merchant_id)
+        if p.role == Role.POS_DEVICE.value:
+            from app.models.merchants import PosDevice
+
+            device = await PosDevice.get_or_none(id=p.subject, merchant_id=mid)
+            if device is None:
+                from app.errors import PermissionDenied
+
+                raise PermissionDenied("not this store's device", "merchantId")
+            return BindQr(payload=merchants.merchant_qr(mid, device.id))
+        await merchants.owned_merchant(p.user_id, mid, staff_ok=True)
+        return BindQr(payload=merchants.merchant_qr(mid))
+
+    @strawberry.mutation(permission_classes=[IsConsumer], description="Scan a store QR to bind.")
+    @on_error
+    async def bind_merchant(self, info: Info, qr: str) -> BindResult:
+        binding = await merchants.bind_by_qr(_uid(info), qr)
+        m = await Merchant.get(id=binding.merchant_id)
+        return BindSuccess(merchant=MerchantType.from_model(m), bound_at=binding.created_at)
+
+    @strawberry.mutation(permission_classes=[IsConsumer], description="Set who invited you, once.")
+    @on_error
+    async def set_inviter(self, info: Info, inviter_id: relay.GlobalID) -> InviterResult:
+        await merchants.set_inviter(_uid(info), decode_id(inviter_id, "User", "inviterId"))
+        return InviterSet(inviter_id=strawberry.ID(str(inviter_id)))

@@ -1,0 +1,240 @@
+"""Orders, refunds, wallet and ledger queries. Owner-only reads."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import strawberry
+from strawberry import relay
+from strawberry.types import Info
+from tortoise.expressions import Q, Subquery
+
+from app.domain import orders
+from app.domain.ledger import acct, balances_of
+from app.domain.merchants import owned_merchant
+from app.domain.orders import OrderErrorCode
+from app.errors import DomainError, NotFound
+from app.models.ledger import Account, LedgerEntry, Posting
+from app.models.orders import Order, PointLot
+from app.models.users import Role
+from app.schema.errors import handles_errors
+from app.schema.ids import decode_id
+from app.schema.orders import (
+    AccountType,
+    CreateOrderInput,
+    CreateOrderResult,
+    CreateOrderSuccess,
+    LedgerEntryType,
+    OrderError,
+    OrderType,
+    PointLotType,
+    PostingType,
+    RefundOrderResult,
+    RefundOrderSuccess,
+    Wallet,
+)
+from app.schema.pagination import Connection, paginate
+from app.schema.permissions import IsAdmin, IsAuthenticated, IsConsumer, IsMerchant
+
+on_error = handles_errors(OrderError, OrderErrorCode)
+
+
+def _principal(info: Info):
+    return info.context.principal
+
+
+async def can_read_order(info: Info, order: Order) -> bool:
+    p = _principal(info)
+    if p is None:
+        return False
+    if p.role == Role.ADMIN.value or order.consumer_id == p.user_id:
+        return True
+    try:
+        await owned_merchant(p.user_id, order.merchant_id, staff_ok=True)
+    except Exception:  # noqa: BLE001 - not theirs
+        return False
+    return True
+
+
+async def can_read_lot(info: Info, lot: PointLot) -> bool:
+    p = _principal(info)
+    if p is None:
+        return False
+    if p.role == Role.ADMIN.value:
+        return True
+    if lot.holder_kind == "consumer":
+        return lot.holder_id == p.user_id
+    try:
+        await owned_merchant(p.user_id, lot.holder_id, staff_ok=True)
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+async def _entries_with_postings(rows: Sequence[LedgerEntry]) -> list[LedgerEntryType]:
+    by_entry: dict[int, list[PostingType]] = defaultdict(list)
+    for p in (
+        await Posting.filter(entry_id__in=[e.id for e in rows])
+        .order_by("id")
+        .values("entry_id", "source__name", "destination__name", "asset", "amount")
+    ):
+        by_entry[p["entry_id"]].append(
+            PostingType(
+                source=p["source__name"],
+                destination=p["destination__name"],
+                asset=p["asset"],
+                amount=p["amount"],
+            )
+        )
+    return [LedgerEntryType.from_model(e, by_entry[e.id]) for e in rows]
+
+
+@strawberry.type
+class OrderQuery:
+    @strawberry.field(permission_classes=[IsAuthenticated], description="One of your orders.")
+    async def order(self, info: Info, id: relay.GlobalID) -> OrderType | None:
+        o = await Order.get_or_none(id=decode_id(id, "Order", "id"))
+        return OrderType.from_model(o) if o and await can_read_order(info, o) else None
+
+    @strawberry.field(permission_classes=[IsConsumer], description="Your orders, newest first.")
+    async def my_orders(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[OrderType]:
+        qs = Order.filter(consumer_id=_principal(info).user_id)
+        return await paginate(qs, first, after, OrderType.from_model)
+
+    @strawberry.field(permission_classes=[IsMerchant], description="A store's orders.")
+    async def merchant_orders(
+        self,
+        info: Info,
+        merchant_id: relay.GlobalID,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[OrderType]:
+        mid = decode_id(merchant_id, "Merchant", "merchantId")
+        p = _principal(info)
+        if p.role != Role.ADMIN.value:
+            await owned_merchant(p.user_id, mid, staff_ok=True)
+        return await paginate(Order.filter(merchant_id=mid), first, after, OrderType.from_model)
+
+    @strawberry.field(permission_classes=[IsConsumer], description="What you hold.")
+    async def wallet(self, info: Info) -> Wallet:
+        uid = _principal(info).user_id
+        names = {
+            "v": acct.consumer_voucher(uid),
+            "held": acct.consumer_voucher_held(uid),
+            "vp": acct.pending(acct.consumer_voucher(uid)),
+            "sp": acct.consumer_shopping_points(uid),
+            "gc": acct.consumer_gold_coins(uid),
+            "pp": acct.consumer_points(uid, "pending"),
+            "pa": acct.consumer_points(uid, "active"),
+        }
+        got = await balances_of(names.values())
+        b = {k: got[n] for k, n in names.items()}
+        return Wallet(
+            vouchers_fen=b["v"],
+            vouchers_held_fen=b["held"],
+            vouchers_pending_fen=b["vp"],
+            shopping_points=b["sp"],
+            gold_coins=b["gc"],
+            points_pending=b["pp"],
+            points_active=b["pa"],
+        )
+
+    @strawberry.field(permission_classes=[IsConsumer], description="Your point lots.")
+    async def point_lots(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[PointLotType]:
+        qs = PointLot.filter(holder_kind="consumer", holder_id=_principal(info).user_id)
+        return await paginate(qs, first, after, PointLotType.from_model)
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Ledger entries that touch your accounts (or a store of yours).",
+    )
+    async def ledger_entries(
+        self,
+        info: Info,
+        merchant_id: relay.GlobalID | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Connection[LedgerEntryType]:
+        p = _principal(info)
+        if merchant_id is not None:
+            mid = decode_id(merchant_id, "Merchant", "merchantId")
+            if p.role != Role.ADMIN.value:
+                await owned_merchant(p.user_id, mid, staff_ok=True)
+            prefix = f"merchant:{mid}:"
+        else:
+            prefix = f"consumer:{p.user_id}:"
+        touched = Posting.filter(
+            Q(source__name__startswith=prefix) | Q(destination__name__startswith=prefix)
+        ).values("entry_id")
+        qs = LedgerEntry.filter(id__in=Subquery(touched))
+        return await paginate(qs, first, after, _entries_with_postings, batch=True)
+
+    @strawberry.field(permission_classes=[IsAdmin], description="Any account by name (ops).")
+    async def account(self, info: Info, name: str) -> list[AccountType]:
+        return [
+            AccountType(
+                name=a.name, asset=a.asset, balance=a.balance, allow_negative=a.allow_negative
+            )
+            for a in await Account.filter(name=name).order_by("asset")
+        ]
+
+
+@strawberry.type
+class OrderMutation:
+    @strawberry.mutation(
+        permission_classes=[IsConsumer],
+        description="Open an order at a merchant; returns what the client needs to pay.",
+    )
+    @on_error
+    async def create_order(self, info: Info, input: CreateOrderInput) -> CreateOrderResult:
+        order = await orders.create_order(
+            consumer_id=_principal(info).user_id,
+            merchant_id=decode_id(input.merchant_id, "Merchant", "merchantId"),
+            amount_fen=input.amount_fen,
+            voucher_fen=input.voucher_fen,
+            channel=input.channel,
+            idempotency_key=input.idempotency_key,
+        )
+        return CreateOrderSuccess(order=OrderType.from_model(order), pay_params=order.pay_params)
+
+    @strawberry.mutation(
+        permission_classes=[IsMerchant],
+        description="Refund part or all of a paid order inside its refund window.",
+    )
+    @on_error
+    async def refund_order(
+        self, info: Info, order_id: relay.GlobalID, amount_fen: int, refund_key: str
+    ) -> RefundOrderResult:
+        p = _principal(info)
+        oid = decode_id(order_id, "Order", "orderId")
+        order = await Order.get_or_none(id=oid)
+        if order is None:
+            raise NotFound("order", "orderId")
+        if p.role != Role.ADMIN.value:
+            try:
+                await owned_merchant(p.user_id, order.merchant_id, staff_ok=True)
+            except DomainError:  # someone else's order: as if it did not exist
+                raise NotFound("order", "orderId") from None
+        refund = await orders.refund_order(
+            oid, amount_fen, refund_key=refund_key, by_user_id=p.user_id
+        )
+        await _request_channel_refund(oid, refund)
+        order = await Order.get(id=oid)
+        return RefundOrderSuccess(
+            order=OrderType.from_model(order),
+            refund_id=strawberry.ID(str(refund.id)),
+            amount_fen=refund.amount_fen,
+        )
+
+
+async def _request_channel_refund(order_id: int, refund) -> None:
+    """Ask the channel to send the money back (after the ledger committed)."""
+    try:
+        from app.payments import refunds  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    order = await Order.get(id=order_id)
+    await refunds.request_channel_refund(order, refund)
