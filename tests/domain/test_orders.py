@@ -50,18 +50,21 @@ async def test_repeated_confirmation_credits_once(db):
     assert await LedgerEntry.filter(kind="order_paid").count() == 1
     assert await PointLot.filter(order_id=order.id).count() == 2
     with pytest.raises(DomainError) as e:
-        await orders.mark_paid(order.id, channel=order.channel, channel_txn_id="other",
-                               amount_fen=5_000)
+        await orders.mark_paid(
+            order.id, channel=order.channel, channel_txn_id="other", amount_fen=5_000
+        )
     assert e.value.code == "DUPLICATE_PAYMENT"
 
 
 async def test_amount_mismatch_changes_nothing(db):
     consumer, merchant = await make_user(), await make_merchant()
-    order = await orders.create_order(consumer_id=consumer.id, merchant_id=merchant.id,
-                                      amount_fen=5_000, idempotency_key="a")
+    order = await orders.create_order(
+        consumer_id=consumer.id, merchant_id=merchant.id, amount_fen=5_000, idempotency_key="a"
+    )
     with pytest.raises(DomainError) as e:
-        await orders.mark_paid(order.id, channel=order.channel, channel_txn_id="t",
-                               amount_fen=4_999)
+        await orders.mark_paid(
+            order.id, channel=order.channel, channel_txn_id="t", amount_fen=4_999
+        )
     assert e.value.code == "AMOUNT_MISMATCH"
     assert (await Order.get(id=order.id)).status == OrderStatus.PAYING
     assert await LedgerEntry.filter(kind="order_paid").count() == 0
@@ -83,8 +86,13 @@ async def test_bad_input_is_typed_and_changes_nothing(db, amount, voucher, code,
     await give_vouchers(consumer.id, 500)
     before = await LedgerEntry.all().count()
     with pytest.raises(DomainError) as e:
-        await orders.create_order(consumer_id=consumer.id, merchant_id=merchant.id,
-                                  amount_fen=amount, voucher_fen=voucher, idempotency_key="x")
+        await orders.create_order(
+            consumer_id=consumer.id,
+            merchant_id=merchant.id,
+            amount_fen=amount,
+            voucher_fen=voucher,
+            idempotency_key="x",
+        )
     assert (e.value.code, e.value.field) == (code, field)
     assert await Order.all().count() == 0
     assert await LedgerEntry.all().count() == before
@@ -97,27 +105,38 @@ async def test_unknown_suspended_and_own_merchant_refused(db):
     consumer, merchant = await make_user(), await make_merchant()
     for merchant_id in (999_999, (await suspend_merchant(merchant.id)).id):
         with pytest.raises(DomainError) as e:
-            await orders.create_order(consumer_id=consumer.id, merchant_id=merchant_id,
-                                      amount_fen=100, idempotency_key=f"m{merchant_id}")
+            await orders.create_order(
+                consumer_id=consumer.id,
+                merchant_id=merchant_id,
+                amount_fen=100,
+                idempotency_key=f"m{merchant_id}",
+            )
         assert e.value.code == "MERCHANT_UNAVAILABLE"
     own = await make_merchant(owner=consumer)
     with pytest.raises(DomainError) as e:
-        await orders.create_order(consumer_id=consumer.id, merchant_id=own.id, amount_fen=100,
-                                  idempotency_key="own")
+        await orders.create_order(
+            consumer_id=consumer.id, merchant_id=own.id, amount_fen=100, idempotency_key="own"
+        )
     assert e.value.code == "SELF_PURCHASE"
     assert await Order.all().count() == 0
 
 
 async def test_idempotency_key(db):
     consumer, merchant = await make_user(), await make_merchant()
-    first = await orders.create_order(consumer_id=consumer.id, merchant_id=merchant.id,
-                                      amount_fen=1_000, idempotency_key="same")
-    second = await orders.create_order(consumer_id=consumer.id, merchant_id=merchant.id,
-                                       amount_fen=1_000, idempotency_key="same")
+    first = await orders.create_order(
+        consumer_id=consumer.id, merchant_id=merchant.id, amount_fen=1_000, idempotency_key="same"
+    )
+    second = await orders.create_order(
+        consumer_id=consumer.id, merchant_id=merchant.id, amount_fen=1_000, idempotency_key="same"
+    )
     assert first.id == second.id and await Order.all().count() == 1
     with pytest.raises(DomainError) as e:
-        await orders.create_order(consumer_id=consumer.id, merchant_id=merchant.id,
-                                  amount_fen=1_001, idempotency_key="same")
+        await orders.create_order(
+            consumer_id=consumer.id,
+            merchant_id=merchant.id,
+            amount_fen=1_001,
+            idempotency_key="same",
+        )
     assert e.value.code == "IDEMPOTENCY_KEY_REUSED"
 
 
@@ -136,8 +155,13 @@ async def test_voucher_part_moves_to_merchant_and_earns_no_points(db):
 async def test_wholly_voucher_paid_order_is_paid_at_once(db):
     consumer, merchant = await make_user(), await make_merchant()
     await give_vouchers(consumer.id, 1_000)
-    order = await orders.create_order(consumer_id=consumer.id, merchant_id=merchant.id,
-                                      amount_fen=1_000, voucher_fen=1_000, idempotency_key="v")
+    order = await orders.create_order(
+        consumer_id=consumer.id,
+        merchant_id=merchant.id,
+        amount_fen=1_000,
+        voucher_fen=1_000,
+        idempotency_key="v",
+    )
     assert order.status == OrderStatus.PAID and order.cash_fen == 0
     assert await balance_of(acct.merchant_payable(merchant.id)) == 900
 
@@ -165,8 +189,7 @@ async def test_partial_then_full_refund_reverses_exactly(db):
     assert await balance_of(clearing) == 0
     assert await balance_of(acct.consumer_voucher(consumer.id)) == 1_111
     assert await balance_of(acct.consumer_points(consumer.id, "pending")) == 0
-    assert {lot.status for lot in await PointLot.filter(order_id=order.id)} == {
-        LotStatus.CANCELLED}
+    assert {lot.status for lot in await PointLot.filter(order_id=order.id)} == {LotStatus.CANCELLED}
     assert (await verify_ledger()).ok
 
 
@@ -175,8 +198,9 @@ async def test_refund_after_window_refused_and_settle_activates(db):
     order = await paid_order(consumer, merchant, 10_000)
     days = get_policy().order.settle_days
     with pytest.raises(DomainError) as e:
-        await orders.refund_order(order.id, 100, refund_key="late",
-                                  now=order.paid_at + timedelta(days=days))
+        await orders.refund_order(
+            order.id, 100, refund_key="late", now=order.paid_at + timedelta(days=days)
+        )
     assert e.value.code == "REFUND_WINDOW_CLOSED"
     assert await orders.settle_due(order.settle_on - timedelta(days=1)) == 0
     assert await orders.settle_due(order.settle_on) == 1
