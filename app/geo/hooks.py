@@ -1,18 +1,72 @@
-"""What the merchant and order domains tell discovery. Placeholders until issue 6 lands."""
+"""What the merchant and order domains tell discovery, after their commit.
+
+None of these ever raises into the caller: a failure is logged and `python -m app.cli
+rebuild-geo-index` repairs whatever drifted. Each is idempotent, so calling one twice
+(a retry) changes nothing more.
+"""
 
 from __future__ import annotations
 
-from app.models.merchants import Merchant
+import logging
+from datetime import datetime
+
+from app.models.merchants import Merchant, MerchantStatus
 from app.models.orders import Order
+
+log = logging.getLogger(__name__)
 
 
 async def merchant_changed(merchant: Merchant) -> None:
-    """Called after a merchant is approved, moved, suspended or closed (after commit)."""
+    """Called after a merchant is approved, moved, suspended, closed or its discount,
+    rating, name or category changed (after commit)."""
+    try:
+        from app.geo import index, traffic
+
+        listed = await index.sync_merchant(merchant.id)
+        recruiter = getattr(merchant, "recruiter_user_id", None)
+        if listed and recruiter and merchant.status == MerchantStatus.APPROVED:
+            await traffic.merchant_recruited(recruiter)
+    except Exception:  # noqa: BLE001 - never undo the caller's work
+        log.exception("geo merchant_changed failed for merchant %s", merchant.id)
 
 
 async def order_paid(order: Order) -> None:
-    """Called after an order is paid (after commit): heat map, merchant tasks."""
+    """Called after an order is paid (after commit): heat map, heat, merchant tasks."""
+    await _order_changed(order, "order_paid")
 
 
 async def order_refunded(order: Order, amount_fen: int) -> None:
-    """Called after a refund (after commit)."""
+    """Called after a refund (after commit). The order row's `refunded_fen` is the
+    truth; `amount_fen` (this refund) is only logged."""
+    await _order_changed(order, "order_refunded")
+
+
+async def review_posted(merchant_id: int, review_key: str, at: datetime | None = None) -> None:
+    """Called after a consumer posts a review of a merchant (counted once per key)."""
+    try:
+        from app.geo import traffic
+
+        await traffic.review_posted(merchant_id, review_key, at)
+    except Exception:  # noqa: BLE001
+        log.exception("geo review_posted failed for merchant %s", merchant_id)
+
+
+async def _order_changed(order: Order, event: str) -> None:
+    try:
+        await apply_order(order.id)
+    except Exception:  # noqa: BLE001 - never undo a payment or a refund
+        log.exception("geo %s failed for order %s", event, order.id)
+
+
+async def apply_order(order_id: int) -> None:
+    """Bring heat map, heat and task counters in step with the order row (raises)."""
+    from app.geo import heatmap, index, traffic
+
+    change = await heatmap.record_order(order_id)
+    if change is None or change.orders_delta == 0:
+        return
+    await index.add_heat(change.merchant_id, change.paid_at, change.orders_delta)
+    if change.orders_delta > 0 and change.week_orders is not None:
+        await traffic.pay_due_tasks(
+            change.merchant_id, "orders_served_week", change.period, change.week_orders
+        )

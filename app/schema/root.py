@@ -17,6 +17,7 @@ from strawberry.tools import merge_types
 
 from app.config import Settings, get_settings
 from app.resolvers.auth import AuthMutation, AuthQuery
+from app.resolvers.discovery import DiscoveryMutation, DiscoveryQuery
 from app.resolvers.merchants import MerchantMutation, MerchantQuery
 from app.resolvers.orders import OrderMutation, OrderQuery
 from app.schema.extensions import ErrorShaping
@@ -27,8 +28,8 @@ class NodeQuery:
     node: relay.Node | None = relay.node()
 
 
-QUERIES: list[type] = [NodeQuery, AuthQuery, MerchantQuery, OrderQuery]
-MUTATIONS: list[type] = [AuthMutation, MerchantMutation, OrderMutation]
+QUERIES: list[type] = [NodeQuery, AuthQuery, MerchantQuery, OrderQuery, DiscoveryQuery]
+MUTATIONS: list[type] = [AuthMutation, MerchantMutation, OrderMutation, DiscoveryMutation]
 
 Query = merge_types("Query", tuple(QUERIES))
 Mutation = merge_types("Mutation", tuple(MUTATIONS))

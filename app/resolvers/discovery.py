@@ -1,0 +1,237 @@
+"""Discovery: nearby merchants (public), heat map, traffic points, merchant dashboard."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+import strawberry
+from strawberry import relay
+from strawberry.types import Info
+
+from app.geo import heatmap as heat
+from app.geo import nearby as near
+from app.geo import stats, traffic
+from app.geo.coords import CoordSystem, convert
+from app.geo.errors import DiscoveryErrorCode
+from app.geo.index import active_boost_until
+from app.models.merchants import Merchant
+from app.models.users import Role
+from app.schema.discovery import (
+    BBoxInput,
+    BoostResult,
+    DailyStats,
+    DiscoveryError,
+    ExposureBoost,
+    HeatCell,
+    Heatmap,
+    MerchantStats,
+    NearbyMerchant,
+    ScoreParts,
+    TrafficPoints,
+)
+from app.schema.errors import handles_errors
+from app.schema.ids import decode_id, encode_id
+from app.schema.merchants import CoordSystemEnum, LocationInput
+from app.schema.pagination import Connection, Edge, PageInfo
+from app.schema.permissions import IsMerchant, IsMerchantOwner, has_role
+
+on_error = handles_errors(DiscoveryError, DiscoveryErrorCode)
+CanReadHeatmap = has_role(Role.AGENT, Role.MERCHANT_OWNER)
+
+
+def _nearby_node(x: near.NearbyItem, out: CoordSystem) -> NearbyMerchant:
+    lat, lng = x.lat, x.lng
+    if out != CoordSystem.GCJ02:
+        lat, lng = convert(lat, lng, CoordSystem.GCJ02, out)
+    p = x.parts
+    return NearbyMerchant(
+        merchant_id=encode_id("Merchant", x.merchant_id),
+        name=x.name,
+        category=x.category,
+        address=x.address,
+        lat=lat,
+        lng=lng,
+        coord_system=out,
+        discount_bps=x.discount_bps,
+        rating=x.rating_x100 / 100,
+        distance_m=round(x.distance_m, 2),
+        score=round(p.total, 6),
+        score_parts=ScoreParts(
+            distance=p.distance, discount=p.discount, heat=p.heat, rating=p.rating, boost=p.boost
+        ),
+        boosted_until=datetime.fromtimestamp(x.boost_until, UTC) if x.boost_until else None,
+    )
+
+
+async def _merchant_for_reader(info: Info, merchant_id: relay.GlobalID | None) -> int:
+    principal = info.context.principal
+    if merchant_id is None:
+        m = await traffic.owned_merchant(principal.user_id, principal.role, None)
+        return m.id
+    mid = decode_id(merchant_id, "Merchant", "merchantId")
+    await stats.can_read_stats(mid, principal.user_id, principal.role)
+    return mid
+
+
+@strawberry.type
+class DiscoveryQuery:
+    @strawberry.field(
+        description=(
+            "Approved merchants within `radiusM` metres, best first (score: distance decay, "
+            "discount, recent order heat, rating, active boost). Cursors stay stable while "
+            "scrolling (10 minutes)."
+        )
+    )
+    async def nearby_merchants(
+        self,
+        location: LocationInput,
+        radius_m: int = near.DEFAULT_RADIUS_M,
+        category: str | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+        output_coord_system: CoordSystemEnum = CoordSystem.GCJ02,  # type: ignore[valid-type]
+    ) -> Connection[NearbyMerchant]:
+        page = await near.nearby(
+            float(location.lat),
+            float(location.lng),
+            location.coord_system,
+            radius_m=radius_m,
+            category=category,
+            first=first,
+            after=after,
+        )
+        out = CoordSystem(output_coord_system)
+        edges = [Edge(cursor=x.cursor, node=_nearby_node(x, out)) for x in page.items]
+        return Connection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
+            ),
+            total_count=page.total,
+        )
+
+    @strawberry.field(
+        permission_classes=[CanReadHeatmap],
+        description=(
+            "Paid orders and amounts per H3 cell over a time window (whole hours). "
+            "Admins, agents and merchant owners; resolution 4..8 (9 for admins)."
+        ),
+    )
+    async def consumption_heatmap(
+        self,
+        info: Info,
+        bbox: BBoxInput,
+        since: datetime,
+        resolution: int = 7,
+        until: datetime | None = None,
+        output_coord_system: CoordSystemEnum = CoordSystem.GCJ02,  # type: ignore[valid-type]
+    ) -> Heatmap:
+        is_admin = info.context.principal.role == Role.ADMIN.value
+        h = await heat.heatmap(
+            south=bbox.south,
+            west=bbox.west,
+            north=bbox.north,
+            east=bbox.east,
+            coord_system=bbox.coord_system,
+            resolution=resolution,
+            since=since,
+            until=until,
+            output=output_coord_system,
+            max_resolution=heat.BASE_RESOLUTION if is_admin else heat.MAX_PUBLIC_RESOLUTION,
+        )
+        return Heatmap(
+            resolution=h.resolution,
+            since=h.since,
+            until=h.until,
+            coord_system=output_coord_system,
+            total_orders=h.total_orders,
+            total_amount_fen=h.total_amount_fen,
+            cells=[HeatCell(c.cell, c.lat, c.lng, c.orders, c.amount_fen) for c in h.cells],
+        )
+
+    @strawberry.field(
+        permission_classes=[IsMerchant],
+        description="A merchant's figures over days `from`..`to` (Asia/Shanghai, inclusive).",
+    )
+    async def merchant_stats(
+        self,
+        info: Info,
+        merchant_id: relay.GlobalID,
+        from_: Annotated[date, strawberry.argument(name="from")],
+        to: date,
+    ) -> MerchantStats:
+        mid = await _merchant_for_reader(info, merchant_id)
+        s = await stats.merchant_stats(mid, from_, to)
+        return MerchantStats(
+            merchant_id=encode_id("Merchant", mid),
+            date_from=s.date_from,
+            date_to=s.date_to,
+            sales_fen=s.sales_fen,
+            orders=s.orders,
+            customers=s.customers,
+            new_customers=s.new_customers,
+            returning_customers=s.returning_customers,
+            repurchase_rate_bps=s.repurchase_rate_bps,
+            points_issued=s.points_issued,
+            vouchers_redeemed_fen=s.vouchers_redeemed_fen,
+            daily=[DailyStats(d.day, d.sales_fen, d.orders, d.customers) for d in s.daily],
+        )
+
+    @strawberry.field(
+        permission_classes=[IsMerchant],
+        description="A merchant's traffic points and boost (its owner's only merchant if omitted).",
+    )
+    async def traffic_points(
+        self, info: Info, merchant_id: relay.GlobalID | None = None
+    ) -> TrafficPoints:
+        from app.domain.policy import get_policy
+
+        mid = await _merchant_for_reader(info, merchant_id)
+        until = await active_boost_until(mid)
+        p = get_policy().traffic
+        return TrafficPoints(
+            merchant_id=encode_id("Merchant", mid),
+            balance=await traffic.traffic_balance(mid),
+            boosted_until=datetime.fromtimestamp(until, UTC) if until else None,
+            boost_points_per_hour=p.boost_points_per_hour,
+            boost_max_hours=p.boost_max_hours,
+        )
+
+
+@strawberry.type
+class DiscoveryMutation:
+    @strawberry.mutation(
+        permission_classes=[IsMerchantOwner],
+        description=(
+            "Spend traffic points (centi) for `hours` of ranking boost; `points` must equal "
+            "the policy price. The same `idempotencyKey` never pays twice."
+        ),
+    )
+    @on_error
+    async def boost_exposure(
+        self,
+        info: Info,
+        points: int,
+        hours: int,
+        merchant_id: relay.GlobalID | None = None,
+        idempotency_key: str | None = None,
+    ) -> BoostResult:
+        principal = info.context.principal
+        mid = decode_id(merchant_id, "Merchant", "merchantId") if merchant_id else None
+        merchant: Merchant = await traffic.owned_merchant(principal.user_id, principal.role, mid)
+        b = await traffic.boost_exposure(
+            merchant,
+            points=points,
+            hours=hours,
+            by_user_id=principal.user_id,
+            idempotency_key=idempotency_key,
+        )
+        return ExposureBoost(
+            merchant_id=encode_id("Merchant", merchant.id),
+            points=b.points,
+            hours=b.hours,
+            starts_at=b.starts_at,
+            ends_at=b.ends_at,
+            traffic_points_left=await traffic.traffic_balance(merchant.id),
+        )
