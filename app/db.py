@@ -50,7 +50,9 @@ async def init_db(settings: Settings | None = None, url: str | None = None) -> N
         path = settings.database_url[len("sqlite://") :]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    await Tortoise.init(config=tortoise_config(settings, url))
+    # The global fallback lets request tasks see the context the lifespan task made
+    # (what Tortoise's own RegisterTortoise does for Starlette).
+    await Tortoise.init(config=tortoise_config(settings, url), _enable_global_fallback=True)
 
 
 async def migrate(settings: Settings | None = None, url: str | None = None) -> None:
