@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
@@ -29,6 +29,50 @@ class Settings(BaseSettings):
     wechat_secret: str = "wx-demo-secret"
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_timeout_s: float = 5.0
+
+    # -- payments (SPEC §9). Keys are PEM text or a path to a PEM file; secrets are
+    # SecretStr so they never show in a repr or a log line.
+    payment_notify_base_url: str = ""  # defaults to public_base_url
+    payment_timeout_s: float = 5.0
+    payment_failure_threshold: int = 3  # failures within the window mark a channel down
+    payment_failure_window_s: int = 120
+    payment_markdown_s: int = 300  # an automatic mark-down lasts this long
+    payment_notify_window_s: int = 300  # notification timestamp window
+    payment_stale_minutes: int = 15  # reconciliation picks up payments older than this
+    payment_expire_minutes: int = 30  # the channel closes unpaid orders after this
+    payment_redis_prefix: str = "pay"
+
+    sandbox_enabled: bool = True
+    sandbox_key_seed: SecretStr = SecretStr("dev-only-sandbox-key-seed-0123456789")
+    sandbox_api_key: SecretStr = SecretStr("dev-only-sandbox-api-key")
+
+    wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
+    wechatpay_sp_mchid: str = ""
+    wechatpay_sp_appid: str = ""  # the mini-program appid (defaults to wechat_appid)
+    wechatpay_app_appid: str = ""  # the native app's appid, for APP pay
+    wechatpay_serial_no: str = ""  # serial of the merchant API certificate
+    wechatpay_private_key: SecretStr = SecretStr("")
+    wechatpay_apiv3_key: SecretStr = SecretStr("")
+    wechatpay_public_key_id: str = ""  # PUB_KEY_ID_... (public-key mode)
+    wechatpay_public_key: str = ""
+
+    alipay_api_base: str = "https://openapi.alipay.com/gateway.do"
+    alipay_app_id: str = ""
+    alipay_private_key: SecretStr = SecretStr("")
+    alipay_public_key: str = ""
+    alipay_platform_user_id: str = ""  # royalty receiver (the platform's 2088... id)
+
+    allinpay_api_base: str = "https://vsp.allinpay.com/apiweb"
+    allinpay_appid: str = ""
+    allinpay_orgid: str = ""
+    allinpay_private_key: SecretStr = SecretStr("")
+    allinpay_public_key: str = ""
+    allinpay_platform_cusid: str = ""
+
+    joinpay_api_base: str = "https://www.joinpay.com"
+    joinpay_merchant_no: str = ""
+    joinpay_key: SecretStr = SecretStr("")
+    joinpay_platform_alt_mch_no: str = ""
 
     sms_code_ttl_s: int = 300
     sms_max_attempts: int = 5

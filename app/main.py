@@ -131,7 +131,9 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
 
 def extra_routes() -> list[Route]:
     """Routes that other domains add (payment notifications, sandbox pay page)."""
-    return []
+    from app.payments.routes import routes as payment_routes
+
+    return [*payment_routes()]
 
 
 app = create_app()

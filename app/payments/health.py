@@ -1,0 +1,74 @@
+"""Channel health: admin decisions in the database, automatic mark-down in Redis.
+
+A transient failure (timeout, unreachable, provider system error) increments a counter
+with a window; at the threshold the channel is marked down for a cool-down period and
+new orders route to the next live channel. An admin can mark a channel down (or back
+up) for good with `setChannelStatus`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from app.config import get_settings
+from app.models.payments import ChannelState
+from app.payments import registry, replay
+from app.redis import get_redis
+
+log = logging.getLogger("app.payments")
+
+
+@dataclass(frozen=True)
+class ChannelHealth:
+    channel: str
+    configured: bool
+    admin_live: bool
+    auto_down: bool
+    reason: str
+
+    @property
+    def live(self) -> bool:
+        return self.configured and self.admin_live and not self.auto_down
+
+
+async def record_failure(channel: str) -> bool:
+    """Count a transient failure; True when this one marked the channel down."""
+    s = get_settings()
+    r = get_redis()
+    k = replay.key("fail", channel)
+    n = await r.incr(k)
+    if n == 1:
+        await r.expire(k, s.payment_failure_window_s)
+    if n >= s.payment_failure_threshold and await r.set(
+        replay.key("down", channel), str(n), nx=True, ex=s.payment_markdown_s
+    ):
+        log.warning("payment channel %s marked down after %s failures", channel, n)
+        await r.delete(k)
+        return True
+    return False
+
+
+async def record_success(channel: str) -> None:
+    await get_redis().delete(replay.key("fail", channel))
+
+
+async def clear_auto_down(channel: str) -> None:
+    await get_redis().delete(replay.key("down", channel), replay.key("fail", channel))
+
+
+async def health(channels: list[str]) -> dict[str, ChannelHealth]:
+    states = {s.channel: s for s in await ChannelState.filter(channel__in=channels)}
+    r = get_redis()
+    out = {}
+    for ch in channels:
+        st = states.get(ch)
+        down = await r.exists(replay.key("down", ch))
+        out[ch] = ChannelHealth(
+            channel=ch,
+            configured=registry.configured(ch),
+            admin_live=st.live if st else True,
+            auto_down=bool(down),
+            reason=(st.reason if st and not st.live else ("automatic mark-down" if down else "")),
+        )
+    return out

@@ -1,0 +1,87 @@
+"""One outbound HTTP path for every adapter: base URL and transport injectable,
+timeouts and connection failures turned into `ChannelError`s without URLs or bodies."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from app.payments.base import ChannelError, PaymentErrorCode
+
+log = logging.getLogger("app.payments")
+
+
+class ChannelHttp:
+    def __init__(
+        self,
+        channel: str,
+        base_url: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout_s: float = 5.0,
+    ) -> None:
+        self.channel = channel
+        self.base_url = base_url.rstrip("/")
+        self.transport = transport
+        self.timeout_s = timeout_s
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        data: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        url = self.base_url + path if path else self.base_url
+        try:
+            async with httpx.AsyncClient(
+                transport=self.transport, timeout=self.timeout_s, follow_redirects=False
+            ) as client:
+                return await client.request(
+                    method, url, content=content, data=data, headers=headers
+                )
+        except httpx.TimeoutException:
+            log.warning("%s: no answer within %.1fs", self.channel, self.timeout_s)
+            raise ChannelError(
+                PaymentErrorCode.CHANNEL_TIMEOUT,
+                f"{self.channel} did not answer in time; the payment state is unknown",
+                transient=True,
+            ) from None
+        except httpx.HTTPError as exc:
+            log.warning("%s: unreachable (%s)", self.channel, type(exc).__name__)
+            raise ChannelError(
+                PaymentErrorCode.CHANNEL_UNAVAILABLE,
+                f"{self.channel} is unreachable",
+                transient=True,
+            ) from None
+
+
+def json_or_error(channel: str, resp: httpx.Response) -> dict[str, Any]:
+    try:
+        data = resp.json()
+    except ValueError:
+        raise ChannelError(
+            PaymentErrorCode.CHANNEL_BAD_RESPONSE,
+            f"{channel} answered something that is not JSON (HTTP {resp.status_code})",
+            transient=resp.status_code >= 500,
+        ) from None
+    if not isinstance(data, dict):
+        raise ChannelError(
+            PaymentErrorCode.CHANNEL_BAD_RESPONSE, f"{channel} answered an unexpected shape"
+        )
+    return data
+
+
+def provider_refused(channel: str, code: str, message: str, *, transient: bool) -> ChannelError:
+    # Provider messages describe the request, never our keys; still keep them short.
+    text = (message or "").replace("\n", " ")[:120]
+    return ChannelError(
+        PaymentErrorCode.CHANNEL_ERROR,
+        f"{channel} refused the request: {code}" + (f" ({text})" if text else ""),
+        transient=transient,
+        provider_code=code,
+    )

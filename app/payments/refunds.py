@@ -1,0 +1,189 @@
+"""The channel side of a refund (the ledger side is `app.domain.orders.refund_order`).
+
+`request_channel_refund(order, refund)` records a `ChannelRefund` keyed by the refund
+key (the provider's out_refund_no / out_request_no), takes the platform's split share
+back first when the split already happened (分账回退), then asks the channel. The
+provider's refund notification (or reconciliation) marks it done.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from tortoise.transactions import in_transaction
+
+from app.errors import DomainError
+from app.models.orders import Order, OrderRefund
+from app.models.payments import (
+    ChannelRefund,
+    Payment,
+    PaymentStatus,
+    RefundStatus,
+    SplitStatus,
+)
+from app.payments import registry
+from app.payments.base import (
+    ChannelError,
+    PaymentErrorCode,
+    RefundRequest,
+    SplitReturnRequest,
+)
+from app.payments.service import notify_url, split_no
+
+log = logging.getLogger("app.payments")
+
+
+def _half_up_div(num: int, den: int) -> int:
+    return (2 * num + den) // (2 * den)
+
+
+async def cash_part(order: Order, refund: OrderRefund) -> int:
+    """The cash (channel) part of a refund of `refund.amount_fen` of the order amount A:
+    cumulative and proportional, C x refunded / A rounded half up, so that a full refund
+    returns exactly C whatever the partial steps were."""
+    if order.amount_fen == order.cash_fen:
+        return int(refund.amount_fen)
+    refunded = sum(
+        r.amount_fen for r in await OrderRefund.filter(order_id=order.id, id__lte=refund.id)
+    )
+    before = refunded - refund.amount_fen
+    return _half_up_div(order.cash_fen * refunded, order.amount_fen) - _half_up_div(
+        order.cash_fen * before, order.amount_fen
+    )
+
+
+async def request_channel_refund(
+    order: Order, refund: OrderRefund, *, cash_fen: int | None = None
+) -> ChannelRefund:
+    """Refund at the channel. Idempotent per `refund.refund_key`.
+
+    `cash_fen` overrides the channel amount (default: the cash part of the refund, see
+    `cash_part`). Raises DomainError REFUND_EXCEEDS_PAYMENT when refunds would pass the
+    amount paid, and ChannelError when the channel refuses or does not answer (the
+    refund stays recorded: `pending` is retried by reconciliation).
+    """
+    existing = await ChannelRefund.get_or_none(refund_key=refund.refund_key)
+    if existing is None:
+        amount = cash_fen if cash_fen is not None else await cash_part(order, refund)
+        existing = await _record(order, refund.refund_key, amount)
+    if existing.status == RefundStatus.PENDING:
+        await submit(existing)
+        existing = await ChannelRefund.get(id=existing.id)
+    return existing
+
+
+async def _record(order: Order, refund_key: str, amount: int) -> ChannelRefund:
+    if amount <= 0:
+        raise DomainError("INVALID", "a channel refund must be positive", "amountFen")
+    async with in_transaction() as conn:
+        payment = (
+            await Payment.filter(order_id=order.id, status=PaymentStatus.PAID)
+            .select_for_update()
+            .using_db(conn)
+            .first()
+        )
+        if payment is None:
+            raise DomainError(
+                PaymentErrorCode.NOT_PAID, "the order has no paid payment to refund", "order"
+            )
+        again = await ChannelRefund.filter(refund_key=refund_key).using_db(conn).first()
+        if again is not None:
+            return again
+        earlier = (
+            await ChannelRefund.filter(payment_id=payment.id)
+            .exclude(status=RefundStatus.FAILED)
+            .using_db(conn)
+        )
+        done = sum(r.amount_fen for r in earlier)
+        if done + amount > payment.amount_fen:
+            raise DomainError(
+                PaymentErrorCode.REFUND_EXCEEDS_PAYMENT,
+                "refunds would exceed the amount paid",
+                "amountFen",
+            )
+        split_return = 0
+        if payment.split_status == SplitStatus.FINISHED and payment.platform_fen > 0:
+            # The platform gives back its share pro rata, cumulatively (all of it when
+            # everything is refunded).
+            target = _half_up_div(payment.platform_fen * (done + amount), payment.amount_fen)
+            split_return = target - sum(r.split_return_fen for r in earlier)
+        return await ChannelRefund.create(
+            payment_id=payment.id,
+            refund_key=refund_key,
+            amount_fen=amount,
+            split_return_fen=max(0, split_return),
+            using_db=conn,
+        )
+
+
+async def submit(cr: ChannelRefund) -> None:
+    """Send a recorded refund to the channel (split return first)."""
+    payment = await Payment.get(id=cr.payment_id)
+    adapter = registry.get_channel(payment.channel)
+    try:
+        if cr.split_return_fen > 0 and not cr.split_return_done:
+            await adapter.return_split(
+                SplitReturnRequest(
+                    out_trade_no=payment.out_trade_no,
+                    channel_txn_id=payment.channel_txn_id or "",
+                    out_split_no=payment.split_out_no or split_no(payment),
+                    channel_split_id=payment.split_channel_id,
+                    out_return_no=f"RT{cr.refund_key}"[:64],
+                    amount_fen=cr.split_return_fen,
+                    provider_merchant_id=payment.provider_merchant_id,
+                )
+            )
+            await ChannelRefund.filter(id=cr.id).update(split_return_done=True)
+            await Payment.filter(id=payment.id).update(
+                split_returned_fen=payment.split_returned_fen + cr.split_return_fen
+            )
+        result = await adapter.refund(
+            RefundRequest(
+                out_trade_no=payment.out_trade_no,
+                channel_txn_id=payment.channel_txn_id,
+                out_refund_no=cr.refund_key,
+                amount_fen=cr.amount_fen,
+                total_fen=payment.amount_fen,
+                notify_url=notify_url(payment.channel),
+                provider_merchant_id=payment.provider_merchant_id,
+                reason="refund",
+            )
+        )
+    except ChannelError as exc:
+        status = RefundStatus.PENDING if exc.transient else RefundStatus.FAILED
+        await ChannelRefund.filter(id=cr.id).update(
+            status=status,
+            error_code=(exc.provider_code or exc.code)[:64],
+            attempts=cr.attempts + 1,
+        )
+        log.warning("refund %s at %s: %s", cr.id, payment.channel, exc.code)
+        raise
+    status = {
+        "success": RefundStatus.SUCCESS,
+        "failed": RefundStatus.FAILED,
+    }.get(result.status, RefundStatus.PROCESSING)
+    await ChannelRefund.filter(id=cr.id).update(
+        channel_refund_id=result.channel_refund_id, attempts=cr.attempts + 1, error_code=""
+    )
+    # The provider's notification may already have marked it done: never step back.
+    await ChannelRefund.filter(id=cr.id, status=RefundStatus.PENDING).update(
+        status=status,
+        done_at=datetime.now(UTC) if status != RefundStatus.PROCESSING else None,
+    )
+
+
+async def follow(cr: ChannelRefund) -> str:
+    """Ask the channel about a refund still processing."""
+    payment = await Payment.get(id=cr.payment_id)
+    adapter = registry.get_channel(payment.channel)
+    result = await adapter.query_refund(
+        cr.refund_key, payment.out_trade_no, payment.provider_merchant_id
+    )
+    if result.status in ("success", "failed"):
+        new = RefundStatus.SUCCESS if result.status == "success" else RefundStatus.FAILED
+        await ChannelRefund.filter(id=cr.id, status=RefundStatus.PROCESSING).update(
+            status=new, done_at=datetime.now(UTC)
+        )
+        return str(new)
+    return str(cr.status)

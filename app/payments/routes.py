@@ -1,0 +1,40 @@
+"""HTTP routes of the payments package: notifications and the sandbox provider."""
+
+from __future__ import annotations
+
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.config import get_settings
+from app.payments import webhooks
+from app.payments.service import run_split_safely
+
+
+async def notify(request: Request) -> Response:
+    channel = request.path_params["channel"]
+    body = await request.body()
+    result = await webhooks.handle_notification(channel, dict(request.headers), body)
+    # The split is a second call to the provider: after the answer, never before it.
+    background = (
+        BackgroundTask(run_split_safely, result.split_payment_id)
+        if result.split_payment_id
+        else None
+    )
+    return Response(
+        result.reply.body,
+        status_code=result.reply.status_code,
+        media_type=result.reply.media_type if result.reply.body else None,
+        background=background,
+    )
+
+
+def routes() -> list[Route]:
+    out = [Route("/pay/notify/{channel}", notify, methods=["POST"])]
+    s = get_settings()
+    if s.sandbox_enabled and s.app_env != "prod":
+        from app.payments import sandbox_provider
+
+        out += sandbox_provider.routes()
+    return out

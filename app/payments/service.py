@@ -1,0 +1,195 @@
+"""Payments around an order: create at the channel, apply a verified payment exactly
+once, run the split (分账) after success."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from app.config import get_settings
+from app.errors import DomainError
+from app.models.orders import Order
+from app.models.payments import MerchantChannel, Payment, PaymentStatus, SplitStatus
+from app.models.users import User
+from app.payments import health, registry
+from app.payments.base import (
+    ChannelError,
+    ClientKind,
+    PaymentErrorCode,
+    PayRequest,
+    SplitPlan,
+    SplitRequest,
+)
+
+log = logging.getLogger("app.payments")
+
+
+def notify_url(channel: str) -> str:
+    s = get_settings()
+    return f"{(s.payment_notify_base_url or s.public_base_url).rstrip('/')}/pay/notify/{channel}"
+
+
+def out_trade_no(order_id: int) -> str:
+    return f"MS{order_id:010d}"
+
+
+def split_no(payment: Payment) -> str:
+    return f"SP{payment.out_trade_no[2:]}"
+
+
+async def provider_merchant_id(merchant_id: int, channel: str) -> str:
+    mc = await MerchantChannel.get_or_none(merchant_id=merchant_id, channel=channel)
+    return mc.provider_merchant_id if mc else ""
+
+
+async def start_payment(order: Order, client: str | None = None) -> dict[str, Any]:
+    """Create the payment at the order's channel; the client's pay parameters.
+
+    Idempotent per order: a repeat returns the parameters already made. A channel
+    failure raises a `ChannelError` (the order stays; reconciliation settles it) and
+    counts against the channel's health when it is transient.
+    """
+    existing = await Payment.get_or_none(order_id=order.id)
+    if existing is not None and existing.status == PaymentStatus.PENDING and existing.pay_params:
+        return dict(existing.pay_params)
+    if existing is not None and existing.status != PaymentStatus.PENDING:
+        if existing.status == PaymentStatus.FAILED:
+            pass  # a refused creation may be tried again
+        else:
+            raise DomainError("INVALID_STATE", f"payment is already {existing.status}", "order")
+    adapter = registry.get_channel(order.channel)
+    plan = SplitPlan.for_order(order.cash_fen, order.discount_fen)
+    pmid = await provider_merchant_id(order.merchant_id, order.channel)
+    consumer = await User.get_or_none(id=order.consumer_id)
+    openid = consumer.wechat_openid if consumer else None
+    kind = ClientKind(client) if client else (ClientKind.MINIPROGRAM if openid else ClientKind.APP)
+    if order.channel == "sandbox":
+        kind = ClientKind.WEB
+    payment = existing or await Payment.create(
+        order_id=order.id,
+        channel=order.channel,
+        out_trade_no=out_trade_no(order.id),
+        amount_fen=order.cash_fen,
+        merchant_fen=plan.merchant_fen,
+        platform_fen=plan.platform_fen,
+        provider_merchant_id=pmid,
+    )
+    req = PayRequest(
+        out_trade_no=payment.out_trade_no,
+        amount_fen=order.cash_fen,
+        description=f"Order {order.id}",
+        notify_url=notify_url(order.channel),
+        split=plan,
+        provider_merchant_id=pmid,
+        client=kind,
+        payer_openid=openid,
+        expire_minutes=get_settings().payment_expire_minutes,
+    )
+    try:
+        started = await adapter.create_payment(req)
+    except ChannelError as exc:
+        if exc.transient:
+            await health.record_failure(order.channel)
+        # A timeout leaves the outcome unknown: keep it pending for reconciliation.
+        status = PaymentStatus.PENDING if exc.code == "CHANNEL_TIMEOUT" else PaymentStatus.FAILED
+        await Payment.filter(id=payment.id).update(status=status, error_code=exc.code[:64])
+        log.warning("payment for order %s failed at %s: %s", order.id, order.channel, exc.code)
+        raise
+    await health.record_success(order.channel)
+    await Payment.filter(id=payment.id).update(
+        pay_params=started.pay_params, status=PaymentStatus.PENDING, error_code=""
+    )
+    return dict(started.pay_params)
+
+
+async def apply_paid(payment: Payment, channel_txn_id: str, amount_fen: int) -> str:
+    """Apply a verified "paid" exactly once. Returns applied | duplicate."""
+    from app.domain import orders as order_domain
+
+    if payment.status == PaymentStatus.PAID:
+        if payment.channel_txn_id == channel_txn_id:
+            return "duplicate"
+        raise DomainError("CONFLICT", "order already paid by another transaction", "order")
+    if amount_fen != payment.amount_fen:
+        raise DomainError("AMOUNT_MISMATCH", "paid amount differs from the payment", "amountFen")
+    await order_domain.mark_paid(
+        payment.order_id,
+        channel=payment.channel,
+        channel_txn_id=channel_txn_id,
+        amount_fen=amount_fen,
+    )
+    adapter = registry.get_channel(payment.channel)
+    needs_split = adapter.splits_after_payment and payment.platform_fen > 0
+    won = (
+        await Payment.filter(id=payment.id)
+        .exclude(status=PaymentStatus.PAID)
+        .update(
+            status=PaymentStatus.PAID,
+            channel_txn_id=channel_txn_id,
+            paid_at=datetime.now(UTC),
+            split_status=SplitStatus.PENDING if needs_split else SplitStatus.NONE,
+            split_out_no=split_no(payment) if needs_split else None,
+        )
+    )
+    return "applied" if won else "duplicate"
+
+
+async def run_split(payment_id: int) -> str:
+    """Ask the channel for the split of a paid payment, or follow one in progress."""
+    payment = await Payment.get(id=payment_id)
+    if payment.split_status not in (SplitStatus.PENDING, SplitStatus.PROCESSING):
+        return str(payment.split_status)
+    if payment.status != PaymentStatus.PAID or not payment.channel_txn_id:
+        return str(payment.split_status)  # never before a success
+    adapter = registry.get_channel(payment.channel)
+    req = SplitRequest(
+        out_trade_no=payment.out_trade_no,
+        channel_txn_id=payment.channel_txn_id,
+        out_split_no=payment.split_out_no or split_no(payment),
+        platform_fen=payment.platform_fen,
+        merchant_fen=payment.merchant_fen,
+        provider_merchant_id=payment.provider_merchant_id,
+    )
+    try:
+        if payment.split_status == SplitStatus.PENDING:
+            order = await Order.get(id=payment.order_id)
+            mc = await MerchantChannel.get_or_none(
+                merchant_id=order.merchant_id, channel=payment.channel
+            )
+            if mc is None or not mc.split_receiver_ready:
+                await adapter.prepare_split(payment.provider_merchant_id)
+                if mc is not None:
+                    await MerchantChannel.filter(id=mc.id).update(split_receiver_ready=True)
+            result = await adapter.split(req)
+        else:
+            result = await adapter.query_split(req)
+    except ChannelError as exc:
+        await Payment.filter(id=payment.id).update(split_attempts=payment.split_attempts + 1)
+        log.warning("split of payment %s not done yet: %s", payment.id, exc.code)
+        return str(payment.split_status)
+    status = {
+        "finished": SplitStatus.FINISHED,
+        "failed": SplitStatus.FAILED,
+    }.get(result.status, SplitStatus.PROCESSING)
+    await Payment.filter(id=payment.id).update(
+        split_status=status,
+        split_channel_id=result.channel_split_id or payment.split_channel_id,
+        split_attempts=payment.split_attempts + 1,
+    )
+    return str(status)
+
+
+def channel_error_for_client(exc: ChannelError) -> DomainError:
+    return DomainError(exc.code, exc.message, exc.field)
+
+
+__all__ = ["PaymentErrorCode", "apply_paid", "run_split", "start_payment"]
+
+
+async def run_split_safely(payment_id: int) -> None:
+    """For background use: a failure is logged; reconciliation follows the split up."""
+    try:
+        await run_split(payment_id)
+    except Exception:  # noqa: BLE001 - reconciliation retries
+        log.exception("split of payment %s failed", payment_id)

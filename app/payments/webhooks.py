@@ -1,0 +1,148 @@
+"""`POST /pay/notify/{channel}`: store raw, verify, apply exactly once, answer in the
+provider's form.
+
+Outcomes stored on the notification row:
+- `applied`: this notification changed state (order paid, refund done)
+- `duplicate`: already applied; answered success, nothing done
+- `ignored`: verified but nothing to apply (e.g. a trade state that is not success)
+- `rejected`: failed verification or does not match the payment; answered failure
+- `retry`: cannot be applied yet (refund before its record, unknown order); answered
+  failure so the provider delivers it again later
+- `conflict`: verified but contradicts our state (paid after close...); answered
+  success and logged for operations, since redelivery cannot fix it
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from app.errors import DomainError
+from app.models.payments import (
+    ChannelRefund,
+    Payment,
+    PaymentNotification,
+    RefundStatus,
+    SplitStatus,
+)
+from app.payments import registry
+from app.payments.base import ChannelError, Notice, NotificationRejected, NotifyReply
+from app.payments.service import apply_paid
+
+log = logging.getLogger("app.payments")
+
+_DROP_HEADERS = {"authorization", "cookie"}
+
+
+@dataclass
+class NotifyOutcome:
+    reply: NotifyReply
+    outcome: str
+    split_payment_id: int | None = None
+
+
+async def handle_notification(channel: str, headers: dict[str, str], body: bytes) -> NotifyOutcome:
+    row = await PaymentNotification.create(
+        channel=channel[:24],
+        headers={k.lower(): v[:512] for k, v in headers.items() if k.lower() not in _DROP_HEADERS},
+        body=body.decode("utf-8", errors="replace"),
+    )
+    try:
+        adapter = registry.get_channel(channel)
+    except ChannelError:
+        await _finish(row, "rejected", "unknown or unconfigured channel")
+        return NotifyOutcome(NotifyReply(404, b"unknown channel"), "rejected")
+    try:
+        notice = await adapter.parse_notification(headers, body)
+    except NotificationRejected as rej:
+        log.info("%s notification %s rejected: %s", channel, row.id, rej.reason)
+        await _finish(row, "rejected", rej.reason)
+        return NotifyOutcome(adapter.reply(False, rej.reason), "rejected")
+    row.verified = True
+    row.kind = notice.kind
+    row.out_trade_no = notice.out_trade_no[:64]
+    try:
+        if notice.kind == "payment":
+            outcome, reason, split_id = await _apply_payment(channel, notice, row)
+        else:
+            outcome, reason = await _apply_refund(channel, notice, row)
+            split_id = None
+    except Exception:
+        log.exception("%s notification %s could not be applied", channel, row.id)
+        await _finish(row, "retry", "internal error while applying")
+        return NotifyOutcome(adapter.reply(False, "retry later"), "retry")
+    await _finish(row, outcome, reason)
+    ok = outcome in {"applied", "duplicate", "ignored", "conflict"}
+    if outcome in {"rejected", "conflict"}:
+        log.warning("%s notification %s %s: %s", channel, row.id, outcome, reason)
+    return NotifyOutcome(
+        adapter.reply(ok, ("retry later: " if outcome == "retry" else "") + reason),
+        outcome,
+        split_id,
+    )
+
+
+async def _finish(row: PaymentNotification, outcome: str, reason: str) -> None:
+    row.outcome = outcome
+    row.reason = reason[:255]
+    await row.save()
+
+
+async def _apply_payment(
+    channel: str, notice: Notice, row: PaymentNotification
+) -> tuple[str, str, int | None]:
+    row.ref = (notice.channel_txn_id or "")[:64] or None
+    payment = await Payment.get_or_none(out_trade_no=notice.out_trade_no)
+    if payment is None:
+        return "retry", "no payment with this out_trade_no (yet)", None
+    row.order_id = payment.order_id
+    if payment.channel != channel:
+        return "rejected", "payment belongs to another channel", None
+    if not notice.paid:
+        return "ignored", "trade not successful", None
+    if not notice.channel_txn_id:
+        return "rejected", "no transaction id", None
+    if notice.amount_fen != payment.amount_fen:
+        return "rejected", "amount mismatch", None
+    try:
+        outcome = await apply_paid(payment, notice.channel_txn_id, int(notice.amount_fen))
+    except DomainError as exc:
+        if exc.code == "AMOUNT_MISMATCH":
+            return "rejected", "amount mismatch", None
+        return "conflict", f"{exc.code}: {exc.message}", None
+    if outcome == "applied":
+        fresh = await Payment.get(id=payment.id)
+        split = fresh.id if fresh.split_status == SplitStatus.PENDING else None
+        return "applied", "order paid", split
+    return "duplicate", "already applied", None
+
+
+async def _apply_refund(channel: str, notice: Notice, row: PaymentNotification) -> tuple[str, str]:
+    row.ref = (notice.out_refund_no or "")[:64] or None
+    refund = await ChannelRefund.get_or_none(refund_key=notice.out_refund_no or "")
+    if refund is None:
+        # A refund we have not recorded (yet): out of order; let the provider retry.
+        return "retry", "refund not known (yet)"
+    payment = await Payment.get(id=refund.payment_id)
+    row.order_id = payment.order_id
+    if payment.channel != channel or payment.out_trade_no != notice.out_trade_no:
+        return "rejected", "refund does not belong to this payment"
+    if notice.refund_fen is not None and notice.refund_fen != refund.amount_fen:
+        return "rejected", "refund amount mismatch"
+    if refund.status in (RefundStatus.SUCCESS, RefundStatus.FAILED):
+        return "duplicate", "already applied"
+    if notice.refund_status == "processing":
+        return "ignored", "refund still processing"
+    from datetime import UTC, datetime
+
+    new = RefundStatus.SUCCESS if notice.refund_status == "success" else RefundStatus.FAILED
+    won = (
+        await ChannelRefund.filter(id=refund.id)
+        .exclude(status__in=[RefundStatus.SUCCESS, RefundStatus.FAILED])
+        .update(status=new, done_at=datetime.now(UTC))
+    )
+    if not won:
+        return "duplicate", "already applied"
+    if new == RefundStatus.FAILED:
+        log.warning("refund %s failed at %s: needs operations", refund.id, channel)
+    return "applied", f"refund {new}"
