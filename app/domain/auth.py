@@ -121,10 +121,19 @@ class MemorySmsSender:
         self.sent.append((phone, text))
 
 
-_sms_sender: SmsSender = LogSmsSender()
+_sms_sender: SmsSender | None = None
 
 
-def set_sms_sender(sender: SmsSender) -> None:
+def _sender(settings: Settings) -> SmsSender:
+    if _sms_sender is not None:
+        return _sms_sender
+    if settings.app_env == "prod":
+        # The log sender would write sign-in codes to the log: never in prod.
+        raise DomainError("UPSTREAM_UNAVAILABLE", "SMS sign-in is not configured", "phone")
+    return LogSmsSender()
+
+
+def set_sms_sender(sender: SmsSender | None) -> None:
     global _sms_sender
     _sms_sender = sender
 
@@ -147,12 +156,13 @@ async def request_sms_code(phone: str, *, settings: Settings | None = None) -> i
         raise DomainError(
             "RATE_LIMITED", "a code was sent recently; wait before asking again", "phone"
         )
+    sender = _sender(settings)
     code = f"{secrets.randbelow(1_000_000):06d}"
     async with redis.pipeline(transaction=True) as pipe:
         pipe.set(f"sms:code:{phone}", code, ex=settings.sms_code_ttl_s)
         pipe.delete(f"sms:attempts:{phone}")
         await pipe.execute()
-    await _sms_sender.send(phone, f"Your sign-in code is {code}")
+    await sender.send(phone, f"Your sign-in code is {code}")
     return settings.sms_resend_interval_s
 
 

@@ -36,7 +36,7 @@ def sms():
     sender = auth.MemorySmsSender()
     auth.set_sms_sender(sender)
     yield sender
-    auth.set_sms_sender(auth.LogSmsSender())
+    auth.set_sms_sender(None)
 
 
 async def test_wechat_login_creates_user_then_finds_it(client, wechat):
