@@ -298,7 +298,7 @@ def _scale_sql(dialect: str, expr: str) -> str:
 def _activated_sql(dialect: str) -> str:
     if dialect == "postgres":
         return "l.activated_at <= @cutoff!timestamptz"
-    return "datetime(l.activated_at) <= datetime(@cutoff)"
+    return "julianday(l.activated_at) <= julianday(@cutoff)"
 
 
 def _eligible_where(dialect: str, ranged: bool) -> str:
@@ -345,7 +345,7 @@ def _ts(dialect: str, value: datetime) -> Any:
 def _ts_cmp(dialect: str, col: str, op: str, param: str) -> str:
     if dialect == "postgres":
         return f"{col} {op} @{param}!timestamptz"
-    return f"datetime({col}) {op} datetime(@{param})"
+    return f"julianday({col}) {op} julianday(@{param})"
 
 
 async def _register_sqlite(conn: Any) -> None:
