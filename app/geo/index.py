@@ -70,8 +70,8 @@ def decode_feat(raw: str) -> Feat:
     return Feat(int(d), int(r), int(b), float(la), float(ln), c)
 
 
-def _card(m: Merchant) -> bytes:
-    return orjson.dumps({"name": m.name, "address": m.address})
+def _card(m: Merchant) -> str:
+    return orjson.dumps({"name": m.name, "address": m.address}).decode()
 
 
 def _feat_of(m: Merchant, boost_until: int) -> str:
@@ -95,7 +95,7 @@ async def sync_merchant(merchant_id: int) -> bool:
     m = await Merchant.get_or_none(id=merchant_id)
     r = get_redis()
     mid = str(merchant_id)
-    old = await r.hget(K_FEAT, mid)
+    old = await r.hget(K_FEAT, mid)  # type: ignore[misc]
     old_cat = decode_feat(old).category if old else None
     pipe = r.pipeline(transaction=True)
     listed = m is not None and m.status == MerchantStatus.APPROVED
@@ -133,7 +133,7 @@ async def heat_epoch() -> float:
 async def add_heat(merchant_id: int, paid_at: datetime, sign: int = 1) -> None:
     epoch = await heat_epoch()
     w = heat_weight(paid_at.timestamp(), epoch)
-    await get_redis().hincrbyfloat(K_HEAT, str(merchant_id), sign * w)
+    await get_redis().hincrbyfloat(K_HEAT, str(merchant_id), sign * w)  # type: ignore[misc]
 
 
 async def rebuild(chunk: int = 2000) -> dict[str, int]:
@@ -146,7 +146,7 @@ async def rebuild(chunk: int = 2000) -> dict[str, int]:
         until = int(row["ends_at"].timestamp())
         boosts[row["merchant_id"]] = max(boosts.get(row["merchant_id"], 0), until)
 
-    old_cats = set(await r.smembers(K_CATS))
+    old_cats = set(await r.smembers(K_CATS))  # type: ignore[misc]
     await r.delete(*(await _tmp_keys()))
     cats: set[str] = set()
     listed = 0
@@ -180,9 +180,9 @@ async def rebuild(chunk: int = 2000) -> dict[str, int]:
         key = str(fact["merchant_id"])
         heat[key] = heat.get(key, 0.0) + heat_weight(fact["paid_at"].timestamp(), epoch)
     if heat:
-        await r.hset(TMP + "heat", mapping=heat)  # type: ignore[arg-type]
+        await r.hset(TMP + "heat", mapping=heat)  # type: ignore[arg-type,misc]
     if cats:
-        await r.sadd(TMP + "cats", *cats)
+        await r.sadd(TMP + "cats", *cats)  # type: ignore[misc]
 
     pipe = r.pipeline(transaction=True)
     for name, live in (

@@ -187,9 +187,11 @@ async def _page(
     ranked: list[_Ranked], n: int, total: int, token: str, base: int, now: float
 ) -> NearbyPage:
     chunk = ranked[:n]
-    cards = (
-        await get_redis().hmget(index.K_CARD, [str(x.merchant_id) for x in chunk]) if chunk else []
-    )
+    cards: list[Any] = []
+    if chunk:
+        cards = await get_redis().hmget(  # type: ignore[misc]
+            index.K_CARD, [str(x.merchant_id) for x in chunk]
+        )
     items = [
         _item(x, card, token, base + i)
         for i, (x, card) in enumerate(zip(chunk, cards, strict=True))

@@ -1,10 +1,10 @@
 """The nearby ranking score (SPEC §8), documented here and in README.md.
 
-    score = 0.40 * exp(-distance_m / 1000)                       distance decay
-          + 0.20 * min(discount_bps / policy discount_max_bps, 1) discount rate (让利)
+    score = 0.35 * exp(-distance_m / 1000)                       distance decay
+          + 0.15 * min(discount_bps / policy discount_max_bps, 1) discount rate (让利)
           + 0.15 * (1 - exp(-heat / 10))                          recent order heat
           + 0.10 * rating_x100 / 500                              rating (0..5 stars)
-          + 0.15 * (1 if a boost is active else 0)                exposure boost
+          + 0.25 * (1 if a boost is active else 0)                exposure boost
 
 Every part lies in [0, weight], so the score lies in [0, 1]. `heat` is the number of
 paid orders at the merchant, each weighted by exp(-age / 3 days): an order paid just
@@ -26,15 +26,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Weights:
-    distance: float = 0.40
+    distance: float = 0.35
     decay_m: float = 1000.0
-    discount: float = 0.20
+    discount: float = 0.15
     heat: float = 0.15
     heat_scale: float = 10.0
     heat_tau_s: float = 3 * 86400.0
     rating: float = 0.10
     rating_max_x100: int = 500
-    boost: float = 0.15
+    boost: float = 0.25
 
 
 WEIGHTS = Weights()

@@ -22,5 +22,5 @@ def portable(conn: Any, sql: str) -> str:
 
 
 async def execute(conn: Any, sql: str, values: list[Any]) -> list[dict[str, Any]]:
-    _, rows = await conn.execute_query(portable(conn, sql), values)
+    rows = await conn.execute_query_dict(portable(conn, sql), values)
     return [dict(r) for r in rows]

@@ -147,7 +147,12 @@ class DiscoveryQuery:
             coord_system=output_coord_system,
             total_orders=h.total_orders,
             total_amount_fen=h.total_amount_fen,
-            cells=[HeatCell(c.cell, c.lat, c.lng, c.orders, c.amount_fen) for c in h.cells],
+            cells=[
+                HeatCell(
+                    cell=c.cell, lat=c.lat, lng=c.lng, orders=c.orders, amount_fen=c.amount_fen
+                )
+                for c in h.cells
+            ],
         )
 
     @strawberry.field(
@@ -175,7 +180,10 @@ class DiscoveryQuery:
             repurchase_rate_bps=s.repurchase_rate_bps,
             points_issued=s.points_issued,
             vouchers_redeemed_fen=s.vouchers_redeemed_fen,
-            daily=[DailyStats(d.day, d.sales_fen, d.orders, d.customers) for d in s.daily],
+            daily=[
+                DailyStats(day=d.day, sales_fen=d.sales_fen, orders=d.orders, customers=d.customers)
+                for d in s.daily
+            ],
         )
 
     @strawberry.field(
