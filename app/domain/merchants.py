@@ -349,3 +349,32 @@ async def _changed(merchant: Merchant) -> None:
         await hooks.merchant_changed(merchant)
     except Exception:  # noqa: BLE001 - the index is rebuilt by `rebuild-geo-index`
         log.exception("geo hook failed for merchant %s", merchant.id)
+
+
+async def withdraw_merchant_vouchers(
+    user_id: int, merchant_id: int, amount_fen: int, idem_key: str
+) -> int:
+    """Move vouchers the store earned (its lots, bindings) to its owner's own wallet, to
+    spend like any consumer at other stores (SPEC §4). Vouchers never leave as cash."""
+    from app.domain import ledger
+    from app.domain.ledger import Post, acct
+
+    merchant = await owned_merchant(user_id, merchant_id)
+    if not isinstance(amount_fen, int) or amount_fen <= 0:
+        raise DomainError("INVALID", "amount must be above zero", "amountFen")
+    key = (idem_key or "").strip()
+    if not key or len(key) > 64:
+        raise DomainError("INVALID", "idempotencyKey is required (1-64 chars)", "idempotencyKey")
+    try:
+        await ledger.post(
+            "merchant_vouchers_to_owner",
+            f"merchant:{merchant.id}",
+            [Post(acct.merchant_voucher(merchant.id), acct.consumer_voucher(user_id), amount_fen)],
+            idem_key=f"mvw:{merchant.id}:{key}",
+            field="amountFen",
+        )
+    except ledger.Overdraft:
+        raise DomainError(
+            "INVALID", "the store has fewer vouchers than that", "amountFen"
+        ) from None
+    return await ledger.balance_of(acct.merchant_voucher(merchant.id))

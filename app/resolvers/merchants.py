@@ -22,14 +22,23 @@ from app.schema.merchants import (
     MerchantResult,
     MerchantSuccess,
     MerchantType,
+    MerchantWallet,
     PosDeviceRegistered,
     PosDeviceResult,
     StaffAdded,
     StaffResult,
     UpdateMerchantInput,
+    VouchersMoved,
+    VouchersMovedResult,
 )
 from app.schema.pagination import Connection, paginate
-from app.schema.permissions import IsAdmin, IsAuthenticated, IsConsumer, IsMerchantOwner
+from app.schema.permissions import (
+    IsAdmin,
+    IsAuthenticated,
+    IsConsumer,
+    IsMerchant,
+    IsMerchantOwner,
+)
 from app.schema.users import AuthError, AuthPayload, AuthResult
 
 on_error = handles_errors(MerchantError, MerchantErrorCode)
@@ -66,6 +75,32 @@ class MerchantQuery:
     ) -> Connection[MerchantType]:
         return await paginate(
             Merchant.filter(owner_id=_uid(info)), first, after, MerchantType.from_model
+        )
+
+    @strawberry.field(permission_classes=[IsMerchant], description="A store's balances.")
+    async def merchant_wallet(self, info: Info, merchant_id: relay.GlobalID) -> MerchantWallet:
+        from app.domain.ledger import acct, balances_of
+
+        mid = _mid(merchant_id)
+        if info.context.principal.role != Role.ADMIN.value:
+            await merchants.owned_merchant(_uid(info), mid, staff_ok=True)
+        names = {
+            "pay": acct.merchant_payable(mid),
+            "v": acct.merchant_voucher(mid),
+            "vp": acct.pending(acct.merchant_voucher(mid)),
+            "pp": acct.merchant_points(mid, "pending"),
+            "pa": acct.merchant_points(mid, "active"),
+            "tp": acct.merchant_traffic_points(mid),
+        }
+        got = await balances_of(names.values())
+        b = {k: got[n] for k, n in names.items()}
+        return MerchantWallet(
+            payable_fen=b["pay"],
+            vouchers_fen=b["v"],
+            vouchers_pending_fen=b["vp"],
+            points_pending=b["pp"],
+            points_active=b["pa"],
+            traffic_points=b["tp"],
         )
 
     @strawberry.field(permission_classes=[IsAdmin], description="Merchants by status (ops).")
@@ -203,6 +238,19 @@ class MerchantMutation:
         binding = await merchants.bind_by_qr(_uid(info), qr)
         m = await Merchant.get(id=binding.merchant_id)
         return BindSuccess(merchant=MerchantType.from_model(m), bound_at=binding.created_at)
+
+    @strawberry.mutation(
+        permission_classes=[IsMerchantOwner],
+        description="Move the store's vouchers to your own wallet, to spend at other stores.",
+    )
+    @on_error
+    async def move_store_vouchers_to_wallet(
+        self, info: Info, merchant_id: relay.GlobalID, amount_fen: int, idempotency_key: str
+    ) -> VouchersMovedResult:
+        left = await merchants.withdraw_merchant_vouchers(
+            _uid(info), _mid(merchant_id), amount_fen, idempotency_key
+        )
+        return VouchersMoved(store_vouchers_left_fen=left)
 
     @strawberry.mutation(permission_classes=[IsConsumer], description="Set who invited you, once.")
     @on_error

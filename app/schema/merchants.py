@@ -133,6 +133,23 @@ class BindQr:
 
 
 @strawberry.type
+class MerchantWallet:
+    """A store's balances: fen for CNY and vouchers, centi for points."""
+
+    payable_fen: int = strawberry.field(description="What the platform records it is owed.")
+    vouchers_fen: int
+    vouchers_pending_fen: int
+    points_pending: int
+    points_active: int
+    traffic_points: int
+
+
+@strawberry.type
+class VouchersMoved:
+    store_vouchers_left_fen: int
+
+
+@strawberry.type
 class InviterSet:
     inviter_id: strawberry.ID
 
@@ -149,3 +166,7 @@ StaffResult = Annotated[StaffAdded | MerchantError, strawberry.union("StaffResul
 BindResult = Annotated[BindSuccess | MerchantError, strawberry.union("BindResult")]  # type: ignore[valid-type]
 BindQrResult = Annotated[BindQr | MerchantError, strawberry.union("BindQrResult")]  # type: ignore[valid-type]
 InviterResult = Annotated[InviterSet | MerchantError, strawberry.union("InviterResult")]  # type: ignore[valid-type]
+VouchersMovedResult = Annotated[
+    VouchersMoved | MerchantError,  # type: ignore[valid-type]
+    strawberry.union("VouchersMovedResult"),
+]

@@ -128,3 +128,32 @@ async def test_pos_device_login_and_scan_to_bind(client, db):
     await gql(client, bind, {"q": other_qr}, ctoken)
     assert (await ConsumerBinding.get(consumer_id=consumer.id)).merchant_id == merchant.id
     assert merchant.status == MerchantStatus.APPROVED
+
+
+async def test_store_vouchers_move_to_owner_wallet_once(client, db):
+    from app.domain.ledger import Post, acct, post
+    from app.models.ledger import Asset
+
+    merchant = await make_merchant()
+    await post(
+        "test", "m", [Post(acct.issuer(Asset.VOUCHER), acct.merchant_voucher(merchant.id), 500)]
+    )
+    token = await token_for(merchant.owner_id, "merchant_owner")
+    mv = """mutation($m: ID!, $a: Int!, $k: String!) {
+      moveStoreVouchersToWallet(merchantId: $m, amountFen: $a, idempotencyKey: $k) {
+      __typename ... on VouchersMoved { storeVouchersLeftFen } ... on MerchantError { field } } }"""
+    mid = str(GlobalID("Merchant", str(merchant.id)))
+    for _ in range(2):  # a retried request moves once
+        res = await gql(client, mv, {"m": mid, "a": 300, "k": "w1"}, token)
+        assert res["data"]["moveStoreVouchersToWallet"]["storeVouchersLeftFen"] == 200
+    res = await gql(client, mv, {"m": mid, "a": 300, "k": "w2"}, token)
+    assert res["data"]["moveStoreVouchersToWallet"]["field"] == "amountFen"
+    wallet = await gql(
+        client,
+        "query($m: ID!) { merchantWallet(merchantId: $m) { vouchersFen } }",
+        {"m": mid},
+        token,
+    )
+    assert wallet["data"]["merchantWallet"]["vouchersFen"] == 200
+    owner_wallet = await gql(client, "{ wallet { vouchersFen } }", token=token)
+    assert owner_wallet["data"]["wallet"]["vouchersFen"] == 300
