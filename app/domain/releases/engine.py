@@ -268,7 +268,8 @@ async def _evaluate(
             due_trigger=decision.trigger,
             condition_on=decision.condition_on,
         )
-    return Evaluation(name, at, size, prev, g, decision, decision.due_on, note="scheduled")
+    note = "would schedule" if dry_run else "scheduled"
+    return Evaluation(name, at, size, prev, g, decision, decision.due_on, note=note)
 
 
 # ------------------------------------------------------------------ SQL pieces
