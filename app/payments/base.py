@@ -120,6 +120,10 @@ class RefundRequest:
     notify_url: str
     provider_merchant_id: str = ""
     reason: str = ""
+    # For channels that take the platform's split share back inside the refund call
+    # (Alipay refund_royalty_parameters) rather than with a separate return order.
+    split_return_fen: int = 0
+    split_receiver: str = ""
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,7 @@ class NotifyReply:
 class PaymentChannel(Protocol):
     name: str
     splits_after_payment: bool  # True: the split is a second call after success
+    returns_split_with_refund: bool  # True: return_split is part of the refund call
 
     async def create_payment(self, req: PayRequest) -> PaymentStart: ...
 

@@ -122,7 +122,8 @@ async def submit(cr: ChannelRefund) -> None:
     payment = await Payment.get(id=cr.payment_id)
     adapter = registry.get_channel(payment.channel)
     try:
-        if cr.split_return_fen > 0 and not cr.split_return_done:
+        inline_return = getattr(adapter, "returns_split_with_refund", False)
+        if cr.split_return_fen > 0 and not cr.split_return_done and not inline_return:
             await adapter.return_split(
                 SplitReturnRequest(
                     out_trade_no=payment.out_trade_no,
@@ -148,8 +149,14 @@ async def submit(cr: ChannelRefund) -> None:
                 notify_url=notify_url(payment.channel),
                 provider_merchant_id=payment.provider_merchant_id,
                 reason="refund",
+                split_return_fen=cr.split_return_fen if inline_return else 0,
             )
         )
+        if inline_return and cr.split_return_fen > 0 and not cr.split_return_done:
+            await ChannelRefund.filter(id=cr.id).update(split_return_done=True)
+            await Payment.filter(id=payment.id).update(
+                split_returned_fen=payment.split_returned_fen + cr.split_return_fen
+            )
     except ChannelError as exc:
         status = RefundStatus.PENDING if exc.transient else RefundStatus.FAILED
         await ChannelRefund.filter(id=cr.id).update(

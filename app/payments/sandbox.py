@@ -71,6 +71,7 @@ class SandboxConfig:
 class Sandbox:
     name = "sandbox"
     splits_after_payment = True
+    returns_split_with_refund = False
 
     def __init__(
         self,

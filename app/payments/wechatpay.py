@@ -75,6 +75,7 @@ class WeChatPayConfig:
 class WeChatPay:
     name = "wechatpay"
     splits_after_payment = True
+    returns_split_with_refund = False
 
     def __init__(
         self,

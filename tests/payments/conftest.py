@@ -80,3 +80,103 @@ def wechat_pubkey() -> WeChatKit:
 
 def verify_with(key, message: str, signature: str) -> bool:
     return crypto.rsa_verify(key.public_key(), message, signature)
+
+
+ALIPAY_APP_ID = "2021000000000001"
+ALIPAY_PLATFORM = "2088000000000001"
+
+
+class AlipayKit:
+    def __init__(self) -> None:
+        from tests.fakes.alipay import AlipayFake
+
+        self.app_key = new_key()
+        self.fake = AlipayFake(
+            app_id=ALIPAY_APP_ID,
+            app_public_key=self.app_key.public_key(),
+            platform_user_id=ALIPAY_PLATFORM,
+        )
+
+    def adapter(self, **over):
+        from app.payments.alipay import Alipay, AlipayConfig
+
+        kw = dict(
+            app_id=ALIPAY_APP_ID,
+            private_key=self.app_key,
+            alipay_public_key=self.fake.key.public_key(),
+            platform_user_id=ALIPAY_PLATFORM,
+        )
+        kw.update(over)
+        return Alipay(
+            AlipayConfig(**kw),
+            "http://alipay.fake/gateway.do",
+            transport=httpx.ASGITransport(app=self.fake.app),
+        )
+
+
+@pytest.fixture
+def alipay() -> AlipayKit:
+    return AlipayKit()
+
+
+ALLIN_APPID = "00000051"
+ALLIN_ORGID = "56479107392N35H"
+ALLIN_PLATFORM = "990440153996000"
+JOIN_MCH = "888100000000001"
+JOIN_PLATFORM_ALT = "333100000000001"
+
+
+class AllinpayKit:
+    def __init__(self) -> None:
+        from tests.fakes.allinpay import AllinpayFake
+
+        self.merchant_key = new_key()
+        self.fake = AllinpayFake(
+            appid=ALLIN_APPID, orgid=ALLIN_ORGID, merchant_public_key=self.merchant_key.public_key()
+        )
+
+    def adapter(self, **over):
+        from app.payments.aggregators import Allinpay, AllinpayConfig
+
+        kw = dict(
+            appid=ALLIN_APPID,
+            orgid=ALLIN_ORGID,
+            private_key=self.merchant_key,
+            provider_public_key=self.fake.key.public_key(),
+            platform_cusid=ALLIN_PLATFORM,
+        )
+        kw.update(over)
+        return Allinpay(
+            AllinpayConfig(**kw),
+            "http://allinpay.fake",
+            transport=httpx.ASGITransport(app=self.fake.app),
+        )
+
+
+class JoinpayKit:
+    def __init__(self) -> None:
+        from tests.fakes.joinpay import JoinpayFake
+
+        self.key = secrets.token_hex(16)
+        self.fake = JoinpayFake(merchant_no=JOIN_MCH, key=self.key)
+
+    def adapter(self, **over):
+        from app.payments.aggregators import Joinpay, JoinpayConfig
+
+        kw = dict(merchant_no=JOIN_MCH, key=self.key, platform_alt_mch_no=JOIN_PLATFORM_ALT)
+        kw.update(over)
+        return Joinpay(
+            JoinpayConfig(**kw),
+            "http://joinpay.fake",
+            transport=httpx.ASGITransport(app=self.fake.app),
+        )
+
+
+@pytest.fixture
+def allinpay() -> AllinpayKit:
+    return AllinpayKit()
+
+
+@pytest.fixture
+def joinpay() -> JoinpayKit:
+    return JoinpayKit()
