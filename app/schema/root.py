@@ -20,6 +20,7 @@ from app.resolvers.auth import AuthMutation, AuthQuery
 from app.resolvers.discovery import DiscoveryMutation, DiscoveryQuery
 from app.resolvers.merchants import MerchantMutation, MerchantQuery
 from app.resolvers.orders import OrderMutation, OrderQuery
+from app.resolvers.releases import ReleaseQuery
 from app.schema.extensions import ErrorShaping
 
 
@@ -28,7 +29,14 @@ class NodeQuery:
     node: relay.Node | None = relay.node()
 
 
-QUERIES: list[type] = [NodeQuery, AuthQuery, MerchantQuery, OrderQuery, DiscoveryQuery]
+QUERIES: list[type] = [
+    NodeQuery,
+    AuthQuery,
+    MerchantQuery,
+    OrderQuery,
+    DiscoveryQuery,
+    ReleaseQuery,
+]
 MUTATIONS: list[type] = [AuthMutation, MerchantMutation, OrderMutation, DiscoveryMutation]
 
 Query = merge_types("Query", tuple(QUERIES))

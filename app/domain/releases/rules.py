@@ -161,8 +161,7 @@ def evaluate_trigger(
     days = (at - state.anchor_on).days
     threshold = Decimal(rp.growth_threshold_bps) / BPS
     earliest_cond = state.anchor_on + timedelta(days=min_days)
-    earliest = next_working_day(earliest_cond - timedelta(days=1), overrides)
-    earliest = max(earliest, earliest_cond)
+    earliest = next_working_day(earliest_cond, overrides)
     trigger, cond = None, None
     if days >= min_days and g >= threshold:
         trigger, cond = "growth", at
