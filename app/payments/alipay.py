@@ -132,12 +132,13 @@ class Alipay:
             raise ChannelError(PaymentErrorCode.CHANNEL_BAD_RESPONSE, "alipay answer has no body")
         body = json.loads(node)
         # An error from the gateway itself (bad app id, bad sign) is signed only sometimes.
-        if not crypto.rsa_verify(self.cfg.alipay_public_key, node, str(data.get("sign", ""))):
-            if body.get("code") == "10000":
-                raise ChannelError(
-                    PaymentErrorCode.CHANNEL_BAD_RESPONSE,
-                    "alipay answer does not carry a valid signature",
-                )
+        # A refusal is treated as a refusal either way; a success must be signed.
+        signed = crypto.rsa_verify(self.cfg.alipay_public_key, node, str(data.get("sign", "")))
+        if not signed and body.get("code") == "10000":
+            raise ChannelError(
+                PaymentErrorCode.CHANNEL_BAD_RESPONSE,
+                "alipay answer does not carry a valid signature",
+            )
         code = str(body.get("code", ""))
         if code != "10000":
             sub = str(body.get("sub_code") or code)

@@ -8,6 +8,7 @@ provider's refund notification (or reconciliation) marks it done.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -55,20 +56,31 @@ async def cash_part(order: Order, refund: OrderRefund) -> int:
 
 async def request_channel_refund(
     order: Order, refund: OrderRefund, *, cash_fen: int | None = None
-) -> ChannelRefund:
-    """Refund at the channel. Idempotent per `refund.refund_key`.
+) -> ChannelRefund | None:
+    """Refund at the channel, after the ledger side committed. Idempotent per
+    `refund.refund_key` (the provider's out_refund_no / out_request_no).
 
     `cash_fen` overrides the channel amount (default: the cash part of the refund, see
-    `cash_part`). Raises DomainError REFUND_EXCEEDS_PAYMENT when refunds would pass the
-    amount paid, and ChannelError when the channel refuses or does not answer (the
-    refund stays recorded: `pending` is retried by reconciliation).
+    `cash_part`). Returns None when there is nothing to refund at a channel (an order
+    paid wholly with vouchers, or no channel payment on record). A channel that refuses
+    or does not answer does not raise: the refund stays recorded (`pending` is retried by
+    reconciliation, `failed` is for operations) and is returned with its status. Raises
+    DomainError REFUND_EXCEEDS_PAYMENT when refunds would pass the amount paid.
     """
     existing = await ChannelRefund.get_or_none(refund_key=refund.refund_key)
     if existing is None:
         amount = cash_fen if cash_fen is not None else await cash_part(order, refund)
+        if amount <= 0:
+            return None  # the refund is all vouchers: nothing goes back through a channel
+        if not await Payment.exists(order_id=order.id, status=PaymentStatus.PAID):
+            log.warning("order %s has no paid channel payment: nothing to refund there", order.id)
+            return None
         existing = await _record(order, refund.refund_key, amount)
     if existing.status == RefundStatus.PENDING:
-        await submit(existing)
+        # On a channel error the refund stays recorded with its status: reconciliation
+        # retries what is pending.
+        with contextlib.suppress(ChannelError):
+            await submit(existing)
         existing = await ChannelRefund.get(id=existing.id)
     return existing
 

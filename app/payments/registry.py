@@ -141,8 +141,16 @@ def _build(name: str, s: Settings) -> PaymentChannel:
             s.joinpay_api_base,
             timeout_s=timeout,
         )
+    import httpx
+
+    from app.payments import sandbox_provider
     from app.payments.sandbox import Sandbox, SandboxConfig
 
+    # The sandbox provider lives in this process: the adapter reaches it in-process
+    # (no server needed for the embedded default), over the same HTTP protocol.
     return Sandbox(
-        SandboxConfig.from_settings(s), s.public_base_url + "/sandbox/api", timeout_s=timeout
+        SandboxConfig.from_settings(s),
+        "http://sandbox.local/sandbox/api",
+        transport=httpx.ASGITransport(app=sandbox_provider.provider_app()),
+        timeout_s=timeout,
     )

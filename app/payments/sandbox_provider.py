@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import httpx
+from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -299,6 +300,11 @@ async def pay(request: Request) -> Response:
         ),
         background=background,
     )
+
+
+def provider_app() -> Starlette:
+    """The provider on its own (what the sandbox adapter talks to in-process)."""
+    return Starlette(routes=routes())
 
 
 def routes() -> list[Route]:

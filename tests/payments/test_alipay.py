@@ -171,4 +171,4 @@ async def test_royalty_settle_only_after_success(alipay):
     assert (await adapter.split(req)).status == "processing"
     assert alipay.fake.settles["SP0000000007"]["amount"] == 1_235
     assert (await adapter.query_split(req)).status == "finished"
-    assert ALIPAY_APP_ID == adapter.cfg.app_id
+    assert adapter.cfg.app_id == ALIPAY_APP_ID
