@@ -20,6 +20,7 @@ from app.resolvers.auth import AuthMutation, AuthQuery
 from app.resolvers.discovery import DiscoveryMutation, DiscoveryQuery
 from app.resolvers.merchants import MerchantMutation, MerchantQuery
 from app.resolvers.orders import OrderMutation, OrderQuery
+from app.resolvers.payments import PaymentMutation, PaymentQuery
 from app.resolvers.releases import ReleaseQuery
 from app.schema.extensions import ErrorShaping
 
@@ -36,8 +37,15 @@ QUERIES: list[type] = [
     OrderQuery,
     DiscoveryQuery,
     ReleaseQuery,
+    PaymentQuery,
 ]
-MUTATIONS: list[type] = [AuthMutation, MerchantMutation, OrderMutation, DiscoveryMutation]
+MUTATIONS: list[type] = [
+    AuthMutation,
+    MerchantMutation,
+    OrderMutation,
+    DiscoveryMutation,
+    PaymentMutation,
+]
 
 Query = merge_types("Query", tuple(QUERIES))
 Mutation = merge_types("Mutation", tuple(MUTATIONS))
