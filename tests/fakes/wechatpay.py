@@ -275,9 +275,9 @@ class WeChatPayFake:
         return self._answer(status, {"code": code, "message": message})
 
     async def _authenticate(self, request: Request) -> tuple[Response | None, dict[str, Any]]:
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
         body = await request.body()
+        if self.delay_s:  # slow, but it does do the work (the caller may not hear of it)
+            await asyncio.sleep(self.delay_s)
         self.requests.append((request.method, request.url.path))
         header = request.headers.get("authorization", "")
         if not header.startswith("WECHATPAY2-SHA256-RSA2048 "):

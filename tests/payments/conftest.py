@@ -180,3 +180,17 @@ def allinpay() -> AllinpayKit:
 @pytest.fixture
 def joinpay() -> JoinpayKit:
     return JoinpayKit()
+
+
+@pytest.fixture
+async def app_client(db):
+    """The app under test, with the sandbox provider notifying it in-process."""
+    from app.main import create_app
+    from tests.fakes.sandbox import delivering_to
+
+    app = create_app(manage_db=False)
+    with delivering_to(app):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test"
+        ) as c:
+            yield c
