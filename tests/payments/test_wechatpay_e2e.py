@@ -72,9 +72,9 @@ async def test_paid_once_and_split_only_after_success(app_client, wechat, shop):
     assert split["amount"] == 1_000 and split["receivers"][0]["account"] == SP_MCHID
     assert (await Payment.get(id=payment.id)).split_status == SplitStatus.FINISHED
     # when WeChat delivers it again (a fresh nonce), it is acknowledged and nothing moves
-    again = await app_client.post(NOTIFY, *[], **dict(zip(
-        ("content", "headers"), reversed(wechat.fake.payment_notification(payment.out_trade_no))
-    )))  # fmt: skip
+    again = await app_client.post(
+        NOTIFY, **_req(wechat.fake.payment_notification(payment.out_trade_no))
+    )
     assert again.status_code == 204
     assert await _outcomes() == ["applied", "duplicate"]
     assert await LedgerEntry.filter(kind="order_paid").count() == 1
