@@ -62,10 +62,9 @@ async def _close(payment: Payment | None, order_id: int, report: ReconcileReport
         log.info("order %s not closed: %s", order_id, exc.code)
         return
     if payment is not None:
-        await Payment.filter(id=payment.id, status__in=[PaymentStatus.PENDING,
-                                                        PaymentStatus.FAILED]).update(
-            status=PaymentStatus.CLOSED
-        )  # fmt: skip
+        await Payment.filter(
+            id=payment.id, status__in=[PaymentStatus.PENDING, PaymentStatus.FAILED]
+        ).update(status=PaymentStatus.CLOSED)
     report.closed += 1
 
 
@@ -93,8 +92,8 @@ async def reconcile_payments(
 ) -> ReconcileReport:
     s = get_settings()
     now = now or datetime.now(UTC)
-    cutoff = now - timedelta(minutes=s.payment_stale_minutes if stale_minutes is None
-                             else stale_minutes)  # fmt: skip
+    stale = s.payment_stale_minutes if stale_minutes is None else stale_minutes
+    cutoff = now - timedelta(minutes=stale)
     expired_before = now - timedelta(minutes=s.payment_expire_minutes)
     report = ReconcileReport()
 

@@ -4,6 +4,7 @@ channel refunds and split (分账) orders."""
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -38,6 +39,7 @@ class MerchantChannel(Model):
     merchant: fields.ForeignKeyRelation = fields.ForeignKeyField(
         "core.Merchant", related_name="payment_channels", on_delete=fields.CASCADE
     )
+    merchant_id: int
     channel = fields.CharField(max_length=24)
     priority = fields.IntField(default=100)
     enabled = fields.BooleanField(default=True)
@@ -74,6 +76,7 @@ class Payment(Model):
     order: fields.ForeignKeyRelation = fields.ForeignKeyField(
         "core.Order", related_name="payments", on_delete=fields.RESTRICT
     )
+    order_id: int
     channel = fields.CharField(max_length=24)
     out_trade_no = fields.CharField(max_length=64, unique=True)
     amount_fen = fields.BigIntField()  # cash C asked at the channel
@@ -83,7 +86,7 @@ class Payment(Model):
     status = fields.CharEnumField(PaymentStatus, max_length=10, default=PaymentStatus.PENDING)
     error_code = fields.CharField(max_length=64, default="")
     channel_txn_id = fields.CharField(max_length=64, null=True)
-    pay_params = fields.JSONField(null=True)
+    pay_params: fields.Field[Any] = fields.JSONField(null=True)
     split_status = fields.CharEnumField(SplitStatus, max_length=12, default=SplitStatus.NONE)
     split_out_no = fields.CharField(max_length=64, null=True)
     split_channel_id = fields.CharField(max_length=64, null=True)
@@ -105,6 +108,7 @@ class ChannelRefund(Model):
     payment: fields.ForeignKeyRelation[Payment] = fields.ForeignKeyField(
         "payments.Payment", related_name="refunds", on_delete=fields.RESTRICT
     )
+    payment_id: int
     refund_key = fields.CharField(max_length=64, unique=True)
     amount_fen = fields.BigIntField()
     split_return_fen = fields.BigIntField(default=0)  # taken back from the platform first
@@ -127,7 +131,7 @@ class PaymentNotification(Model):
     id = fields.BigIntField(primary_key=True)
     channel = fields.CharField(max_length=24)
     received_at = fields.DatetimeField(auto_now_add=True)
-    headers = fields.JSONField()
+    headers: fields.Field[Any] = fields.JSONField()
     body = fields.TextField()
     verified = fields.BooleanField(default=False)
     kind = fields.CharField(max_length=16, default="")  # payment | refund

@@ -85,8 +85,8 @@ async def set_merchant_channels(
             if ch not in seen:
                 await row.delete(using_db=conn)
         for s in cleaned:
-            row = old.get(s.channel)
-            if row is None:
+            existing = old.get(s.channel)
+            if existing is None:
                 await MerchantChannel.create(
                     merchant_id=merchant_id,
                     channel=s.channel,

@@ -40,6 +40,7 @@ def load_private_key(value: str) -> PrivateKey:
 
 def load_public_key(value: str) -> PublicKey:
     data = _pem_text(value)
+    key: object
     if data.startswith(b"-----BEGIN CERTIFICATE"):
         key = x509.load_pem_x509_certificate(data).public_key()
     elif not data.startswith(b"-----BEGIN"):

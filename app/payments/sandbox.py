@@ -132,7 +132,7 @@ class Sandbox:
                 return TradeQuery(TradeState.NOT_FOUND)
             raise
         state = {"paid": TradeState.PAID, "closed": TradeState.CLOSED}.get(
-            data.get("state"), TradeState.NOT_PAID
+            str(data.get("state")), TradeState.NOT_PAID
         )
         return TradeQuery(state, data.get("txn_id"), data.get("amount_fen"))
 

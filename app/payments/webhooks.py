@@ -102,10 +102,10 @@ async def _apply_payment(
         return "ignored", "trade not successful", None
     if not notice.channel_txn_id:
         return "rejected", "no transaction id", None
-    if notice.amount_fen != payment.amount_fen:
+    if notice.amount_fen is None or notice.amount_fen != payment.amount_fen:
         return "rejected", "amount mismatch", None
     try:
-        outcome = await apply_paid(payment, notice.channel_txn_id, int(notice.amount_fen))
+        outcome = await apply_paid(payment, notice.channel_txn_id, notice.amount_fen)
     except DomainError as exc:
         if exc.code == "AMOUNT_MISMATCH":
             return "rejected", "amount mismatch", None
