@@ -32,6 +32,7 @@ from app.models.payments import (
 )
 from app.payments import refunds, registry
 from app.payments.base import ChannelError, TradeState
+from app.payments.money import SHANGHAI
 from app.payments.service import apply_paid, run_split
 
 log = logging.getLogger("app.payments.reconcile")
@@ -79,19 +80,28 @@ async def _reconcile_payment(p: Payment, expired_before: datetime, report: Recon
             report.paid += 1
             await run_split(p.id)
         return
+    open_order = await Order.exists(id=p.order_id, status__in=OPEN_ORDER)
     if q.state == TradeState.NOT_PAID:
-        if p.created_at > expired_before:
+        if open_order and p.created_at > expired_before:
             report.still_open += 1
             return
         await adapter.close(p.out_trade_no, p.provider_merchant_id)
-    await _close(p, p.order_id, report)
+    if open_order:
+        await _close(p, p.order_id, report)
+    else:
+        # The order ended another way (paid by other means, closed): this payment is void.
+        await Payment.filter(id=p.id, status=PaymentStatus.PENDING).update(
+            status=PaymentStatus.CLOSED, error_code="ORDER_NOT_OPEN"
+        )
+        report.closed += 1
 
 
 async def reconcile_payments(
     *, stale_minutes: int | None = None, now: datetime | None = None, limit: int = 200
 ) -> ReconcileReport:
     s = get_settings()
-    now = now or datetime.now(UTC)
+    # Aware Shanghai times: SQLite stores them with their offset and compares text.
+    now = (now or datetime.now(UTC)).astimezone(SHANGHAI)
     stale = s.payment_stale_minutes if stale_minutes is None else stale_minutes
     cutoff = now - timedelta(minutes=stale)
     expired_before = now - timedelta(minutes=s.payment_expire_minutes)

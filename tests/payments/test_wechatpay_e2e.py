@@ -4,7 +4,7 @@ out-of-order delivery, provider failures and reconciliation."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -23,6 +23,7 @@ from app.models.payments import (
     SplitStatus,
 )
 from app.payments import refunds, registry
+from app.payments.money import now_shanghai
 from tests.factories import make_merchant, make_user
 from tests.payments.conftest import SP_MCHID, SUB_MCHID
 
@@ -164,7 +165,7 @@ async def test_channel_errors_keep_the_order_and_count_against_the_channel(wecha
     payment = await Payment.get(order_id=order.id)
     assert (payment.status, payment.error_code) == (PaymentStatus.FAILED, "CHANNEL_ERROR")
     # reconciliation closes it once stale
-    await Payment.filter(id=payment.id).update(created_at=datetime.now(UTC) - timedelta(hours=1))
+    await Payment.filter(id=payment.id).update(created_at=now_shanghai() - timedelta(hours=1))
     report = await reconcile_payments()
     assert report.closed == 1
     assert (await Order.get(id=order.id)).status == OrderStatus.CLOSED
@@ -194,7 +195,7 @@ async def test_timeout_leaves_a_pending_payment_that_reconciliation_settles(wech
         wechat.fake.pay(payment.out_trade_no)
         wechat.fake.delay_s = 0
     registry.install(wechat.adapter())
-    await Payment.filter(id=payment.id).update(created_at=datetime.now(UTC) - timedelta(minutes=20))
+    await Payment.filter(id=payment.id).update(created_at=now_shanghai() - timedelta(minutes=20))
     report = await reconcile_payments()
     assert report.paid == 1 and report.errors == 0
     order = await Order.get(id=order.id)
@@ -208,7 +209,7 @@ async def test_timeout_leaves_a_pending_payment_that_reconciliation_settles(wech
 async def test_reconciliation_closes_unpaid_orders_at_the_channel_first(wechat, shop):
     order = await _order(shop)
     payment = await Payment.get(order_id=order.id)
-    young = datetime.now(UTC) - timedelta(minutes=20)
+    young = now_shanghai() - timedelta(minutes=20)
     await Payment.filter(id=payment.id).update(created_at=young)
     # stale but not yet expired: left open
     report = await reconcile_payments()
