@@ -9,6 +9,11 @@ Keys (all under `geo:v1:`):
 - `heat`           HASH id -> H, the exp-weighted paid-order sum (see ranking.py)
 - `heat:epoch`     the epoch H is measured from (Unix seconds)
 - `snap:<token>`   a ranked result list kept for a scrolling client (TTL)
+- `changes`        STREAM of merchant ids whose `feat` or `heat` changed, written in the
+                   same MULTI as the change, so each process's in-memory ranking cache
+                   (cache.py) catches up exactly on its next request
+- `gen`            a random generation; a new one (rebuild, or keys wiped) makes every
+                   cache reload in full
 
 The database is the truth: `sync_merchant` writes one merchant's keys from its row,
 `rebuild` writes all of them (CLI `rebuild-geo-index`).
@@ -17,9 +22,12 @@ The database is the truth: `sync_merchant` writes one merchant's keys from its r
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -31,14 +39,24 @@ from .ranking import heat_weight
 
 log = logging.getLogger(__name__)
 
-PREFIX = "geo:v1:"
+# Overridable for the benchmark, so it never meets a developer's or a test's keys.
+PREFIX = os.environ.get("GEO_KEY_PREFIX", "geo:v1:")
 K_ALL = PREFIX + "all"
 K_CATS = PREFIX + "cats"
 K_FEAT = PREFIX + "feat"
 K_CARD = PREFIX + "card"
 K_HEAT = PREFIX + "heat"
 K_HEAT_EPOCH = PREFIX + "heat:epoch"
+K_CHANGES = PREFIX + "changes"
+K_GEN = PREFIX + "gen"
 TMP = PREFIX + "tmp:"
+CHANGES_MAXLEN = 100_000
+
+
+def _changed(pipe: Any, merchant_id: int | str) -> None:
+    """Inside a MULTI: record that the merchant's ranking inputs changed."""
+    pipe.set(K_GEN, secrets.token_hex(8), nx=True)
+    pipe.xadd(K_CHANGES, {"m": str(merchant_id)}, maxlen=CHANGES_MAXLEN, approximate=True)
 
 
 def cat_key(category: str) -> str:
@@ -116,6 +134,7 @@ async def sync_merchant(merchant_id: int) -> bool:
             pipe.zrem(cat_key(str(c)), mid)
         pipe.hdel(K_FEAT, mid)
         pipe.hdel(K_CARD, mid)
+    _changed(pipe, mid)
     await pipe.execute()
     return listed
 
@@ -133,7 +152,10 @@ async def heat_epoch() -> float:
 async def add_heat(merchant_id: int, paid_at: datetime, sign: int = 1) -> None:
     epoch = await heat_epoch()
     w = heat_weight(paid_at.timestamp(), epoch)
-    await get_redis().hincrbyfloat(K_HEAT, str(merchant_id), sign * w)  # type: ignore[misc]
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.hincrbyfloat(K_HEAT, str(merchant_id), sign * w)
+    _changed(pipe, merchant_id)
+    await pipe.execute()
 
 
 async def rebuild(chunk: int = 2000) -> dict[str, int]:
@@ -198,6 +220,8 @@ async def rebuild(chunk: int = 2000) -> dict[str, int]:
     for c in old_cats - cats:
         pipe.delete(cat_key(c))
     pipe.set(K_HEAT_EPOCH, str(epoch))
+    pipe.delete(K_CHANGES)
+    pipe.set(K_GEN, secrets.token_hex(8))  # every cache reloads in full
     await pipe.execute()
     return {"merchants": listed, "categories": len(cats), "heat_merchants": len(heat)}
 

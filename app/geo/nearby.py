@@ -1,16 +1,20 @@
 """Nearby merchants (SPEC §8): one GEOSEARCH, one batch read, ranked in memory.
 
 1. The client's position is converted to GCJ-02 (what merchants are stored in).
-2. GEOSEARCH returns up to `MAX_CANDIDATES` nearest ids within the radius (+ a few
-   metres of slack); distances are then computed here from the stored coordinates, so
-   the radius edge is decided the same way on Redis and on the in-process stand-in.
-3. Ranking features and heat for those ids come in one pipelined round trip; the
-   score (ranking.py) orders them, ties by id.
-4. The first page's full ranked list is kept in Redis under a random token for
-   `SNAPSHOT_TTL_S`; later pages read it, so the order does not shift while the user
-   scrolls. A merchant suspended meanwhile drops out of later pages at once. If the
-   snapshot has expired, the ranking is recomputed and continues after the cursor's
-   (score, id) position.
+2. One pipelined round trip: GEOSEARCH (up to `MAX_CANDIDATES` nearest ids within the
+   radius + a few metres) and the change-feed entries this process has not applied yet
+   (cache.py). Membership is always Redis's, fresh.
+3. Distances are computed here from the stored coordinates (haversine on Redis's
+   sphere), so the radius edge is decided identically on Redis and on the in-process
+   stand-in; the score (ranking.py) comes from the process's in-memory inputs, which
+   the change feed keeps exact. Ties break by id.
+4. One more round trip: the page's display fields, and the full ranked id list kept
+   under a random token for `SNAPSHOT_TTL_S`; later pages read it, so the order does
+   not shift while the user scrolls. A merchant suspended meanwhile drops out of later
+   pages at once. If the snapshot has expired, the ranking is recomputed and continues
+   after the cursor's (score, id) position.
+
+No database query on this path.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 
 from app.domain.policy import get_policy
@@ -29,14 +34,15 @@ from app.redis import get_redis
 from app.schema.pagination import decode_cursor, encode_cursor, page_size
 
 from . import index
-from .coords import CoordSystem, convert, haversine_m
+from .cache import BACKLOG, CACHE
+from .coords import EARTH_RADIUS_M, CoordSystem, convert, haversine_m
 from .errors import DiscoveryErrorCode
-from .ranking import ScoreParts, heat_now, score
+from .ranking import WEIGHTS, ScoreParts, heat_now
 
 DEFAULT_RADIUS_M = 3000
 MAX_RADIUS_M = 10_000
 MAX_CANDIDATES = 1000
-RADIUS_SLACK_M = 5.0
+RADIUS_SLACK_M = 5.0  # Redis geohashes are exact to < 1 m; the edge is decided here
 SNAPSHOT_TTL_S = 600
 
 
@@ -67,14 +73,6 @@ class NearbyPage:
     total: int
 
 
-@dataclass(frozen=True)
-class _Ranked:
-    merchant_id: int
-    distance_m: float
-    parts: ScoreParts
-    feat: index.Feat
-
-
 def check_location(lat: float, lng: float, field: str = "location") -> None:
     if not (math.isfinite(lat) and math.isfinite(lng)):
         raise DomainError(DiscoveryErrorCode.INVALID_LOCATION, "coordinates must be numbers", field)
@@ -82,33 +80,6 @@ def check_location(lat: float, lng: float, field: str = "location") -> None:
         raise DomainError(
             DiscoveryErrorCode.INVALID_LOCATION, "latitude or longitude out of range", field
         )
-
-
-def _rank_one(
-    mid: int,
-    raw: str | None,
-    heat_raw: str | None,
-    dist: float | None,
-    lat: float,
-    lng: float,
-    epoch: float,
-    now: float,
-    dmax: int,
-) -> _Ranked | None:
-    if raw is None:
-        return None
-    f = index.decode_feat(raw)
-    d = haversine_m(lat, lng, f.lat, f.lng) if dist is None else dist
-    h = heat_now(float(heat_raw), epoch, now) if heat_raw else 0.0
-    parts = score(
-        distance_m=d,
-        discount_bps=f.discount_bps,
-        discount_max_bps=dmax,
-        heat=h,
-        rating_x100=f.rating_x100,
-        boosted=f.boost_until > now,
-    )
-    return _Ranked(mid, d, parts, f)
 
 
 def _key(score_total: float, mid: int) -> tuple[float, int]:
@@ -138,25 +109,27 @@ async def nearby(
         page = await _from_snapshot(token, offset + 1, n, now)
         if page is not None:
             return page
-        ranked = await _rank_all(glat, glng, radius_m, category, now)
+        ranked, epoch = await _rank_all(glat, glng, radius_m, category, now)
         pos = _key(cur_score, cur_id)
-        rest = [x for x in ranked if _key(x.parts.total, x.merchant_id) > pos]
-        return await _page(rest, n, len(ranked), "0", 0, now)
-    ranked = await _rank_all(glat, glng, radius_m, category, now)
-    token = "0"
-    if len(ranked) > n:
-        token = secrets.token_urlsafe(9)
-        body = ",".join(f"{x.merchant_id}:{round(x.distance_m * 100)}" for x in ranked)
-        await get_redis().set(index.snap_key(token), body, ex=SNAPSHOT_TTL_S)
-    return await _page(ranked, n, len(ranked), token, 0, now)
+        rest = [x for x in ranked if _key(x[0], x[1]) > pos]
+        return await _page(rest, n, len(ranked), None, 0, now, epoch, (glat, glng))
+    ranked, epoch = await _rank_all(glat, glng, radius_m, category, now)
+    return await _page(
+        ranked, n, len(ranked), ranked if len(ranked) > n else None, 0, now, epoch, (glat, glng)
+    )
+
+
+# A ranked candidate: (score, id, distance_m, heat part, boost part)
+Ranked = tuple[float, int, float, float, float]
 
 
 async def _rank_all(
     lat: float, lng: float, radius_m: int, category: str | None, now: float
-) -> list[_Ranked]:
+) -> tuple[list[Ranked], float]:
     r = get_redis()
     key = index.cat_key(category) if category else index.K_ALL
-    ids: list[str] = await r.geosearch(
+    pipe = r.pipeline(transaction=False)
+    pipe.geosearch(
         key,
         longitude=lng,
         latitude=lat,
@@ -165,57 +138,117 @@ async def _rank_all(
         sort="ASC",
         count=MAX_CANDIDATES,
     )
-    if not ids:
-        return []
-    pipe = r.pipeline(transaction=False)
-    pipe.hmget(index.K_FEAT, ids)
-    pipe.hmget(index.K_HEAT, ids)
+    pipe.get(index.K_GEN)
+    pipe.xrange(index.K_CHANGES, min=f"({CACHE.last_id}", max="+", count=BACKLOG)
     pipe.get(index.K_HEAT_EPOCH)
-    feats, heats, epoch_raw = await pipe.execute()
+    found, gen, entries, epoch_raw = await pipe.execute()
     epoch = float(epoch_raw) if epoch_raw else now
-    dmax = get_policy().merchant.discount_max_bps
-    out = []
-    for mid, raw, heat_raw in zip(ids, feats, heats, strict=True):
-        x = _rank_one(int(mid), raw, heat_raw, None, lat, lng, epoch, now, dmax)
-        if x is not None and x.distance_m <= radius_m:
-            out.append(x)
-    out.sort(key=lambda x: _key(x.parts.total, x.merchant_id))
-    return out
+    if not found:
+        return [], epoch
+    await CACHE.catch_up(r, gen, entries)
+    c = CACHE
+    ids = np.array(found, dtype=np.int64)
+    # (cannot miss: a listing and its change entry are written in one MULTI)
+    ids = ids[(ids < c.size)]
+    ids = ids[c.present[ids]]
+    w = WEIGHTS
+    p1, l1 = math.radians(lat), math.radians(lng)
+    p2, l2 = np.radians(c.lat[ids]), np.radians(c.lng[ids])
+    hv = np.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin((l2 - l1) / 2) ** 2
+    dist = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(hv, 1.0)))
+    keep = dist <= radius_m
+    ids, dist = ids[keep], dist[keep]
+    h = c.heat[ids] * math.exp(-(now - epoch) / w.heat_tau_s)
+    heat = w.heat * (1.0 - np.exp(-np.maximum(h, 0.0) / w.heat_scale))
+    boost = np.where(c.boost_until[ids] > now, w.boost, 0.0)
+    total = c.static[ids] + w.distance * np.exp(-dist / w.decay_m) + heat + boost
+    order = np.lexsort((ids, -total))  # best first, ties by id
+    return (
+        list(
+            zip(
+                total[order].tolist(),
+                ids[order].tolist(),
+                dist[order].tolist(),
+                heat[order].tolist(),
+                boost[order].tolist(),
+                strict=True,
+            )
+        ),
+        epoch,
+    )
 
 
 async def _page(
-    ranked: list[_Ranked], n: int, total: int, token: str, base: int, now: float
+    ranked: list[Ranked],
+    n: int,
+    total: int,
+    snapshot: list[Ranked] | None,
+    base: int,
+    now: float,
+    epoch: float,
+    origin: tuple[float, float],
 ) -> NearbyPage:
     chunk = ranked[:n]
-    cards: list[Any] = []
+    token = "0"
+    pipe = get_redis().pipeline(transaction=False)
+    ids = [str(x[1]) for x in chunk]
     if chunk:
-        cards = await get_redis().hmget(  # type: ignore[misc]
-            index.K_CARD, [str(x.merchant_id) for x in chunk]
-        )
-    items = [
-        _item(x, card, token, base + i)
-        for i, (x, card) in enumerate(zip(chunk, cards, strict=True))
-    ]
+        pipe.hmget(index.K_FEAT, ids)
+        pipe.hmget(index.K_CARD, ids)
+    if snapshot is not None:
+        token = secrets.token_urlsafe(9)
+        body = f"{origin[0]:.7f},{origin[1]:.7f};" + ",".join([str(x[1]) for x in snapshot])
+        pipe.set(index.snap_key(token), body, ex=SNAPSHOT_TTL_S)
+    res = await pipe.execute() if len(pipe) else []
+    items = []
+    if chunk:
+        feats, cards = res[0], res[1]
+        for i, (x, feat, card) in enumerate(zip(chunk, feats, cards, strict=True)):
+            if feat is None:  # left the index a moment ago
+                continue
+            items.append(_item(str(x[1]), x[2], feat, card, x[3], x[4], token, base + i))
     return NearbyPage(items=items, has_next=len(ranked) > n, total=total)
 
 
-def _item(x: _Ranked, card_raw: Any, token: str, offset: int) -> NearbyItem:
+def _item(
+    mid: str,
+    dist: float,
+    feat_raw: str,
+    card_raw: Any,
+    heat: float,
+    boost: float,
+    token: str,
+    offset: int,
+) -> NearbyItem:
+    f = index.decode_feat(feat_raw)
     card = orjson.loads(card_raw) if card_raw else {"name": "", "address": ""}
-    cursor = encode_cursor(f"{token}|{offset}|{x.parts.total:.9f}|{x.merchant_id}")
+    w = WEIGHTS
+    parts = ScoreParts(
+        distance=w.distance * math.exp(-dist / w.decay_m),
+        discount=w.discount * min(max(f.discount_bps, 0) / max(CACHE.dmax or _dmax(), 1), 1.0),
+        heat=heat,
+        rating=w.rating * min(max(f.rating_x100, 0) / w.rating_max_x100, 1.0),
+        boost=boost,
+    )
+    cursor = encode_cursor(f"{token}|{offset}|{parts.total:.9f}|{mid}")
     return NearbyItem(
-        merchant_id=x.merchant_id,
+        merchant_id=int(mid),
         name=card["name"],
         address=card["address"],
-        category=x.feat.category,
-        lat=x.feat.lat,
-        lng=x.feat.lng,
-        discount_bps=x.feat.discount_bps,
-        rating_x100=x.feat.rating_x100,
-        distance_m=x.distance_m,
-        parts=x.parts,
-        boost_until=x.feat.boost_until,
+        category=f.category,
+        lat=f.lat,
+        lng=f.lng,
+        discount_bps=f.discount_bps,
+        rating_x100=f.rating_x100,
+        distance_m=dist,
+        parts=parts,
+        boost_until=f.boost_until,
         cursor=cursor,
     )
+
+
+def _dmax() -> int:
+    return get_policy().merchant.discount_max_bps
 
 
 def _parse_cursor(after: str) -> tuple[str, int, float, int]:
@@ -234,12 +267,13 @@ async def _from_snapshot(token: str, start: int, n: int, now: float) -> NearbyPa
     body = await r.get(index.snap_key(token))
     if body is None:
         return None
-    entries = body.split(",") if body else []
+    origin, _, rest = body.partition(";")
+    olat, olng = (float(v) for v in origin.split(","))
+    entries = rest.split(",") if rest else []
     total = len(entries)
-    window = entries[start : start + n]
-    if not window:
+    ids = entries[start : start + n]
+    if not ids:
         return NearbyPage(items=[], has_next=False, total=total)
-    ids = [e.split(":", 1)[0] for e in window]
     pipe = r.pipeline(transaction=False)
     pipe.hmget(index.K_FEAT, ids)
     pipe.hmget(index.K_HEAT, ids)
@@ -247,11 +281,15 @@ async def _from_snapshot(token: str, start: int, n: int, now: float) -> NearbyPa
     pipe.get(index.K_HEAT_EPOCH)
     feats, heats, cards, epoch_raw = await pipe.execute()
     epoch = float(epoch_raw) if epoch_raw else now
-    dmax = get_policy().merchant.discount_max_bps
+    w = WEIGHTS
     items = []
-    for i, (entry, raw, heat_raw, card) in enumerate(zip(window, feats, heats, cards, strict=True)):
-        mid, dist_cm = entry.split(":", 1)
-        x = _rank_one(int(mid), raw, heat_raw, int(dist_cm) / 100, 0.0, 0.0, epoch, now, dmax)
-        if x is not None:  # gone from the index since the first page: left out at once
-            items.append(_item(x, card, token, start + i))
+    for i, (mid, feat, heat_raw, card) in enumerate(zip(ids, feats, heats, cards, strict=True)):
+        if feat is None:  # gone from the index since the first page: left out at once
+            continue
+        f = index.decode_feat(feat)
+        dist = haversine_m(olat, olng, f.lat, f.lng)
+        h = heat_now(float(heat_raw), epoch, now) if heat_raw else 0.0
+        heat = w.heat * (1.0 - math.exp(-h / w.heat_scale))
+        boost = w.boost if f.boost_until > now else 0.0
+        items.append(_item(mid, dist, feat, card, heat, boost, token, start + i))
     return NearbyPage(items=items, has_next=total > start + n, total=total)

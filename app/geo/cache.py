@@ -1,0 +1,122 @@
+"""Each process keeps the ranking inputs of every listed merchant in memory (numpy
+arrays indexed by merchant id), so a nearby query neither moves ~700 feature strings out
+of Redis nor loops over them in Python.
+
+Membership comes from GEOSEARCH on every request (a suspended merchant leaves at once)
+and the page's displayed fields come fresh from Redis. The cache holds what the order
+needs: the static part of the score (discount, rating), the boost end, the heat sum H
+and the position (for the distance).
+
+It stays exact through the `changes` stream: every writer appends the merchant id in
+the same MULTI as its change, and each query reads the entries after the last one this
+process applied (in the same pipeline as its GEOSEARCH) and reloads just those ids.
+A new `gen` (rebuild, wiped keys, another Redis) or a long backlog reloads everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+
+from app.domain.policy import get_policy
+
+from . import index
+from .ranking import WEIGHTS
+
+BACKLOG = 500  # more pending changes than this: reload in full
+
+
+class FeatureCache:
+    def __init__(self) -> None:
+        self.gen: str | None = None
+        self.last_id = "0-0"
+        self.dmax = 0
+        self._lock = asyncio.Lock()
+        self._alloc(0)
+
+    def _alloc(self, size: int) -> None:
+        self.present = np.zeros(size, dtype=bool)
+        self.static = np.zeros(size, dtype=np.float64)
+        self.boost_until = np.zeros(size, dtype=np.int64)
+        self.heat = np.zeros(size, dtype=np.float64)
+        self.lat = np.zeros(size, dtype=np.float64)
+        self.lng = np.zeros(size, dtype=np.float64)
+
+    @property
+    def size(self) -> int:
+        return len(self.present)
+
+    def _grow(self, max_id: int) -> None:
+        if max_id < self.size:
+            return
+        new = max(max_id + 1, self.size * 2, 1024)
+        old = (self.present, self.static, self.boost_until, self.heat, self.lat, self.lng)
+        self._alloc(new)
+        for dst, src in zip(
+            (self.present, self.static, self.boost_until, self.heat, self.lat, self.lng),
+            old,
+            strict=True,
+        ):
+            dst[: len(src)] = src
+
+    def _set(self, mid: int, feat: str | None, heat: str | None) -> None:
+        self._grow(mid)
+        if feat is None:
+            self.present[mid] = False
+            return
+        f = index.decode_feat(feat)
+        w = WEIGHTS
+        self.present[mid] = True
+        self.static[mid] = w.discount * min(
+            max(f.discount_bps, 0) / max(self.dmax, 1), 1.0
+        ) + w.rating * min(max(f.rating_x100, 0) / w.rating_max_x100, 1.0)
+        self.boost_until[mid] = f.boost_until
+        self.heat[mid] = float(heat) if heat else 0.0
+        self.lat[mid] = f.lat
+        self.lng[mid] = f.lng
+
+    async def catch_up(self, r: Any, gen: str | None, entries: list[Any]) -> None:
+        """Apply what the request's pipeline saw: a new generation or new change entries."""
+        if gen != self.gen or len(entries) >= BACKLOG or self.dmax != _dmax():
+            async with self._lock:
+                if self.gen != gen or self.dmax != _dmax() or len(entries) >= BACKLOG:
+                    await self.reload(r)
+            return
+        if not entries:
+            return
+        ids = list(dict.fromkeys(fields["m"] for _, fields in entries))
+        pipe = r.pipeline(transaction=False)
+        pipe.hmget(index.K_FEAT, ids)
+        pipe.hmget(index.K_HEAT, ids)
+        feats, heats = await pipe.execute()
+        for mid, feat, heat in zip(ids, feats, heats, strict=True):
+            self._set(int(mid), feat, heat)
+        self.last_id = max(self.last_id, entries[-1][0], key=_stream_key)
+
+    async def reload(self, r: Any) -> None:
+        self.dmax = _dmax()
+        pipe = r.pipeline(transaction=True)  # one consistent cut: position, hashes, gen
+        pipe.xrevrange(index.K_CHANGES, count=1)
+        pipe.hgetall(index.K_FEAT)
+        pipe.hgetall(index.K_HEAT)
+        pipe.get(index.K_GEN)
+        last, feats, heats, gen = await pipe.execute()
+        self._alloc(max((int(k) for k in feats), default=0) + 1)
+        for mid, feat in feats.items():
+            self._set(int(mid), feat, heats.get(mid))
+        self.last_id = last[0][0] if last else "0-0"
+        self.gen = gen
+
+
+def _dmax() -> int:
+    return get_policy().merchant.discount_max_bps
+
+
+def _stream_key(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+CACHE = FeatureCache()

@@ -1,0 +1,318 @@
+"""Benchmark: `nearbyMerchants` through the full stack vs a bare GEOSEARCH endpoint.
+
+One command (PostgreSQL and Redis running locally):
+
+    .venv/bin/python bench/nearby.py
+
+It creates a fresh PostgreSQL database, seeds 60,000 approved merchants spread
+uniformly over a 50 km x 50 km square centred on People's Square, Shanghai (a
+city-sized area, ~24 merchants/km², ~680 within any 3 km circle) plus a few thousand
+paid orders for heat, rebuilds the Redis geo index (`rebuild-geo-index` code path), then
+starts two uvicorn servers with identical settings (1 worker, uvloop, httptools, no
+access log): the real app (`app.main:app`, GraphQL + Tortoise + Redis) and the bare
+Starlette endpoint (bench/nearby_bare.py) doing the same GEOSEARCH on the same Redis.
+A keep-alive load generator (raw asyncio, CONCURRENCY connections) sends the same
+sequence of random positions (inside the central 30 km x 30 km) to each for DURATION
+seconds after a warm-up, one server at a time, in the same run, and prints requests/s,
+p50/p99 latency and the ratio. Results go to bench/results/nearby.json.
+
+Environment: BENCH_PG (admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
+BENCH_REDIS (default redis://127.0.0.1:6379/0: only `bench:geo:v1:*` keys there are
+replaced), BENCH_MERCHANTS (60000), BENCH_CONCURRENCY (32), BENCH_DURATION (15 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PG_ADMIN = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432/postgres")
+# Database 0 (test runs flush a random one of 1..15), under its own key prefix.
+REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/0")
+os.environ["GEO_KEY_PREFIX"] = KEY_PREFIX = "bench:geo:v1:"
+N_MERCHANTS = int(os.environ.get("BENCH_MERCHANTS", "60000"))
+N_ORDERS = int(os.environ.get("BENCH_ORDERS", "3000"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
+DURATION = float(os.environ.get("BENCH_DURATION", "15"))
+WARMUP = float(os.environ.get("BENCH_WARMUP", "3"))
+CENTRE = (31.2304, 121.4737)
+HALF_SIDE_M = 25_000
+QUERY_HALF_SIDE_M = 15_000
+CATEGORIES = ["food", "drinks", "grocery", "beauty", "fitness", "kids", "pets", "repair"]
+DB_NAME = f"bench_nearby_{secrets.token_hex(4)}"
+
+QUERY = (
+    "query($loc: LocationInput!) { nearbyMerchants(location: $loc, first: 20) "
+    "{ totalCount edges { node { merchantId name category distanceM score discountBps } } } }"
+)
+
+
+def _db_url(name: str) -> str:
+    p = urlsplit(PG_ADMIN)
+    return urlunsplit((p.scheme, p.netloc, "/" + name, "", ""))
+
+
+def _point(rng: random.Random, half_side_m: float) -> tuple[float, float]:
+    dy = rng.uniform(-half_side_m, half_side_m)
+    dx = rng.uniform(-half_side_m, half_side_m)
+    lat = CENTRE[0] + dy / 111_320
+    lng = CENTRE[1] + dx / (111_320 * math.cos(math.radians(CENTRE[0])))
+    return lat, lng
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN.replace("postgres://", "postgresql://", 1))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def seed() -> None:
+    os.environ["DATABASE_URL"] = _db_url(DB_NAME)
+    os.environ["REDIS_URL"] = REDIS_URL
+    from app.config import get_settings
+
+    get_settings.cache_clear()
+    from app.db import close_db, init_db, migrate
+    from app.geo import index
+    from app.jobs.cmd_geo import reconcile_orders
+    from app.models.merchants import Merchant, MerchantStatus
+    from app.models.orders import Order, OrderStatus
+    from app.models.users import Role, User
+    from app.redis import close_redis, get_redis
+
+    await _admin(f'CREATE DATABASE "{DB_NAME}"')
+    await migrate()
+    await close_db()
+    await init_db()
+    t = time.perf_counter()
+    rng = random.Random(42)
+    owners = await User.bulk_create(
+        [User(role=Role.MERCHANT_OWNER, nickname=f"owner{i}") for i in range(N_MERCHANTS // 100)]
+    )
+    owners = await User.filter(role=Role.MERCHANT_OWNER).order_by("id")
+    batch = []
+    for i in range(N_MERCHANTS):
+        lat, lng = _point(rng, HALF_SIDE_M)
+        batch.append(
+            Merchant(
+                owner_id=owners[i % len(owners)].id,
+                name=f"Store {i}",
+                category=rng.choice(CATEGORIES),
+                address=f"{i} Bench Road",
+                lat=Decimal(f"{lat:.7f}"),
+                lng=Decimal(f"{lng:.7f}"),
+                region_code="310101",
+                discount_bps=rng.choice([300, 500, 800, 1000, 1500, 2000]),
+                rating_x100=rng.randint(300, 500),
+                status=MerchantStatus.APPROVED,
+            )
+        )
+        if len(batch) == 5000:
+            await Merchant.bulk_create(batch)
+            batch = []
+    if batch:
+        await Merchant.bulk_create(batch)
+    consumers = await User.bulk_create([User(nickname=f"c{i}") for i in range(200)])
+    consumers = await User.filter(role=Role.CONSUMER).order_by("id")
+    mids = [m["id"] for m in await Merchant.all().values("id")]
+    now = datetime.now(UTC)
+    orders = [
+        Order(
+            consumer_id=rng.choice(consumers).id,
+            merchant_id=rng.choice(mids),
+            idempotency_key=f"bench{i}",
+            amount_fen=rng.randint(1_000, 50_000),
+            cash_fen=0,
+            discount_bps=1000,
+            discount_fen=0,
+            channel="sandbox",
+            status=OrderStatus.PAID,
+            policy="zhongdian",
+            paid_at=now - timedelta(minutes=rng.randint(0, 7 * 24 * 60)),
+        )
+        for i in range(N_ORDERS)
+    ]
+    await Order.bulk_create(orders, batch_size=1000)
+    await reconcile_orders()
+    r = get_redis()
+    keys = [k async for k in r.scan_iter(match=KEY_PREFIX + "*", count=1000)]
+    if keys:
+        await r.delete(*keys)
+    counts = await index.rebuild()
+    print(f"seeded {counts} in {time.perf_counter() - t:.1f}s", flush=True)
+    await close_db()
+    await close_redis()
+
+
+# ------------------------------------------------------------------ load generator
+
+
+async def _one_conn(
+    port: int,
+    bodies: list[bytes],
+    path: str,
+    stop_at: float,
+    record_from: float,
+    lat: list[float],
+    idx: list[int],
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: {n}\r\n\r\n"
+    )
+    try:
+        while True:
+            now = time.perf_counter()
+            if now >= stop_at:
+                return
+            body = bodies[idx[0] % len(bodies)]
+            idx[0] += 1
+            writer.write(head.format(n=len(body)).encode() + body)
+            t0 = time.perf_counter()
+            status = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                k, _, v = line.decode().partition(":")
+                if k.lower() == "content-length":
+                    length = int(v)
+            payload = await reader.readexactly(length)
+            t1 = time.perf_counter()
+            if not status.startswith(b"HTTP/1.1 200") or b'"errors"' in payload:
+                raise RuntimeError(f"bad response: {status!r} {payload[:300]!r}")
+            if t0 >= record_from:
+                lat.append(t1 - t0)
+    finally:
+        writer.close()
+
+
+async def load(port: int, path: str, bodies: list[bytes]) -> dict[str, float]:
+    start = time.perf_counter()
+    record_from = start + WARMUP
+    stop_at = record_from + DURATION
+    lat: list[float] = []
+    idx = [0]
+    await asyncio.gather(
+        *(_one_conn(port, bodies, path, stop_at, record_from, lat, idx) for _ in range(CONCURRENCY))
+    )
+    lat.sort()
+    q = statistics.quantiles(lat, n=100)
+    return {
+        "requests": len(lat),
+        "rps": round(len(lat) / DURATION, 1),
+        "p50_ms": round(q[49] * 1000, 2),
+        "p99_ms": round(q[98] * 1000, 2),
+    }
+
+
+def _serve(app: str, port: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": _db_url(DB_NAME),
+        "REDIS_URL": REDIS_URL,
+        "APP_ENV": "test",
+        "LOG_LEVEL": "WARNING",
+        "GEO_KEY_PREFIX": KEY_PREFIX,
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env)
+
+
+async def _wait_up(port: int) -> None:
+    for _ in range(200):
+        try:
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            w.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+async def main() -> int:
+    await seed()
+    rng = random.Random(7)
+    points = [_point(rng, QUERY_HALF_SIDE_M) for _ in range(5000)]
+    gql_bodies = [
+        json.dumps(
+            {"query": QUERY, "variables": {"loc": {"lat": la, "lng": ln, "coordSystem": "GCJ02"}}}
+        ).encode()
+        for la, ln in points
+    ]
+    bare_bodies = [json.dumps({"lat": la, "lng": ln, "first": 20}).encode() for la, ln in points]
+    results = {}
+    for name, app, path, bodies, port in (
+        ("bare GEOSEARCH (Starlette)", "bench.nearby_bare:app", "/nearby", bare_bodies, 18601),
+        ("nearbyMerchants (GraphQL)", "app.main:app", "/graphql", gql_bodies, 18602),
+    ):
+        proc = _serve(app, port)
+        try:
+            await _wait_up(port)
+            results[name] = await load(port, path, bodies)
+            print(name, results[name], flush=True)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    bare, full = results["bare GEOSEARCH (Starlette)"], results["nearbyMerchants (GraphQL)"]
+    ratio = round(full["rps"] / bare["rps"], 3)
+    out = {
+        "merchants": N_MERCHANTS,
+        "concurrency": CONCURRENCY,
+        "duration_s": DURATION,
+        "results": results,
+        "ratio_rps": ratio,
+        "cpus": os.cpu_count(),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    Path(ROOT / "bench/results").mkdir(parents=True, exist_ok=True)
+    (ROOT / "bench/results/nearby.json").write_text(json.dumps(out, indent=2) + "\n")
+    print("\n| endpoint | req/s | p50 ms | p99 ms |\n|---|---|---|---|")
+    for name, r in results.items():
+        print(f"| {name} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} |")
+    print(f"\nratio (GraphQL / bare, req/s): {ratio}")
+    await _admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
