@@ -79,28 +79,20 @@ class MerchantQuery:
 
     @strawberry.field(permission_classes=[IsMerchant], description="A store's balances.")
     async def merchant_wallet(self, info: Info, merchant_id: relay.GlobalID) -> MerchantWallet:
-        from app.domain.ledger import acct, balances_of
+        from app.domain.ledger import acct, balances_named
 
         mid = _mid(merchant_id)
         if info.context.principal.role != Role.ADMIN.value:
             await merchants.owned_merchant(_uid(info), mid, staff_ok=True)
-        names = {
-            "pay": acct.merchant_payable(mid),
-            "v": acct.merchant_voucher(mid),
-            "vp": acct.pending(acct.merchant_voucher(mid)),
-            "pp": acct.merchant_points(mid, "pending"),
-            "pa": acct.merchant_points(mid, "active"),
-            "tp": acct.merchant_traffic_points(mid),
-        }
-        got = await balances_of(names.values())
-        b = {k: got[n] for k, n in names.items()}
         return MerchantWallet(
-            payable_fen=b["pay"],
-            vouchers_fen=b["v"],
-            vouchers_pending_fen=b["vp"],
-            points_pending=b["pp"],
-            points_active=b["pa"],
-            traffic_points=b["tp"],
+            **await balances_named(
+                payable_fen=acct.merchant_payable(mid),
+                vouchers_fen=acct.merchant_voucher(mid),
+                vouchers_pending_fen=acct.pending(acct.merchant_voucher(mid)),
+                points_pending=acct.merchant_points(mid, "pending"),
+                points_active=acct.merchant_points(mid, "active"),
+                traffic_points=acct.merchant_traffic_points(mid),
+            )
         )
 
     @strawberry.field(permission_classes=[IsAdmin], description="Merchants by status (ops).")

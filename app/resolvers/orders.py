@@ -9,7 +9,7 @@ from strawberry.types import Info
 from tortoise.expressions import Q, Subquery
 
 from app.domain import orders
-from app.domain.ledger import acct, balances_of
+from app.domain.ledger import acct, balances_named
 from app.domain.merchants import owned_merchant
 from app.domain.orders import OrderErrorCode
 from app.errors import DomainError, NotFound
@@ -119,25 +119,16 @@ class OrderQuery:
     @strawberry.field(permission_classes=[IsConsumer], description="What you hold.")
     async def wallet(self, info: Info) -> Wallet:
         uid = _principal(info).user_id
-        names = {
-            "v": acct.consumer_voucher(uid),
-            "held": acct.consumer_voucher_held(uid),
-            "vp": acct.pending(acct.consumer_voucher(uid)),
-            "sp": acct.consumer_shopping_points(uid),
-            "gc": acct.consumer_gold_coins(uid),
-            "pp": acct.consumer_points(uid, "pending"),
-            "pa": acct.consumer_points(uid, "active"),
-        }
-        got = await balances_of(names.values())
-        b = {k: got[n] for k, n in names.items()}
         return Wallet(
-            vouchers_fen=b["v"],
-            vouchers_held_fen=b["held"],
-            vouchers_pending_fen=b["vp"],
-            shopping_points=b["sp"],
-            gold_coins=b["gc"],
-            points_pending=b["pp"],
-            points_active=b["pa"],
+            **await balances_named(
+                vouchers_fen=acct.consumer_voucher(uid),
+                vouchers_held_fen=acct.consumer_voucher_held(uid),
+                vouchers_pending_fen=acct.pending(acct.consumer_voucher(uid)),
+                shopping_points=acct.consumer_shopping_points(uid),
+                gold_coins=acct.consumer_gold_coins(uid),
+                points_pending=acct.consumer_points(uid, "pending"),
+                points_active=acct.consumer_points(uid, "active"),
+            )
         )
 
     @strawberry.field(permission_classes=[IsConsumer], description="Your point lots.")

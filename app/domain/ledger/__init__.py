@@ -14,6 +14,7 @@ from app.domain.ledger.core import (
     Overdraft,
     Post,
     balance_of,
+    balances_named,
     balances_of,
     post,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "Post",
     "acct",
     "balance_of",
+    "balances_named",
     "balances_of",
     "post",
 ]

@@ -238,3 +238,9 @@ async def balances_of(names: Iterable[AccountName]) -> dict[AccountName, int]:
     rows = await Account.filter(name__in=[n.name for n in names]).values("name", "asset", "balance")
     got = {(r["name"], str(r["asset"])): int(r["balance"]) for r in rows}
     return {n: got.get((n.name, n.asset.value), 0) for n in names}
+
+
+async def balances_named(**names: AccountName) -> dict[str, int]:
+    """Balances keyed by the caller's own names (e.g. the fields of a wallet type)."""
+    got = await balances_of(names.values())
+    return {key: got[name] for key, name in names.items()}
