@@ -111,3 +111,36 @@ async def test_partial_refunds_through_the_sandbox_up_to_the_total(app_client):
     assert getattr(exc.value, "code", "") == "REFUND_EXCEEDS_PAYMENT"
     assert await ChannelRefund.filter(payment_id=payment.id).count() == 2
     assert (await Order.get(id=order.id)).status == OrderStatus.REFUNDED
+
+
+@pytest.mark.postgres
+async def test_concurrent_deliveries_apply_once(app_client):
+    import asyncio
+
+    from app.payments import sandbox_provider
+
+    # given a sandbox order, paid at the provider (its notification not yet out)
+    order = await _order()
+    payment = await Payment.get(order_id=order.id)
+    at_provider = await sandbox_provider._load("order", payment.out_trade_no)
+    assert at_provider is not None
+    at_provider.update(state="paid", txn_id="SB-concurrent")
+    await sandbox_provider._save("order", payment.out_trade_no, at_provider)
+    event = {
+        "event": "payment.succeeded",
+        "out_trade_no": payment.out_trade_no,
+        "txn_id": "SB-concurrent",
+        "amount_fen": 10_000,
+    }
+    # when the provider delivers the same event eight times at once (fresh nonces)
+    pairs = [signed_notification(event) for _ in range(8)]
+    answers = await asyncio.gather(
+        *(app_client.post("/pay/notify/sandbox", content=b, headers=h) for h, b in pairs)
+    )
+    # then every delivery is acknowledged, and the order is paid exactly once
+    assert all(a.status_code == 200 for a in answers)
+    outcomes = await PaymentNotification.all().values_list("outcome", flat=True)
+    assert sorted(outcomes) == ["applied"] + ["duplicate"] * 7
+    assert await LedgerEntry.filter(kind="order_paid").count() == 1
+    assert (await Order.get(id=order.id)).status == OrderStatus.PAID
+    assert (await Payment.get(id=payment.id)).split_status == SplitStatus.FINISHED

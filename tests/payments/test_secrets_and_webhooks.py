@@ -11,8 +11,9 @@ from pydantic import SecretStr
 
 from app.domain import orders
 from app.errors import DomainError
+from app.jobs.reconcile import reconcile_payments
 from app.models.orders import Order, OrderStatus
-from app.models.payments import MerchantChannel, Payment, PaymentNotification
+from app.models.payments import MerchantChannel, Payment, PaymentNotification, SplitStatus
 from app.payments import registry
 from tests.factories import make_merchant, make_user
 from tests.fakes.wechatpay import new_key, pem_private
@@ -54,8 +55,14 @@ async def test_alipay_notification_through_the_webhook(app_client, alipay):
     assert again.text == "success"
     outcomes = await PaymentNotification.all().order_by("id").values_list("outcome", flat=True)
     assert outcomes == ["rejected", "applied", "duplicate"]
-    # the royalty settle followed the payment
+    # the royalty settle followed the payment; it completes asynchronously at Alipay
     assert list(alipay.fake.settles.values())[0]["amount"] == 1_000
+    payment = await Payment.get(order_id=order.id)
+    assert payment.split_status == SplitStatus.PROCESSING
+    # and reconciliation follows it to completion
+    report = await reconcile_payments()
+    assert report.splits_finished == 1
+    assert (await Payment.get(id=payment.id)).split_status == SplitStatus.FINISHED
 
 
 async def test_joinpay_notification_through_the_webhook(app_client, joinpay):
