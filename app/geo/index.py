@@ -13,7 +13,8 @@ Keys (all under `geo:v1:`):
                    same MULTI as the change, so each process's in-memory ranking cache
                    (cache.py) catches up exactly on its next request
 - `gen`            a random generation; a new one (rebuild, or keys wiped) makes every
-                   cache reload in full
+                   cache reload in full. No `gen` at all means the index was never built
+                   in this Redis: the first nearby query builds it (`ensure_built`)
 
 The database is the truth: `sync_merchant` writes one merchant's keys from its row,
 `rebuild` writes all of them (CLI `rebuild-geo-index`).
@@ -49,6 +50,7 @@ K_HEAT = PREFIX + "heat"
 K_HEAT_EPOCH = PREFIX + "heat:epoch"
 K_CHANGES = PREFIX + "changes"
 K_GEN = PREFIX + "gen"
+K_BUILDING = PREFIX + "building"
 TMP = PREFIX + "tmp:"
 CHANGES_MAXLEN = 100_000
 
@@ -156,6 +158,28 @@ async def add_heat(merchant_id: int, paid_at: datetime, sign: int = 1) -> None:
     pipe.hincrbyfloat(K_HEAT, str(merchant_id), sign * w)
     _changed(pipe, merchant_id)
     await pipe.execute()
+
+
+async def ensure_built(wait_s: float = 30.0) -> None:
+    """Build the index from the database if this Redis has never had one (a fresh or
+    wiped Redis, or the in-process stand-in of a new process). One process builds;
+    the others wait for its `gen`."""
+    import asyncio
+
+    r = get_redis()
+    if await r.exists(K_GEN):
+        return
+    if await r.set(K_BUILDING, "1", nx=True, ex=300):
+        try:
+            counts = await rebuild()
+            log.info("geo index was missing: rebuilt %s", counts)
+        finally:
+            await r.delete(K_BUILDING)
+        return
+    for _ in range(int(wait_s / 0.05)):  # another process is building it
+        if await r.exists(K_GEN):
+            return
+        await asyncio.sleep(0.05)
 
 
 async def rebuild(chunk: int = 2000) -> dict[str, int]:

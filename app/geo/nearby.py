@@ -14,7 +14,8 @@
    pages at once. If the snapshot has expired, the ranking is recomputed and continues
    after the cursor's (score, id) position.
 
-No database query on this path.
+No database query on this path (except once, if this Redis never had an index: then the
+first query builds it from the database).
 """
 
 from __future__ import annotations
@@ -128,20 +129,27 @@ async def _rank_all(
 ) -> tuple[list[Ranked], float]:
     r = get_redis()
     key = index.cat_key(category) if category else index.K_ALL
-    pipe = r.pipeline(transaction=False)
-    pipe.geosearch(
-        key,
-        longitude=lng,
-        latitude=lat,
-        radius=radius_m + RADIUS_SLACK_M,
-        unit="m",
-        sort="ASC",
-        count=MAX_CANDIDATES,
-    )
-    pipe.get(index.K_GEN)
-    pipe.xrange(index.K_CHANGES, min=f"({CACHE.last_id}", max="+", count=BACKLOG)
-    pipe.get(index.K_HEAT_EPOCH)
-    found, gen, entries, epoch_raw = await pipe.execute()
+
+    async def search() -> list[Any]:
+        pipe = r.pipeline(transaction=False)
+        pipe.geosearch(
+            key,
+            longitude=lng,
+            latitude=lat,
+            radius=radius_m + RADIUS_SLACK_M,
+            unit="m",
+            sort="ASC",
+            count=MAX_CANDIDATES,
+        )
+        pipe.get(index.K_GEN)
+        pipe.xrange(index.K_CHANGES, min=f"({CACHE.last_id}", max="+", count=BACKLOG)
+        pipe.get(index.K_HEAT_EPOCH)
+        return await pipe.execute()  # type: ignore[no-any-return]
+
+    found, gen, entries, epoch_raw = await search()
+    if gen is None:  # never built in this Redis (fresh, wiped, or a new in-process one)
+        await index.ensure_built()
+        found, gen, entries, epoch_raw = await search()
     epoch = float(epoch_raw) if epoch_raw else now
     if not found:
         return [], epoch

@@ -7,11 +7,12 @@ from typing import Annotated, NewType
 
 import strawberry
 from strawberry import relay
+from strawberry.types import Info
 
 from app.geo.errors import DiscoveryErrorCode
 from app.models.merchants import CoordSystem
 from app.schema.errors import error_type, graphql_enum
-from app.schema.merchants import CoordSystemEnum
+from app.schema.merchants import CoordSystemEnum, MerchantType
 
 # Sums of fen / centi-points can pass 2^31 (GraphQL Int): an exact integer, as a JSON
 # number (exact in JavaScript up to 2^53).
@@ -61,6 +62,13 @@ class NearbyMerchant:
     score: float
     score_parts: ScoreParts = strawberry.field(description="Why it ranks where it does.")
     boosted_until: datetime | None
+
+    @strawberry.field(description="The merchant itself (one batched database read per page).")
+    async def merchant(self, info: Info) -> MerchantType | None:
+        from app.resolvers.loaders import merchant_loader
+
+        m = await merchant_loader(info).load(int(self.merchant_id.node_id))
+        return MerchantType.from_model(m) if m else None
 
 
 @strawberry.type

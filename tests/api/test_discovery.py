@@ -30,7 +30,8 @@ query($loc: LocationInput!, $first: Int, $after: String, $out: CoordSystem!) {
     totalCount
     pageInfo { hasNextPage endCursor }
     edges { node { merchantId name lat lng coordSystem distanceM score
-                   scoreParts { distance discount heat rating boost } } }
+                   scoreParts { distance discount heat rating boost }
+                   merchant { id name discountBps } } }
   }
 }"""
 
@@ -52,6 +53,11 @@ async def test_nearby_is_public_and_converts_in_and_out(client):
     want = convert(float(a.lat), float(a.lng), "GCJ02", "BD09")
     assert haversine_m(node["lat"], node["lng"], *want) < 0.01
     assert abs(node["distanceM"] - 300) < 1.0
+    assert node["merchant"] == {
+        "id": node["merchantId"],
+        "name": "a",
+        "discountBps": a.discount_bps,
+    }
     parts = node["scoreParts"]
     assert abs(sum(parts.values()) - node["score"]) < 1e-5
     body = await gql(
