@@ -62,7 +62,12 @@ async def start_payment(order: Order, client: str | None = None) -> dict[str, An
     plan = SplitPlan.for_order(order.cash_fen, order.discount_fen)
     pmid = await provider_merchant_id(order.merchant_id, order.channel)
     consumer = await User.get_or_none(id=order.consumer_id)
-    openid = consumer.wechat_openid if consumer else None
+    # The payer id the channel knows: the WeChat openid for WeChat Pay and the
+    # aggregators (WeChat mini-program pay through them). We hold no Alipay buyer id, so
+    # Alipay pays in the app (order string) unless the client says otherwise.
+    openid = consumer.wechat_openid if consumer and order.channel != "alipay" else None
+    if client not in (None, *[k.value for k in ClientKind]):
+        raise DomainError("INVALID", "client is miniprogram or app", "client")
     kind = ClientKind(client) if client else (ClientKind.MINIPROGRAM if openid else ClientKind.APP)
     if order.channel == "sandbox":
         kind = ClientKind.WEB

@@ -38,10 +38,16 @@ async def _order(shop, key="k1", amount=10_000) -> Order:
 
 async def test_alipay_notification_through_the_webhook(app_client, alipay):
     registry.install(alipay.adapter())
-    shop = await _shop("alipay", "2088000000000777", openid="2088000000000555")
+    shop = await _shop("alipay", "2088000000000777", openid="o-wechat-only")
     order = await _order(shop)
     no = (await Payment.get(order_id=order.id)).out_trade_no
-    assert order.pay_params == {"tradeNO": alipay.fake.trades[no]["trade_no"]}
+    # no Alipay buyer id on file: the app order string (the WeChat openid is not used)
+    assert order.pay_params["orderString"].startswith("app_id=")
+    assert no not in alipay.fake.trades  # the app pays it; the gateway sees it then
+    alipay.fake.trades[no] = {
+        "trade_no": "2026112222001", "total": 10_000, "trade_status": "WAIT_BUYER_PAY",
+        "royalty_freeze": True, "refunded": 0,
+    }  # fmt: skip
     alipay.fake.pay(no)
     headers, body = alipay.fake.notification(no, key=new_key())
     bad = await app_client.post("/pay/notify/alipay", content=body, headers=headers)
@@ -147,6 +153,7 @@ async def test_no_secret_reaches_logs_errors_or_storage(
     # Alipay with a wrong key, Joinpay with a wrong key, the sandbox with a wrong key
     registry.install(alipay.adapter(private_key=new_key()))
     await attempt(_order(await _shop("alipay", "2088", openid="2088-b"), "a1"))
+    await attempt(registry.get_channel("alipay").query("MS-unknown"))
     registry.install(joinpay.adapter(key="wrong-" + joinpay.key))
     await attempt(_order(await _shop("joinpay", "J1", openid="o-j2"), "j1"))
     messages.append(repr(registry.get_channel("joinpay")))
