@@ -159,8 +159,9 @@ async def boost_exposure(
         return done
     now = now or datetime.now(UTC)
     async with in_transaction() as conn:
-        # One boost at a time per merchant: the merchant row is the lock.
-        await Merchant.filter(id=merchant.id).select_for_update().using_db(conn).values("id")
+        # One boost at a time per merchant: the merchant row is the lock (a model query:
+        # Tortoise drops FOR UPDATE from `.values()` queries).
+        await Merchant.filter(id=merchant.id).select_for_update().using_db(conn).first()
         current = (
             await ExposureBoost.filter(merchant_id=merchant.id, ends_at__gt=now)
             .using_db(conn)

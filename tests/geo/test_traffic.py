@@ -141,3 +141,47 @@ async def test_boosts_stack_and_the_same_key_pays_once():
     assert await tp(m.id) == 7 * per_hour
     assert (await nearby(*CENTRE)).items[0].boost_until == int(b2.ends_at.timestamp())
     assert (await nearby(*CENTRE, now=time.time())).items[0].parts.boost > 0
+
+
+@pytest.mark.postgres
+async def test_concurrent_orders_crossing_the_threshold_pay_the_task_once():
+    import asyncio
+
+    t = task("orders_served_week")
+    m = await merchant()
+    c = await user()
+    monday = datetime(2026, 11, 16, 2, 0, tzinfo=UTC)
+    orders = [
+        await paid_order(m, c, 1_000, monday + timedelta(minutes=i), hook=False)
+        for i in range(t.threshold + 5)
+    ]
+    # when every order's hook runs at the same time
+    await asyncio.gather(*(hooks.order_paid(o) for o in orders))
+    # then every order counted once and the task paid once
+    from app.models.geo import MerchantTaskCounter
+
+    counter = await MerchantTaskCounter.get(merchant_id=m.id, metric="orders_served_week")
+    assert counter.value == len(orders)
+    assert await tp(m.id) == t.points
+    assert await TaskReward.filter(merchant_id=m.id).count() == 1
+
+
+@pytest.mark.postgres
+async def test_concurrent_boosts_never_overdraw():
+    import asyncio
+
+    per_hour = get_policy().traffic.boost_points_per_hour
+    m = await merchant()
+    await _fund(m.id, 3 * per_hour)
+    results = await asyncio.gather(
+        *(traffic.boost_exposure(m, points=per_hour, hours=1, by_user_id=1) for _ in range(6)),
+        return_exceptions=True,
+    )
+    ok = [x for x in results if isinstance(x, ExposureBoost)]
+    refused = [x for x in results if isinstance(x, DomainError)]
+    assert len(ok) == 3 and len(refused) == 3
+    assert all(e.code == "OVERDRAFT" for e in refused)
+    assert await tp(m.id) == 0
+    ends = sorted(b.ends_at for b in ok)
+    # stacked back to back, not overlapping
+    assert ends[2] - ends[0] == timedelta(hours=2)
