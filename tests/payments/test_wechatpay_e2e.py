@@ -220,3 +220,31 @@ async def test_reconciliation_closes_unpaid_orders_at_the_channel_first(wechat, 
     assert wechat.fake.trades[payment.out_trade_no]["trade_state"] == "CLOSED"
     assert (await Order.get(id=order.id)).status == OrderStatus.CLOSED
     assert (await Payment.get(id=payment.id)).status == PaymentStatus.CLOSED
+
+
+async def test_refunds_the_channel_missed_are_retried_and_followed(app_client, wechat, shop):
+    order = await _order(shop)
+    payment = await Payment.get(order_id=order.id)
+    wechat.fake.pay(payment.out_trade_no)
+    await app_client.post(NOTIFY, **_req(wechat.fake.payment_notification(payment.out_trade_no)))
+    order = await Order.get(id=order.id)
+    # given WeChat fails (the split return, the first call of a refund)
+    refund = await orders.refund_order(order.id, 10_000, refund_key="rf-x")
+    wechat.fake.fail_next = [(500, "SYSTEM_ERROR")]
+    cr = await refunds.request_channel_refund(order, refund)
+    # then the refund stays recorded as pending, nothing returned or refunded yet
+    assert cr is not None and cr.status == RefundStatus.PENDING and not cr.split_return_done
+    assert cr.error_code == "SYSTEM_ERROR" and wechat.fake.refunds == {}
+    # when reconciliation runs, the split return and the refund are sent
+    report = await reconcile_payments()
+    assert report.refunds_sent == 1
+    assert (await ChannelRefund.get(id=cr.id)).status == RefundStatus.PROCESSING
+    assert list(wechat.fake.returns) == ["RTrf-x"]
+    assert wechat.fake.returns["RTrf-x"]["amount"] == 1_000
+    assert (await reconcile_payments()).refunds_sent == 0  # nothing twice
+    # and once stale, a refund still processing is asked about
+    wechat.fake.refunds["rf-x"]["status"] = "SUCCESS"
+    await ChannelRefund.filter(id=cr.id).update(created_at=now_shanghai() - timedelta(hours=1))
+    report = await reconcile_payments()
+    assert report.refunds_done == 1
+    assert (await ChannelRefund.get(id=cr.id)).status == RefundStatus.SUCCESS
