@@ -26,7 +26,6 @@ from app.payments.base import (
     Notice,
     NotificationRejected,
     NotifyReply,
-    PaymentErrorCode,
     PaymentStart,
     PayRequest,
     RefundRequest,
@@ -231,7 +230,3 @@ class Sandbox:
             return NotifyReply(200, b'{"ok":true}', "application/json")
         body = json.dumps({"ok": False, "message": message[:100]}).encode()
         return NotifyReply(400, body, "application/json")
-
-
-def not_configured() -> ChannelError:
-    return ChannelError(PaymentErrorCode.CHANNEL_NOT_CONFIGURED, "sandbox is disabled")

@@ -53,11 +53,9 @@ async def start_payment(order: Order, client: str | None = None) -> dict[str, An
     existing = await Payment.get_or_none(order_id=order.id)
     if existing is not None and existing.status == PaymentStatus.PENDING and existing.pay_params:
         return dict(existing.pay_params)
-    if existing is not None and existing.status != PaymentStatus.PENDING:
-        if existing.status == PaymentStatus.FAILED:
-            pass  # a refused creation may be tried again
-        else:
-            raise DomainError("INVALID_STATE", f"payment is already {existing.status}", "order")
+    # A refused creation (failed) may be tried again; a paid or closed one may not.
+    if existing is not None and existing.status in (PaymentStatus.PAID, PaymentStatus.CLOSED):
+        raise DomainError("INVALID_STATE", f"payment is already {existing.status}", "order")
     adapter = registry.get_channel(order.channel)
     plan = SplitPlan.for_order(order.cash_fen, order.discount_fen)
     pmid = await provider_merchant_id(order.merchant_id, order.channel)
@@ -183,10 +181,6 @@ async def run_split(payment_id: int) -> str:
         split_attempts=payment.split_attempts + 1,
     )
     return str(status)
-
-
-def channel_error_for_client(exc: ChannelError) -> DomainError:
-    return DomainError(exc.code, exc.message, exc.field)
 
 
 __all__ = ["PaymentErrorCode", "apply_paid", "run_split", "start_payment"]
