@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from app.errors import DomainError
 from app.models.payments import (
@@ -133,8 +134,6 @@ async def _apply_refund(channel: str, notice: Notice, row: PaymentNotification) 
         return "duplicate", "already applied"
     if notice.refund_status == "processing":
         return "ignored", "refund still processing"
-    from datetime import UTC, datetime
-
     new = RefundStatus.SUCCESS if notice.refund_status == "success" else RefundStatus.FAILED
     won = (
         await ChannelRefund.filter(id=refund.id)
