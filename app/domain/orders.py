@@ -479,23 +479,25 @@ async def _refund_postings(
 ) -> list[Post]:
     uid, mid = order.consumer_id, order.merchant_id
     a, transit = plan.amount_fen, acct.ORDER_TRANSIT
-    cash_back = _delta(plan.cash_fen, before, after, a)
+    # The consumer gets exactly the amount refunded: vouchers in proportion, the rest cash.
     vouchers_back = _delta(plan.voucher_fen, before, after, a)
+    cash_back = (after - before) - vouchers_back
     out = [
         Post(transit, acct.channel_clearing(order.channel), cash_back),
         Post(transit, acct.VOUCHER_RESERVE, vouchers_back),
         Post(acct.issuer(Asset.VOUCHER), acct.consumer_voucher(uid), vouchers_back),
     ]
-    parties_back = 0
-    for p in plan.parties:
-        back = _delta(p.fen, before, after, a)
-        parties_back += back
+    # The merchant and every party give back their share of it, apportioned so that the
+    # shares add up to it exactly and no step takes back more than a share has left.
+    shares_before, shares_after = plan.refunded_shares(before), plan.refunded_shares(after)
+    merchant_back = shares_after[0] - shares_before[0]
+    for p, was, now in zip(plan.parties, shares_before[1:], shares_after[1:], strict=True):
+        back = now - was
         cny, voucher = _party_target(p)
         out.append(Post(acct.pending(cny), transit, back))
         if voucher is not None:
             out.append(Post(acct.pending(voucher), acct.issuer(Asset.VOUCHER), back))
-    # The merchant gives back the rest, so the refund returns exactly what it takes.
-    out.append(Post(acct.merchant_payable(mid), transit, cash_back + vouchers_back - parties_back))
+    out.append(Post(acct.merchant_payable(mid), transit, merchant_back))
     for holder, pts in (
         (acct.consumer_points(uid, "pending"), plan.consumer_points),
         (acct.merchant_points(mid, "pending"), plan.merchant_points),
@@ -563,8 +565,8 @@ async def settle_order(order_id: int) -> int:
         uid, mid = order.consumer_id, order.merchant_id
         a, r = plan.amount_fen, order.refunded_fen
         out: list[Post] = []
-        for p in plan.parties:
-            left = p.fen - share_of(p.fen, r, a)
+        for p, gone in zip(plan.parties, plan.refunded_shares(r)[1:], strict=True):
+            left = p.fen - gone
             cny, voucher = _party_target(p)
             out.append(Post(acct.pending(cny), cny, left))
             if voucher is not None:

@@ -9,6 +9,7 @@ the plan to the ledger; refunds and settlement reverse or finalise its parts wit
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 
 from app.domain.policy import BPS, Policy
 
@@ -32,6 +33,30 @@ def share_of(total: int, part: int, whole: int) -> int:
     if part >= whole:
         return total
     return total * part // whole
+
+
+def apportion(weights: list[int], part: int) -> list[int]:
+    """Split `part` (0 <= part <= sum(weights)) among the weights, D'Hondt style.
+
+    The parts always sum to `part` exactly, none exceeds its weight, they equal the
+    weights at `part == sum(weights)`, and none ever shrinks as `part` grows (the seats
+    go in one fixed order: quotient weight/(seats+1), largest first, ties to the
+    earliest). So the cumulative form of a refund reverses each share in proportion
+    and exactly, with every step's reversal non-negative and within what is left.
+    """
+    whole = sum(weights)
+    if part >= whole:
+        return list(weights)
+    if part <= 0:
+        return [0] * len(weights)
+    seats = [w * part // whole for w in weights]  # every seat with quotient >= whole/part
+    for _ in range(part - sum(seats)):  # fewer than len(weights) seats left
+        best = max(
+            range(len(weights)),
+            key=lambda i: (Fraction(weights[i], seats[i] + 1), -i),
+        )
+        seats[best] += 1
+    return seats
 
 
 @dataclass
@@ -62,6 +87,13 @@ class SettlementPlan:
     def from_json(cls, data: dict) -> SettlementPlan:
         parties = [Party(**p) for p in data.get("parties", [])]
         return cls(**{**data, "parties": parties})
+
+    def refunded_shares(self, refunded_fen: int) -> list[int]:
+        """How much of [merchant, *parties] `refunded_fen` of the amount has reversed."""
+        weights = [self.merchant_fen, *(p.fen for p in self.parties)]
+        if sum(weights) != self.amount_fen:
+            raise ValueError(f"settlement shares {weights} do not add up to {self.amount_fen}")
+        return apportion(weights, refunded_fen)
 
 
 @dataclass(frozen=True)
