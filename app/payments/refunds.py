@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from tortoise.transactions import in_transaction
 
+from app.domain.settlement import share_of
 from app.errors import DomainError
 from app.models.orders import Order, OrderRefund
 from app.models.payments import (
@@ -35,22 +36,18 @@ from app.payments.service import notify_url, split_no
 log = logging.getLogger("app.payments")
 
 
-def _half_up_div(num: int, den: int) -> int:
-    return (2 * num + den) // (2 * den)
-
-
 async def cash_part(order: Order, refund: OrderRefund) -> int:
     """The cash (channel) part of a refund of `refund.amount_fen` of the order amount A:
-    cumulative and proportional, C x refunded / A rounded half up, so that a full refund
-    returns exactly C whatever the partial steps were."""
+    the same cumulative share the ledger reversed (`share_of`), so the channel returns
+    exactly what the ledger took back, and a full refund returns exactly C."""
     if order.amount_fen == order.cash_fen:
         return int(refund.amount_fen)
     refunded = sum(
         r.amount_fen for r in await OrderRefund.filter(order_id=order.id, id__lte=refund.id)
     )
     before = refunded - refund.amount_fen
-    return _half_up_div(order.cash_fen * refunded, order.amount_fen) - _half_up_div(
-        order.cash_fen * before, order.amount_fen
+    return share_of(order.cash_fen, refunded, order.amount_fen) - share_of(
+        order.cash_fen, before, order.amount_fen
     )
 
 
@@ -118,7 +115,7 @@ async def _record(order: Order, refund_key: str, amount: int) -> ChannelRefund:
         if payment.split_status == SplitStatus.FINISHED and payment.platform_fen > 0:
             # The platform gives back its share pro rata, cumulatively (all of it when
             # everything is refunded).
-            target = _half_up_div(payment.platform_fen * (done + amount), payment.amount_fen)
+            target = share_of(payment.platform_fen, done + amount, payment.amount_fen)
             split_return = target - sum(r.split_return_fen for r in earlier)
         return await ChannelRefund.create(
             payment_id=payment.id,
