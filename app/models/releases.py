@@ -88,9 +88,9 @@ class ReleasePayment(Model):
     """What one lot received at one release (kind regular or cohort_bonus)."""
 
     id = fields.BigIntField(primary_key=True)
-    release: fields.ForeignKeyRelation[Release] = fields.ForeignKeyField(
-        "releases.Release", related_name="payments", on_delete=fields.RESTRICT
-    )
+    # A plain key, not a foreign key: millions of rows go in per release, and the
+    # engine writes them only for the release it holds locked.
+    release_id = fields.BigIntField()
     lot_id = fields.BigIntField()
     kind = fields.CharField(max_length=16, default="regular")
     holder_kind = fields.CharField(max_length=10)

@@ -126,6 +126,8 @@ async def post_bulk(
         "WHERE q.amount <> 0",
         params,
     )
+    if pg:  # temp tables have no statistics until analysed: plans would be blind
+        await execute(conn, "ANALYZE bulk_postings")
     stats = await fetch(
         conn,
         "SELECT COUNT(*) AS n, COALESCE(MIN(amount), 0) AS lo, "
@@ -160,10 +162,16 @@ async def post_bulk(
     # 3. deltas, locks in key order, overdraft
     await execute(
         conn,
-        f"{temp} bulk_deltas AS SELECT x.id AS id, SUM(x.d) AS delta FROM ("
+        f"{temp} bulk_deltas (id BIGINT PRIMARY KEY, delta BIGINT NOT NULL)",
+    )
+    await execute(
+        conn,
+        "INSERT INTO bulk_deltas (id, delta) SELECT x.id, SUM(x.d) FROM ("
         " SELECT dst_id AS id, amount AS d FROM bulk_postings UNION ALL"
         " SELECT src_id AS id, -amount AS d FROM bulk_postings) x GROUP BY x.id",
     )
+    if pg:
+        await execute(conn, "ANALYZE bulk_deltas")
     if pg:
         await execute(
             conn,
@@ -172,9 +180,9 @@ async def post_bulk(
         )
     bad = await fetch(
         conn,
-        "SELECT a.name, a.asset, a.balance + d.delta AS after FROM ledger_accounts a "
-        "JOIN bulk_deltas d ON d.id = a.id "
-        "WHERE NOT a.allow_negative AND a.balance + d.delta < 0 ORDER BY a.id LIMIT 1",
+        "SELECT a.name, a.asset, a.balance + d.delta AS after FROM bulk_deltas d "
+        "JOIN ledger_accounts a ON a.id = d.id "
+        "WHERE d.delta < 0 AND NOT a.allow_negative AND a.balance + d.delta < 0 LIMIT 1",
     )
     if bad:
         await _drop(conn)

@@ -605,7 +605,7 @@ def _payments_insert_sql(dialect: str, holder_cap: bool, scaled: bool) -> str:
         "CASE WHEN y.released_units + y.paid >= @mult * y.points THEN 'exited' "
         "WHEN y.release_count + 1 >= @max_rel THEN 'expired' ELSE 'active' END "
         f"FROM (SELECT x.*, {paid} AS paid FROM ({_formula_select(dialect, True)}) x"
-        f"{holder_join}) y WHERE 1 = 1 ON CONFLICT (release_id, lot_id, kind) DO NOTHING"
+        f"{holder_join}) y"
     )
 
 

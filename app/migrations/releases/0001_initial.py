@@ -76,7 +76,7 @@ class Migration(migrations.Migration):
             name='ReleasePayment',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
-                ('release', fields.ForeignKeyField('releases.Release', source_field='release_id', db_constraint=True, to_field='id', related_name='payments', on_delete=OnDelete.RESTRICT)),
+                ('release_id', fields.BigIntField()),
                 ('lot_id', fields.BigIntField()),
                 ('kind', fields.CharField(default='regular', max_length=16)),
                 ('holder_kind', fields.CharField(max_length=10)),
