@@ -57,7 +57,6 @@ async def run_one(n: int, base_url: str, fillfactor: int | None = None) -> dict:
     from app.config import get_settings
     from app.db import close_db, init_db, migrate
     from app.domain.ledger import Post, acct, post
-    from app.domain.ledger.verify import verify_ledger
     from app.domain.policy import load_policy
     from app.domain.releases import evaluate_pool, get_pool
     from app.models.releases import Pool
@@ -142,9 +141,14 @@ async def run_one(n: int, base_url: str, fillfactor: int | None = None) -> dict:
             "(SELECT COUNT(*) FROM ledger_postings) AS postings, "
             "(SELECT COUNT(*) FROM ledger_accounts) AS accounts"
         )
-        verified = None
-        if n <= 100_000:
-            verified = (await verify_ledger()).ok
+        # verify_ledger() is exercised by the tests; at this size its per-account
+        # recount is the slow part, so the bench checks the invariants directly.
+        check = await conn.execute_query_dict(
+            "SELECT (SELECT SUM(paid_units) FROM release_payments) AS paid, "
+            "(SELECT balance FROM ledger_accounts WHERE name = 'reserve:voucher') AS reserve, "
+            "(SELECT COUNT(*) FROM ledger_entries WHERE seq IS NULL) AS unsealed"
+        )
+        verified = int(check[0]["paid"]) == int(check[0]["reserve"]) and not check[0]["unsealed"]
         return {
             "lots": n,
             "point_lots_fillfactor": fillfactor or 100,

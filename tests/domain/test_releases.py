@@ -53,7 +53,7 @@ async def add_lot(
         points=points,
         status="active",
         activate_on=START,
-        activated_at=activated or datetime.now(UTC) - timedelta(seconds=5),
+        activated_at=activated or datetime(2024, 12, 31, tzinfo=UTC),
         recruiter_user_id=recruiter,
     )
 
@@ -416,7 +416,8 @@ async def test_safety_valves_bind_and_are_reported(db):
     await grow("consumer", policy, 40)
     await PointLot.filter(holder_id=999).update(status="cancelled")
     anchor = (await Pool.get(name="consumer")).anchor_on
-    await _paid_order(23, 1_000, datetime.now(UTC))
+    paid_at = datetime.combine(anchor + timedelta(days=3), datetime.min.time(), UTC)
+    await _paid_order(23, 1_000, paid_at)
     rel2 = (await release_at("consumer", anchor + timedelta(days=10), policy)).release
     assert rel2 is not None and rel2.valves["new_consumption"]["bound"] is True
     assert rel2.budget_fen == 500 and rel2.scale_factor < 1 and rel2.paid_fen <= 500

@@ -423,7 +423,10 @@ async def plan_release(
     index_before = Decimal(pool.index)
     index_after = rules.next_index(index_before, k, gi)
     available = await pool_available(name, conn)
-    cutoff = datetime.now(UTC)
+    # Lots active (and orders paid) by the end of the release day take part; a run
+    # "as of" a past day (backfill, simulation) does not see what came after it.
+    end_of_day = datetime.combine(at + timedelta(days=1), datetime.min.time(), TZ)
+    cutoff = min(datetime.now(UTC), end_of_day.astimezone(UTC) - timedelta(microseconds=1))
     max_rows = await fetch(
         conn, "SELECT COALESCE(MAX(id), 0) AS m FROM point_lots WHERE pool = @pool", {"pool": name}
     )
