@@ -153,18 +153,15 @@ async def _post(kind, ref, postings, idem_key, memo, field, conn) -> LedgerEntry
     names = {v: k for k, v in ids.items()}
 
     # Lock every touched balance in primary-key order: two entries touching the same
-    # accounts always queue in the same order, so they cannot deadlock.
+    # accounts always queue in the same order, so they cannot deadlock. (Model rows, not
+    # `.values()`: Tortoise silently drops FOR UPDATE from values queries.)
     locked = (
-        await Account.filter(id__in=sorted(delta))
-        .order_by("id")
-        .select_for_update()
-        .using_db(conn)
-        .values("id", "balance", "allow_negative")
+        await Account.filter(id__in=sorted(delta)).order_by("id").select_for_update().using_db(conn)
     )
     for row in locked:
-        after = row["balance"] + delta[row["id"]]
-        if after < 0 and not row["allow_negative"]:
-            raise Overdraft(names[row["id"]], after, field)
+        after = row.balance + delta[row.id]
+        if after < 0 and not row.allow_negative:
+            raise Overdraft(names[row.id], after, field)
     changed = sorted(k for k, v in delta.items() if v != 0)
     if changed:
         case = " ".join(f"WHEN {k} THEN {delta[k]}" for k in changed)
