@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise import Tortoise
 
@@ -18,10 +19,20 @@ APPS: dict[str, list[str]] = {
 }
 
 
+# asyncpg pool bounds unless the URL sets them (`?minsize=1&maxsize=40`): Tortoise's
+# default of 5 connections serialises concurrent requests and payments behind the pool.
+PG_POOL_DEFAULTS = {"minsize": "1", "maxsize": "20"}
+
+
 def db_url(settings: Settings) -> str:
     url = settings.database_url
     if url.startswith("postgresql://"):
         url = "postgres://" + url[len("postgresql://") :]
+    if url.startswith("postgres://"):
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query))
+        query = {**PG_POOL_DEFAULTS, **query}
+        url = urlunsplit(parts._replace(query=urlencode(query)))
     return url
 
 
