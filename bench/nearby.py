@@ -11,14 +11,15 @@ paid orders for heat, rebuilds the Redis geo index (`rebuild-geo-index` code pat
 starts two uvicorn servers with identical settings (1 worker, uvloop, httptools, no
 access log): the real app (`app.main:app`, GraphQL + Tortoise + Redis) and the bare
 Starlette endpoint (bench/nearby_bare.py) doing the same GEOSEARCH on the same Redis.
-A keep-alive load generator (raw asyncio, CONCURRENCY connections) sends the same
-sequence of random positions (inside the central 30 km x 30 km) to each for DURATION
-seconds after a warm-up, one server at a time, in the same run, and prints requests/s,
-p50/p99 latency and the ratio. Results go to bench/results/nearby.json.
+A keep-alive load generator (raw asyncio, CONCURRENCY connections) sends random
+positions (inside the central 30 km x 30 km) to each, one server at a time, in ROUNDS
+alternating slices totalling DURATION seconds per server (after a warm-up), in the
+same run, and prints requests/s, p50/p99 latency and the ratio. Results go to
+bench/results/nearby.json.
 
 Environment: BENCH_PG (admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
 BENCH_REDIS (default redis://127.0.0.1:6379/0: only `bench:geo:v1:*` keys there are
-replaced), BENCH_MERCHANTS (60000), BENCH_CONCURRENCY (32), BENCH_DURATION (15 s).
+replaced), BENCH_MERCHANTS (60000), BENCH_CONCURRENCY (32), BENCH_DURATION (15 s), BENCH_ROUNDS (5).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ N_ORDERS = int(os.environ.get("BENCH_ORDERS", "3000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
 DURATION = float(os.environ.get("BENCH_DURATION", "15"))
 WARMUP = float(os.environ.get("BENCH_WARMUP", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 CENTRE = (31.2304, 121.4737)
 HALF_SIDE_M = 25_000
 QUERY_HALF_SIDE_M = 15_000
@@ -208,20 +210,25 @@ async def _one_conn(
         writer.close()
 
 
-async def load(port: int, path: str, bodies: list[bytes]) -> dict[str, float]:
+async def load(
+    port: int, path: str, bodies: list[bytes], seconds: float, warmup: float, lat: list[float]
+) -> None:
+    """Drive one server for `seconds` (after `warmup`), appending latencies to `lat`."""
     start = time.perf_counter()
-    record_from = start + WARMUP
-    stop_at = record_from + DURATION
-    lat: list[float] = []
-    idx = [0]
+    record_from = start + warmup
+    stop_at = record_from + seconds
+    idx = [random.randrange(len(bodies))]
     await asyncio.gather(
         *(_one_conn(port, bodies, path, stop_at, record_from, lat, idx) for _ in range(CONCURRENCY))
     )
+
+
+def summary(lat: list[float], seconds: float) -> dict[str, float]:
     lat.sort()
     q = statistics.quantiles(lat, n=100)
     return {
         "requests": len(lat),
-        "rps": round(len(lat) / DURATION, 1),
+        "rps": round(len(lat) / seconds, 1),
         "p50_ms": round(q[49] * 1000, 2),
         "p99_ms": round(q[98] * 1000, 2),
     }
@@ -335,19 +342,28 @@ async def run() -> int:
         for la, ln in points
     ]
     bare_bodies = [json.dumps({"lat": la, "lng": ln, "first": 20}).encode() for la, ln in points]
-    results = {}
-    for name, app, path, bodies, port in (
+    targets = (
         ("bare GEOSEARCH (Starlette)", "bench.nearby_bare:app", "/nearby", bare_bodies, 18601),
         ("nearbyMerchants (GraphQL)", "app.main:app", "/graphql", gql_bodies, 18602),
-    ):
-        proc = _serve(app, port)
-        try:
+    )
+    # Both servers up, driven in alternating slices, so a change in the machine's load
+    # during the run weighs on both alike.
+    procs = [_serve(app, port) for _, app, _, _, port in targets]
+    lat: dict[str, list[float]] = {name: [] for name, *_ in targets}
+    try:
+        for _, _, _, _, port in targets:
             await _wait_up(port)
-            results[name] = await load(port, path, bodies)
-            print(name, results[name], flush=True)
-        finally:
+        slice_s = DURATION / ROUNDS
+        for rnd in range(ROUNDS):
+            for name, _, path, bodies, port in targets:
+                await load(port, path, bodies, slice_s, WARMUP if rnd == 0 else 0.5, lat[name])
+    finally:
+        for proc in procs:
             proc.terminate()
             proc.wait(timeout=10)
+    results = {name: summary(lat[name], DURATION) for name in lat}
+    for name, r in results.items():
+        print(name, r, flush=True)
     split = await breakdown(points)
     print("in-process ms per call:", split, flush=True)
     bare, full = results["bare GEOSEARCH (Starlette)"], results["nearbyMerchants (GraphQL)"]
