@@ -81,7 +81,7 @@ async def run_one(n: int, base_url: str, fillfactor: int | None = None) -> dict:
             "INSERT INTO point_lots (holder_kind, holder_id, pool, points, status, activate_on, "
             "activated_at, released_units, release_count, created_at) "
             "SELECT 'consumer', (g - 1) / 4 + 1, 'consumer', 5000 + (g * 7919) % 20000, "
-            f"'active', DATE '2025-02-20', now() - interval '1 day', 0, 0, now() "
+            f"'active', DATE '2025-02-20', TIMESTAMPTZ '2025-02-20 08:00+08', 0, 0, now() "
             f"FROM generate_series(1, {n}) g; ANALYZE point_lots;"
         )
         await post("bench", "fund", [Post(acct.WORLD_CNY, acct.pool_available("consumer"), 10**15)])
@@ -126,6 +126,7 @@ async def run_one(n: int, base_url: str, fillfactor: int | None = None) -> dict:
             ev = await evaluate_pool("consumer", at=at, policy=policy)
             secs = time.perf_counter() - t0
             assert ev.release is not None and ev.release.status == "done", ev.note
+            assert ev.release.lots_paid == n, ev.release.lots_paid
             timings.append(
                 {
                     "release_no": ev.release.release_no,
