@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import strawberry
 from strawberry import relay
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
-    SchemaExtension,
+    ValidationCache,
 )
 from strawberry.tools import merge_types
 
-from app.config import Settings, get_settings
+from app.config import get_settings
 from app.resolvers.auth import AuthMutation, AuthQuery
 from app.resolvers.discovery import DiscoveryMutation, DiscoveryQuery
 from app.resolvers.merchants import MerchantMutation, MerchantQuery
@@ -57,13 +60,29 @@ class Schema(strawberry.Schema):
         return None
 
 
-def _limits(make: Any) -> Any:
-    # Built per request from the live settings, so one schema serves every environment.
-    return lambda: make(get_settings())
+@functools.cache
+def _rules(depth: int, aliases: int, prod: bool) -> tuple[Any, ...]:
+    """The guard rules for one set of limits, built once: the same rule classes on every
+    request let the validation cache recognise a query it has already validated."""
+    rules = [
+        *QueryDepthLimiter(max_depth=depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=aliases).validation_rules,
+    ]
+    if prod:
+        rules += DisableIntrospection().validation_rules
+    return tuple(rules)
 
 
-def _introspection_guard(settings: Settings) -> SchemaExtension:
-    return DisableIntrospection() if settings.app_env == "prod" else SchemaExtension()
+class RequestGuards(AddValidationRules):
+    """Depth, alias and introspection limits from the live settings."""
+
+    def __init__(self) -> None:
+        s = get_settings()
+        super().__init__(list(_rules(s.max_query_depth, s.max_aliases, s.app_env == "prod")))
+
+
+def _max_tokens() -> MaxTokensLimiter:
+    return MaxTokensLimiter(max_token_count=get_settings().max_tokens)
 
 
 schema = Schema(
@@ -71,9 +90,9 @@ schema = Schema(
     mutation=Mutation,
     extensions=[
         ErrorShaping,
-        _limits(lambda s: QueryDepthLimiter(max_depth=s.max_query_depth)),
-        _limits(lambda s: MaxAliasesLimiter(max_alias_count=s.max_aliases)),
-        _limits(lambda s: MaxTokensLimiter(max_token_count=s.max_tokens)),
-        _limits(_introspection_guard),
+        _max_tokens,  # before parsing: it sets the parser's token limit
+        lambda: ParserCache(maxsize=512),
+        RequestGuards,
+        lambda: ValidationCache(maxsize=512),
     ],
 )
