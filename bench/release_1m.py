@@ -80,7 +80,7 @@ async def run_one(n: int, base_url: str, fillfactor: int | None = None) -> dict:
         await conn.execute_script(
             "INSERT INTO point_lots (holder_kind, holder_id, pool, points, status, activate_on, "
             "activated_at, released_units, release_count, created_at) "
-            "SELECT 'consumer', (g - 1) / 4 + 1, 'consumer', 5000 + (g * 7919) % 20000, "
+            "SELECT 'consumer', (g - 1) / 4 + 1, 'consumer', 5000 + (g::bigint * 7919) % 20000, "
             f"'active', DATE '2025-02-20', TIMESTAMPTZ '2025-02-20 08:00+08', 0, 0, now() "
             f"FROM generate_series(1, {n}) g; ANALYZE point_lots;"
         )
