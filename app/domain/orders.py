@@ -483,9 +483,10 @@ async def _refund_postings(
 ) -> list[Post]:
     uid, mid = order.consumer_id, order.merchant_id
     a, transit = plan.amount_fen, acct.ORDER_TRANSIT
-    # The consumer gets exactly the amount refunded: vouchers in proportion, the rest cash.
-    vouchers_back = _delta(plan.voucher_fen, before, after, a)
-    cash_back = (after - before) - vouchers_back
+    # The consumer gets exactly the amount refunded: cash in proportion (the cumulative
+    # share_of, as the channel refund in app/payments/refunds.py), the rest in vouchers.
+    cash_back = _delta(plan.cash_fen, before, after, a)
+    vouchers_back = (after - before) - cash_back
     out = [
         Post(transit, acct.channel_clearing(order.channel), cash_back),
         Post(transit, acct.VOUCHER_RESERVE, vouchers_back),
