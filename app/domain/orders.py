@@ -246,18 +246,11 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
             raise DomainError(
                 OrderErrorCode.AMOUNT_MISMATCH, "paid amount differs from the order", "amountFen"
             )
-        plan = await _plan(order, policy)
+        merchant = await Merchant.filter(id=order.merchant_id).using_db(conn).get()
+        plan = await _plan(order, policy, merchant)
         now = datetime.now(UTC)
         paid_day = today_shanghai(now)
-        await ledger.post(
-            "order_paid",
-            f"order:{order.id}",
-            _payment_postings(order, plan),
-            idem_key=f"order:{order.id}:paid",
-            conn=conn,
-        )
         settle_on = paid_day + timedelta(days=policy.order.settle_days)
-        merchant = await Merchant.filter(id=order.merchant_id).using_db(conn).get()
         lots = []
         if plan.consumer_points:
             lots.append(
@@ -293,11 +286,20 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
             using_db=conn,
             update_fields=["status", "channel_txn_id", "paid_at", "settle_on", "settlement"],
         )
+        # The ledger entry last: the shared accounts and the hash chain it locks are then
+        # held only until the commit that follows, not across the writes above.
+        await ledger.post(
+            "order_paid",
+            f"order:{order.id}",
+            _payment_postings(order, plan),
+            idem_key=f"order:{order.id}:paid",
+            conn=conn,
+        )
     await _after("order_paid", order)
     return order
 
 
-async def _plan(order: Order, policy: Policy) -> SettlementPlan:
+async def _plan(order: Order, policy: Policy, merchant: Merchant) -> SettlementPlan:
     consumer = await User.get(id=order.consumer_id)
     inviters: list[int] = []
     cursor = consumer.inviter_id
@@ -306,7 +308,6 @@ async def _plan(order: Order, policy: Policy) -> SettlementPlan:
         up = await User.filter(id=cursor).values_list("inviter_id", flat=True)
         cursor = int(up[0]) if up and up[0] is not None else None  # type: ignore[call-overload]
     binding = await ConsumerBinding.filter(consumer_id=order.consumer_id).first()
-    merchant = await Merchant.get(id=order.merchant_id)
     region = merchant.region_code
     codes = {"province": region[:2] + "0000", "city": region[:4] + "00", "district": region}
     agents = []
