@@ -491,3 +491,56 @@ async def test_dry_run_writes_nothing(db):
     ev = await evaluate_pool("consumer", at=due, policy=policy, dry_run=True)
     assert ev.plan is not None and ev.plan.release_no == 2 and ev.plan.eligible_lots == 3
     assert await Release.all().count() == 1
+
+
+async def test_sql_formula_equals_the_python_rule_for_any_index(db):
+    # given earlier releases with awkward indexes and lots first paid at them
+    from app.domain.releases import rules
+
+    policy = make_policy(payout_cap_bps=10_000, max_index_growth_bps=None)
+    pool = await get_pool("consumer", START)
+    indexes = {
+        1: "1.000000000000000000000000000000",
+        2: "1.123456789012345678901234567891",
+        3: "1.987654321098765432109876543211",
+    }
+    for no, idx in indexes.items():
+        await Release.create(
+            pool_id=pool.id,
+            release_no=no,
+            status="done",
+            phase="done",
+            policy="t",
+            trigger="growth",
+            condition_on=START,
+            run_on=START,
+            size=1,
+            prev_size=1,
+            growth=0,
+            index_growth=0,
+            index_before=idx,
+            index_after=idx,
+            scale_factor=1,
+            available_before_fen=0,
+            budget_fen=0,
+            requested_fen=0,
+            cutoff_at=datetime.now(UTC),
+            cutoff_iso="",
+            max_lot_id=0,
+        )
+    await set_pool("consumer", release_count=3, index=indexes[3], last_size=10**8)
+    await fund(10**12)
+    lots = []
+    for i, (points, f) in enumerate([(7, 1), (20_001, 2), (333_333, 3), (99_999, 2), (1, 3)]):
+        lot = await add_lot(points, holder_id=i)
+        await PointLot.filter(id=lot.id).update(first_release_no=f, release_count=4 - f)
+        lots.append((lot, f))
+    await grow("consumer", policy, 37)
+    rel = (await release_at("consumer", START + timedelta(days=10), policy)).release
+    assert rel is not None and rel.release_no == 4
+    i_k = Decimal(rel.index_after)
+    assert i_k == rules.next_index(Decimal(indexes[3]), 4, rel.index_growth)
+    # then each lot got exactly floor(P x 0.5% x I_k / I_f), computed in Python
+    for lot, f in lots:
+        (pay,) = await payments_of(lot)
+        assert pay.paid_units == rules.lot_units(lot.points, 50, i_k, Decimal(indexes[f]))
