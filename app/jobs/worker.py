@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from arq import cron
 from arq.connections import RedisSettings
@@ -82,4 +83,5 @@ class WorkerSettings:
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = _redis_settings()
-    timezone = None
+    timezone = ZoneInfo("Asia/Shanghai")
+    job_timeout = 3600  # a release of millions of lots takes minutes

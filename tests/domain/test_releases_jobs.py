@@ -1,0 +1,22 @@
+"""The arq job that evaluates both pools."""
+
+from __future__ import annotations
+
+from app.domain.releases import PoolLock
+from app.jobs.worker import evaluate_pools
+from app.models.releases import Pool
+
+
+async def test_worker_job_evaluates_both_pools_and_skips_a_locked_one(db):
+    # given another worker holding the merchant pool
+    other = PoolLock("merchant")
+    assert await other.acquire()
+    try:
+        # when the scheduled job runs
+        outcomes = await evaluate_pools({})
+    finally:
+        await other.release()
+    # then the consumer pool was evaluated (and created), the merchant pool skipped
+    assert outcomes == {"consumer": "not due", "merchant": "LOCKED"}
+    assert await Pool.filter(name="consumer").exists()
+    assert (await evaluate_pools({}))["merchant"] == "not due"
