@@ -575,25 +575,24 @@ def _payments_insert_sql(dialect: str, holder_cap: bool, scaled: bool) -> str:
             "PARTITION BY x.holder_kind, x.holder_id ORDER BY x.id "
             "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)))"
         )
+        # Only the holders of this batch: their month's consumption and what releases
+        # already paid them this month, looked up per holder through indexes.
+        month = (
+            f"o.paid_at IS NOT NULL AND {_ts_cmp(dialect, 'o.paid_at', '>=', 'm0')} "
+            f"AND {_ts_cmp(dialect, 'o.paid_at', '<', 'm1')}"
+        )
         holder_join = (
             " LEFT JOIN (SELECT hh.holder_kind, hh.holder_id, "
-            "(COALESCE(c.fen, 0) * @hcap / 10000) - COALESCE(pp.units, 0) AS cap_left "
+            "(CASE WHEN hh.holder_kind = 'consumer' THEN (SELECT COALESCE(SUM(o.amount_fen "
+            f"- o.refunded_fen), 0) FROM orders o WHERE o.consumer_id = hh.holder_id AND {month}) "
+            "ELSE (SELECT COALESCE(SUM(o.amount_fen - o.refunded_fen), 0) FROM orders o "
+            f"WHERE o.merchant_id = hh.holder_id AND {month}) END) * @hcap / 10000 "
+            "- (SELECT COALESCE(SUM(p.paid_units), 0) FROM release_payments p "
+            "JOIN releases r ON r.id = p.release_id WHERE p.holder_kind = hh.holder_kind "
+            "AND p.holder_id = hh.holder_id AND r.pool_id = @pool_id "
+            "AND r.run_on >= @d0!date AND r.run_on < @d1!date) AS cap_left "
             "FROM (SELECT DISTINCT l.holder_kind, l.holder_id FROM point_lots l "
-            f"WHERE {_eligible_where(dialect, True)}) hh "
-            "LEFT JOIN (SELECT 'consumer' AS hk, o.consumer_id AS hid, "
-            "SUM(o.amount_fen - o.refunded_fen) AS fen FROM orders o "
-            f"WHERE o.paid_at IS NOT NULL AND {_ts_cmp(dialect, 'o.paid_at', '>=', 'm0')} "
-            f"AND {_ts_cmp(dialect, 'o.paid_at', '<', 'm1')} GROUP BY o.consumer_id "
-            "UNION ALL SELECT 'merchant', o.merchant_id, SUM(o.amount_fen - o.refunded_fen) "
-            f"FROM orders o WHERE o.paid_at IS NOT NULL AND "
-            f"{_ts_cmp(dialect, 'o.paid_at', '>=', 'm0')} "
-            f"AND {_ts_cmp(dialect, 'o.paid_at', '<', 'm1')} GROUP BY o.merchant_id) c "
-            "ON c.hk = hh.holder_kind AND c.hid = hh.holder_id "
-            "LEFT JOIN (SELECT p.holder_kind, p.holder_id, SUM(p.paid_units) AS units "
-            "FROM release_payments p JOIN releases r ON r.id = p.release_id "
-            "WHERE r.pool_id = @pool_id AND r.run_on >= @d0!date AND r.run_on < @d1!date "
-            "GROUP BY p.holder_kind, p.holder_id) pp "
-            "ON pp.holder_kind = hh.holder_kind AND pp.holder_id = hh.holder_id) h "
+            f"WHERE {_eligible_where(dialect, True)}) hh) h "
             "ON h.holder_kind = x.holder_kind AND h.holder_id = x.holder_id"
         )
     else:
