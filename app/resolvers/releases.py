@@ -56,13 +56,27 @@ class ReleaseQuery:
 
     @strawberry.field(
         permission_classes=[IsConsumer],
-        description="Every release payment to your lots, newest first, with its inputs.",
+        description=(
+            "Every release payment to your lots (or, with merchantId, to the lots of a "
+            "store you own or work at), newest first, with its inputs."
+        ),
     )
     async def my_releases(
-        self, info: Info, first: int | None = 20, after: str | None = None
+        self,
+        info: Info,
+        merchant_id: relay.GlobalID | None = None,
+        first: int | None = 20,
+        after: str | None = None,
     ) -> Connection[ReleasePaymentType]:
         uid = info.context.principal.user_id
-        qs = ReleasePayment.filter(holder_kind="consumer", holder_id=uid)
+        if merchant_id is not None:
+            from app.domain.merchants import owned_merchant
+
+            mid = decode_id(merchant_id, "Merchant", "merchantId")
+            await owned_merchant(uid, mid, staff_ok=True)
+            qs = ReleasePayment.filter(holder_kind="merchant", holder_id=mid)
+        else:
+            qs = ReleasePayment.filter(holder_kind="consumer", holder_id=uid)
         return await paginate(qs, first, after, _payments_to_nodes, batch=True)
 
     @strawberry.field(

@@ -110,3 +110,36 @@ async def test_wodian_pools_show_virtual_start(client, settings, monkeypatch):
     sizes = {p["name"]: p["size"] for p in body["data"]["pools"]}
     assert sizes == {"consumer": 100_000_000, "merchant": 1_000_000_000 + 10_000}
     clear_policy_cache()
+
+
+async def test_merchant_owner_sees_the_releases_of_their_store(client):
+    from app.models.merchants import Merchant
+
+    owner = await User.create(role="merchant_owner")
+    m = await Merchant.create(
+        owner=owner,
+        name="m",
+        category="food",
+        lat=0,
+        lng=0,
+        region_code="310101",
+        discount_bps=1000,
+    )
+    await fund(10**9, "merchant")
+    await add_lot(200_000, pool="merchant", holder_id=m.id)
+    await first_release(make_policy(), "merchant")
+    q = """query($m: ID!) { myReleases(merchantId: $m) { totalCount
+      edges { node { paidUnits kind } } } }"""
+    mid = str(GlobalID("Merchant", str(m.id)))
+    body = await gql(client, q, {"m": mid}, token=await token_for(owner.id, "merchant_owner"))
+    assert body["data"]["myReleases"]["totalCount"] == 1
+    assert body["data"]["myReleases"]["edges"][0]["node"]["paidUnits"] == 1000
+    stranger = await User.create(role="merchant_owner")
+    body = await gql(
+        client,
+        q,
+        {"m": mid},
+        token=await token_for(stranger.id, "merchant_owner"),
+        expect_errors=True,
+    )
+    assert body["data"] is None or body["data"]["myReleases"] is None
