@@ -137,6 +137,38 @@ async def post(
     return await _post(kind, ref, postings, idem_key, memo, field, conn)
 
 
+async def _lock_accounts(names: Iterable[AccountName], conn) -> dict[AccountName, Account]:
+    """The accounts' rows, locked in primary-key order (missing ones are created first).
+
+    Two entries touching the same accounts always queue in the same order, so they cannot
+    deadlock. One round trip when the accounts exist. (Model rows, not `.values()`:
+    Tortoise silently drops FOR UPDATE from values queries.)
+    """
+    wanted = sorted(set(names))
+    by_key = {(a.name, a.asset.value): a for a in wanted}
+
+    async def lock() -> dict[AccountName, Account]:
+        rows = (
+            await Account.filter(name__in=sorted({a.name for a in wanted}))
+            .order_by("id")
+            .select_for_update()
+            .using_db(conn)
+        )
+        keyed = ((by_key.get((r.name, str(r.asset))), r) for r in rows)
+        return {a: r for a, r in keyed if a is not None}
+
+    rows = await lock()
+    missing = [a for a in wanted if a not in rows]
+    if missing:  # new ids are above every locked one: the order still holds
+        await Account.bulk_create(
+            [Account(name=a.name, asset=a.asset, allow_negative=a.allow_negative) for a in missing],
+            ignore_conflicts=True,
+            using_db=conn,
+        )
+        rows = await lock()
+    return rows
+
+
 async def _post(kind, ref, postings, idem_key, memo, field, conn) -> LedgerEntry:
     if idem_key is not None:
         existing = await LedgerEntry.filter(idem_key=idem_key).using_db(conn).first()
@@ -144,24 +176,17 @@ async def _post(kind, ref, postings, idem_key, memo, field, conn) -> LedgerEntry
             return existing
     if not postings:
         raise ValueError("an entry needs at least one posting")
-    ids = await ensure_accounts([n for p in postings for n in (p.source, p.destination)], conn)
+    rows = await _lock_accounts([n for p in postings for n in (p.source, p.destination)], conn)
+    ids = {a: r.id for a, r in rows.items()}
 
     delta: dict[int, int] = defaultdict(int)
     for p in postings:
         delta[ids[p.source]] -= p.amount
         delta[ids[p.destination]] += p.amount
-    names = {v: k for k, v in ids.items()}
-
-    # Lock every touched balance in primary-key order: two entries touching the same
-    # accounts always queue in the same order, so they cannot deadlock. (Model rows, not
-    # `.values()`: Tortoise silently drops FOR UPDATE from values queries.)
-    locked = (
-        await Account.filter(id__in=sorted(delta)).order_by("id").select_for_update().using_db(conn)
-    )
-    for row in locked:
+    for name, row in rows.items():
         after = row.balance + delta[row.id]
         if after < 0 and not row.allow_negative:
-            raise Overdraft(names[row.id], after, field)
+            raise Overdraft(name, after, field)
     changed = sorted(k for k, v in delta.items() if v != 0)
     if changed:
         case = " ".join(f"WHEN {k} THEN {delta[k]}" for k in changed)
@@ -170,7 +195,15 @@ async def _post(kind, ref, postings, idem_key, memo, field, conn) -> LedgerEntry
             f"WHERE id IN ({', '.join(str(k) for k in changed)})"
         )
 
+    # The entry is written already linked into the hash chain (the chain head is locked
+    # here and held to commit, like the shared accounts above).
+    digest = digest_lines(
+        posting_line(p.source.name, p.destination.name, p.asset.value, p.amount) for p in postings
+    )
     created_at = datetime.now(UTC).replace(microsecond=0)
+    head = await _lock_head(conn)
+    seq = head.seq + 1
+    h = entry_hash(head.hash, seq, kind, ref, created_at, len(postings), digest)
     entry = await LedgerEntry.create(
         kind=kind,
         ref=ref,
@@ -178,6 +211,10 @@ async def _post(kind, ref, postings, idem_key, memo, field, conn) -> LedgerEntry
         memo=memo[:255],
         created_at=created_at,
         posting_count=len(postings),
+        seq=seq,
+        prev_hash=head.hash,
+        hash=h,
+        postings_digest=digest,
         using_db=conn,
     )
     await Posting.bulk_create(
@@ -193,15 +230,11 @@ async def _post(kind, ref, postings, idem_key, memo, field, conn) -> LedgerEntry
         ],
         using_db=conn,
     )
-    digest = digest_lines(
-        posting_line(p.source.name, p.destination.name, p.asset.value, p.amount) for p in postings
-    )
-    await seal(entry, digest, conn)
+    await LedgerHead.filter(id=HEAD_ID).using_db(conn).update(seq=seq, hash=h)
     return entry
 
 
-async def seal(entry: LedgerEntry, digest: str, conn) -> None:
-    """Link the entry into the hash chain. Taken last, so the chain lock is held briefly."""
+async def _lock_head(conn) -> LedgerHead:
     head = await LedgerHead.filter(id=HEAD_ID).select_for_update().using_db(conn).first()
     if head is None:
         await LedgerHead.bulk_create(
@@ -209,6 +242,12 @@ async def seal(entry: LedgerEntry, digest: str, conn) -> None:
         )
         head = await LedgerHead.filter(id=HEAD_ID).select_for_update().using_db(conn).first()
     assert head is not None
+    return head
+
+
+async def seal(entry: LedgerEntry, digest: str, conn) -> None:
+    """Link an entry written without a chain position into the hash chain."""
+    head = await _lock_head(conn)
     seq = head.seq + 1
     h = entry_hash(
         head.hash, seq, entry.kind, entry.ref, entry.created_at, entry.posting_count, digest
