@@ -5,8 +5,9 @@ for the run, migrated with the committed migrations, and dropped at the end (Tor
 own test suite does the same). Without it, a SQLite file in a temp dir. Tables are
 emptied between tests.
 
-Redis: with REDIS_URL=redis://... the real server (a randomly chosen logical DB,
-flushed at start); without it, the in-process stand-in, fresh for every test.
+Redis: with REDIS_URL=redis://... the real server, in a logical DB leased to this run
+(1..15) and flushed before each test; without it, the in-process stand-in, fresh for
+every test.
 
 REQUIRE_SERVICES=1 (set by .ci/run) turns a missing PostgreSQL/Redis into a failure.
 """
@@ -56,10 +57,31 @@ if USE_PG:
 else:
     _tmp = tempfile.mkdtemp(prefix="points-test-")
     os.environ["DATABASE_URL"] = f"sqlite://{_tmp}/test.sqlite3"
+_REDIS_LEASE: str | None = None
+
+
+def _claim_redis_db() -> int:
+    """A logical Redis DB (1..15) no other test run on this server is using: a lease key
+    in DB 0 claims it for the run, so concurrent runs never flush each other's keys."""
+    import random
+
+    import redis
+
+    parts = urlsplit(_BASE_REDIS_URL)
+    admin = redis.Redis.from_url(urlunsplit((parts.scheme, parts.netloc, "/0", "", "")))
+    global _REDIS_LEASE
+    for index in random.sample(range(1, 16), 15):
+        key = f"points-test:lease:{index}"
+        if admin.set(key, _RUN_DB, nx=True, ex=3600):
+            _REDIS_LEASE = key
+            return index
+    raise pytest.UsageError("all 15 test Redis databases are leased; wait for other runs")
+
+
 if USE_REAL_REDIS:
     _rparts = urlsplit(_BASE_REDIS_URL)
     os.environ["REDIS_URL"] = urlunsplit(
-        (_rparts.scheme, _rparts.netloc, f"/{secrets.randbelow(15) + 1}", "", "")
+        (_rparts.scheme, _rparts.netloc, f"/{_claim_redis_db()}", "", "")
     )
 else:
     os.environ["REDIS_URL"] = "memory://"
@@ -73,6 +95,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if _REDIS_LEASE is not None:
+        import redis
+
+        parts = urlsplit(_BASE_REDIS_URL)
+        redis.Redis.from_url(urlunsplit((parts.scheme, parts.netloc, "/0", "", ""))).delete(
+            _REDIS_LEASE
+        )
     if USE_PG:
         try:
             asyncio.run(_admin_exec(f'DROP DATABASE IF EXISTS "{_RUN_DB}" WITH (FORCE)'))
@@ -150,7 +179,9 @@ async def clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     request.getfixturevalue("db")
     from app.redis import get_redis, set_redis
 
-    if not USE_REAL_REDIS:
+    if USE_REAL_REDIS:
+        await get_redis().flushdb()  # this run's own leased DB
+    else:
         import fakeredis
 
         set_redis(fakeredis.FakeAsyncRedis(decode_responses=True))

@@ -558,11 +558,20 @@ async def settle_due(at: date | None = None) -> int:
     )
     settled = 0
     for order_id in ids:
-        settled += await settle_order(int(order_id))  # type: ignore[call-overload]
+        settled += await settle_order(int(order_id), at)  # type: ignore[call-overload]
     return settled
 
 
-async def settle_order(order_id: int) -> int:
+def _activation_time(at: date | None) -> datetime:
+    """When lots settled "as of" a past day count as active: the start of that day
+    (Asia/Shanghai), so a release run for that day sees them, as it would have."""
+    now = datetime.now(UTC)
+    if at is None or at >= today_shanghai(now):
+        return now
+    return datetime(at.year, at.month, at.day, tzinfo=SHANGHAI).astimezone(UTC)
+
+
+async def settle_order(order_id: int, at: date | None = None) -> int:
     async with in_transaction() as conn:
         order = await Order.filter(id=order_id).select_for_update().using_db(conn).first()
         if order is None or order.settled_at is not None:
@@ -599,7 +608,7 @@ async def settle_order(order_id: int) -> int:
                 idem_key=f"order:{order.id}:settled",
                 conn=conn,
             )
-        now = datetime.now(UTC)
+        now = _activation_time(at)
         await (
             PointLot.filter(order_id=order.id, status=LotStatus.PENDING)
             .using_db(conn)

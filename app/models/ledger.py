@@ -70,6 +70,8 @@ class Posting(Model):
 
     class Meta:
         table = "ledger_postings"
+        # verify-ledger and per-account history read postings by account.
+        indexes = (("source_id",), ("destination_id",), ("entry_id", "id"))
 
 
 class LedgerHead(Model):

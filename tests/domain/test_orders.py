@@ -213,3 +213,15 @@ async def test_refund_after_window_refused_and_settle_activates(db):
         await orders.refund_order(order.id, 100, refund_key="after-settle")
     assert e.value.code == "REFUND_WINDOW_CLOSED"
     assert (await verify_ledger()).ok
+
+
+async def test_settling_as_of_a_past_day_activates_lots_that_day(db):
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    consumer, merchant = await make_user(), await make_merchant()
+    order = await paid_order(consumer, merchant, 10_000)
+    await Order.filter(id=order.id).update(settle_on=date(2026, 1, 10))
+    assert await orders.settle_due(date(2026, 1, 12)) == 1
+    lot = await PointLot.filter(order_id=order.id).first()
+    assert lot.activated_at == datetime(2026, 1, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
