@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from app.config import Settings
+from app.config import DEFAULT_JWT_SECRET, Settings
 
 STRONG = "x" * 48
 PG = "postgres://app@db/points"
