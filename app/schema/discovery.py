@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, NewType
+from typing import Annotated
 
 import strawberry
 from strawberry import relay
@@ -13,15 +13,7 @@ from app.geo.errors import DiscoveryErrorCode
 from app.models.merchants import CoordSystem
 from app.schema.errors import error_type, graphql_enum
 from app.schema.merchants import CoordSystemEnum, MerchantType
-
-# Sums of fen / centi-points can pass 2^31 (GraphQL Int): an exact integer, as a JSON
-# number (exact in JavaScript up to 2^53).
-Int64 = strawberry.scalar(
-    NewType("Int64", int),
-    serialize=int,
-    parse_value=int,
-    description="A 64-bit integer (money in fen, points in centi-points), never a float.",
-)
+from app.schema.scalars import Int64
 
 DiscoveryError = error_type("DiscoveryError", DiscoveryErrorCode)
 graphql_enum(DiscoveryErrorCode)

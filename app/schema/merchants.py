@@ -12,6 +12,7 @@ from strawberry import relay
 from app.domain.merchants import Location, MerchantErrorCode
 from app.models.merchants import CoordSystem, Merchant, MerchantStatus
 from app.schema.errors import error_type
+from app.schema.scalars import Int64
 
 CoordSystemEnum = strawberry.enum(CoordSystem, name="CoordSystem")
 MerchantStatusEnum = strawberry.enum(MerchantStatus, name="MerchantStatus")
@@ -136,7 +137,7 @@ class BindQr:
 class MerchantWallet:
     """A store's balances: fen for CNY and vouchers, centi for points."""
 
-    payable_fen: int = strawberry.field(description="What the platform records it is owed.")
+    payable_fen: Int64 = strawberry.field(description="What the platform records it is owed.")
     vouchers_fen: int
     vouchers_pending_fen: int
     points_pending: int

@@ -15,6 +15,7 @@ from app.models.ledger import Asset, LedgerEntry
 from app.models.orders import HolderKind, LotStatus, Order, OrderStatus, PointLot
 from app.schema.errors import error_type
 from app.schema.merchants import MerchantType
+from app.schema.scalars import Int64
 
 OrderStatusEnum = strawberry.enum(OrderStatus, name="OrderStatus")
 LotStatusEnum = strawberry.enum(LotStatus, name="LotStatus")
@@ -140,7 +141,7 @@ class PostingType:
     source: str
     destination: str
     asset: AssetEnum  # type: ignore[valid-type]
-    amount: int
+    amount: Int64
 
 
 @strawberry.type(name="LedgerEntry")
@@ -172,7 +173,7 @@ class LedgerEntryType:
 class AccountType:
     name: str
     asset: AssetEnum  # type: ignore[valid-type]
-    balance: int
+    balance: Int64
     allow_negative: bool
 
 

@@ -13,8 +13,8 @@ from strawberry.scalars import JSON
 from app.domain.releases import rules
 from app.domain.releases.queries import LotProjection, PoolStatus
 from app.models.releases import Release, ReleasePayment
-from app.schema.discovery import Int64
 from app.schema.pagination import Connection, paginate
+from app.schema.scalars import Int64
 
 
 def _dec(value: Decimal | None) -> str | None:

@@ -16,6 +16,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from app.config import get_settings
@@ -26,6 +27,7 @@ from app.resolvers.orders import OrderMutation, OrderQuery
 from app.resolvers.payments import PaymentMutation, PaymentQuery
 from app.resolvers.releases import ReleaseQuery
 from app.schema.extensions import ErrorShaping
+from app.schema.scalars import SCALAR_MAP
 
 
 @strawberry.type
@@ -88,6 +90,7 @@ def _max_tokens() -> MaxTokensLimiter:
 schema = Schema(
     query=Query,
     mutation=Mutation,
+    config=StrawberryConfig(scalar_map=SCALAR_MAP),
     extensions=[
         ErrorShaping,
         _max_tokens,  # before parsing: it sets the parser's token limit
