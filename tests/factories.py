@@ -54,7 +54,11 @@ async def give_vouchers(user_id: int, fen: int) -> None:
 
 
 async def paid_order(
-    consumer: User, merchant: Merchant, amount_fen: int, voucher_fen: int = 0, key: str | None = None
+    consumer: User,
+    merchant: Merchant,
+    amount_fen: int,
+    voucher_fen: int = 0,
+    key: str | None = None,
 ) -> Order:
     order = await orders.create_order(
         consumer_id=consumer.id,

@@ -14,9 +14,15 @@ PG = "postgres://app@db/points"
 @pytest.mark.parametrize(
     ("over", "complaint"),
     [
-        ({"redis_url": "redis://r:6379/0", "database_url": PG}, "JWT_SECRET"),
-        ({"jwt_secret": STRONG, "database_url": PG}, "REDIS_URL"),
-        ({"jwt_secret": STRONG, "redis_url": "redis://r:6379/0"}, "DATABASE_URL"),
+        (
+            {"jwt_secret": DEFAULT_JWT_SECRET, "redis_url": "redis://r/0", "database_url": PG},
+            "JWT_SECRET",
+        ),
+        ({"jwt_secret": STRONG, "redis_url": "memory://", "database_url": PG}, "REDIS_URL"),
+        (
+            {"jwt_secret": STRONG, "redis_url": "redis://r/0", "database_url": "sqlite://x.db"},
+            "DATABASE_URL",
+        ),
     ],
 )
 def test_prod_refuses_defaults(over, complaint):
