@@ -298,3 +298,19 @@ async def test_concurrent_settle_runs_settle_each_order_once(db):
     assert await LedgerEntry.filter(kind="order_settled").count() == 10
     assert await balance_of(acct.consumer_points(consumer.id, "pending")) == 0
     await assert_ledger_sound()
+
+
+async def test_concurrent_posts_with_one_idempotency_key_write_one_entry(db):
+    from app.domain.ledger import Post, post
+
+    results = await asyncio.gather(
+        *[
+            post("test", "t", [Post(acct.WORLD_CNY, acct.PLATFORM_REVENUE, 10)], idem_key="same")
+            for _ in range(20)
+        ],
+        return_exceptions=True,
+    )
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert len({r.id for r in results}) == 1
+    assert await LedgerEntry.filter(idem_key="same").count() == 1
+    assert await balance_of(acct.PLATFORM_REVENUE) == 10

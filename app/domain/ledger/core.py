@@ -171,6 +171,12 @@ async def _lock_accounts(names: Iterable[AccountName], conn) -> dict[AccountName
 
 async def _post(kind, ref, postings, idem_key, memo, field, conn) -> LedgerEntry:
     if idem_key is not None:
+        if conn.capabilities.dialect == "postgres":
+            # Concurrent writers of the same key queue here until the first commits, then
+            # find its entry below (SQLite has a single writer: nothing to queue).
+            await conn.execute_query(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [idem_key]
+            )
         existing = await LedgerEntry.filter(idem_key=idem_key).using_db(conn).first()
         if existing is not None:
             return existing
