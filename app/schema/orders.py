@@ -136,7 +136,7 @@ class Wallet:
     points_active: int
 
 
-@strawberry.type
+@strawberry.type(name="Posting")
 class PostingType:
     source: str
     destination: str

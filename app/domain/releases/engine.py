@@ -268,6 +268,10 @@ async def _evaluate(
             due_trigger=decision.trigger,
             condition_on=decision.condition_on,
         )
+        if decision.due_on <= at:  # catching up (a run by hand, a worker that was down)
+            return await _evaluate(
+                name, at, policy, dry_run=False, max_batches=max_batches, lock=lock
+            )
     note = "would schedule" if dry_run else "scheduled"
     return Evaluation(name, at, size, prev, g, decision, decision.due_on, note=note)
 
