@@ -268,7 +268,9 @@ async def _evaluate(
             due_trigger=decision.trigger,
             condition_on=decision.condition_on,
         )
-        if decision.due_on <= at:  # catching up (a run by hand, a worker that was down)
+        if (
+            decision.due_on is not None and decision.due_on <= at
+        ):  # catching up (a run by hand, a worker that was down)
             return await _evaluate(
                 name, at, policy, dry_run=False, max_batches=max_batches, lock=lock
             )
