@@ -198,6 +198,21 @@ async def test_max_interval_releases_with_low_growth(db):
     assert Decimal(rel.index_after) == Decimal("1.05")
 
 
+async def test_an_evaluation_after_the_due_day_catches_up_at_once(db):
+    # given a pool whose max interval passed while no worker ran
+    policy = make_policy()
+    await first_release(policy)
+    anchor = (await Pool.get(name="consumer")).anchor_on
+    await grow("consumer", policy, 5)
+    # when it is evaluated a week after the due day
+    ev = await evaluate_pool("consumer", at=anchor + timedelta(days=22), policy=policy)
+    # then the release runs in that same evaluation, once
+    assert ev.release is not None and ev.release.release_no == 2
+    again = await evaluate_pool("consumer", at=anchor + timedelta(days=22), policy=policy)
+    assert again.release is None or again.release.release_no == 2
+    assert await Release.filter(pool_id=(await Pool.get(name="consumer")).id).count() == 2
+
+
 async def test_next_working_day_across_national_day_and_adjusted_saturday(db):
     # given a pool whose condition is met on 2025-09-30, the eve of National Day
     policy = make_policy()
