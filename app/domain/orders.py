@@ -251,30 +251,27 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
         now = datetime.now(UTC)
         paid_day = today_shanghai(now)
         settle_on = paid_day + timedelta(days=policy.order.settle_days)
-        lots = []
-        if plan.consumer_points:
-            lots.append(
-                PointLot(
-                    order_id=order.id,
-                    holder_kind=HolderKind.CONSUMER,
-                    holder_id=order.consumer_id,
-                    pool="consumer",
-                    points=plan.consumer_points,
-                    activate_on=settle_on,
-                )
+        lots = [
+            PointLot(
+                order_id=order.id,
+                holder_kind=kind,
+                holder_id=holder_id,
+                pool=kind.value,  # each holder type has its own pool (SPEC §4)
+                points=points,
+                activate_on=settle_on,
+                recruiter_user_id=recruiter,
             )
-        if plan.merchant_points:
-            lots.append(
-                PointLot(
-                    order_id=order.id,
-                    holder_kind=HolderKind.MERCHANT,
-                    holder_id=order.merchant_id,
-                    pool="merchant",
-                    points=plan.merchant_points,
-                    activate_on=settle_on,
-                    recruiter_user_id=merchant.recruiter_user_id,
-                )
+            for kind, holder_id, points, recruiter in (
+                (HolderKind.CONSUMER, order.consumer_id, plan.consumer_points, None),
+                (
+                    HolderKind.MERCHANT,
+                    order.merchant_id,
+                    plan.merchant_points,
+                    merchant.recruiter_user_id,
+                ),
             )
+            if points
+        ]
         if lots:
             await PointLot.bulk_create(lots, using_db=conn)
         order.status = OrderStatus.PAID
