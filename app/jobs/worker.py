@@ -1,4 +1,5 @@
-"""The arq worker: settles due orders and evaluates both pools on a schedule.
+"""The arq worker: settles due orders, evaluates both pools and reconciles payments
+that no notification settled, on a schedule.
 
     arq app.jobs.worker.WorkerSettings
 
@@ -51,6 +52,12 @@ async def settle(ctx: dict[str, Any] | None = None) -> int:
     return await activate_due_lots(ctx)
 
 
+async def reconcile(ctx: dict[str, Any] | None = None) -> dict[str, int]:
+    from app.jobs.reconcile import reconcile as run
+
+    return await run(ctx)
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     from app.db import init_db
 
@@ -73,12 +80,14 @@ def _redis_settings() -> RedisSettings:
 
 
 class WorkerSettings:
-    functions = [evaluate_pools, settle]
+    functions = [evaluate_pools, settle, reconcile]
     # Settlement first (lots become active), then the pools, a few times a day: a
     # release due today runs on the first evaluation of its day.
     cron_jobs = [
         cron(settle, minute={0, 30}, run_at_startup=True),
         cron(evaluate_pools, hour={0, 6, 12, 18}, minute=5, run_at_startup=True),
+        # Payments still `paying` past the stale window are queried at their channel.
+        cron(reconcile, minute=set(range(2, 60, 5)), run_at_startup=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -20,3 +20,17 @@ async def test_worker_job_evaluates_both_pools_and_skips_a_locked_one(db):
     assert outcomes == {"consumer": "not due", "merchant": "LOCKED"}
     assert await Pool.filter(name="consumer").exists()
     assert (await evaluate_pools({}))["merchant"] == "not due"
+
+
+def test_worker_schedules_settlement_releases_and_reconciliation():
+    from app.jobs import worker
+
+    scheduled = {job.coroutine for job in worker.WorkerSettings.cron_jobs}
+    assert scheduled == {worker.settle, worker.evaluate_pools, worker.reconcile}
+
+
+async def test_worker_reconcile_job_runs_a_pass(db):
+    from app.jobs import worker
+
+    report = await worker.reconcile({})
+    assert report["errors"] == 0 and report["paid"] == report["closed"] == 0
