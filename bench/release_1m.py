@@ -74,7 +74,7 @@ async def run_one(n: int, base_url: str, fillfactor: int | None = None) -> dict:
         start = date(2025, 3, 3)
         await get_pool("consumer", start)
         if fillfactor:
-            # room on each page for HOT updates of released_units / release_count
+            # override the migration's fillfactor (room on each page for HOT updates)
             await conn.execute_script(f"ALTER TABLE point_lots SET (fillfactor = {fillfactor})")
         # N active lots of 50–249 points, 4 per consumer, activated before the release
         await conn.execute_script(
@@ -152,7 +152,13 @@ async def run_one(n: int, base_url: str, fillfactor: int | None = None) -> dict:
         verified = int(check[0]["paid"]) == int(check[0]["reserve"]) and not check[0]["unsealed"]
         return {
             "lots": n,
-            "point_lots_fillfactor": fillfactor or 100,
+            "fillfactor": {
+                str(r["relname"]): str(r["reloptions"] or "default")
+                for r in await conn.execute_query_dict(
+                    "SELECT relname, reloptions FROM pg_class "
+                    "WHERE relname IN ('point_lots', 'ledger_accounts')"
+                )
+            },
             "batch_size": policy.release.batch_size,
             "bare_insert_s": round(bare_s, 2),
             "bare_insert_noindex_s": round(bare_noidx_s, 2),

@@ -603,18 +603,40 @@ def _payments_insert_sql(dialect: str, holder_cap: bool, scaled: bool) -> str:
         )
     else:
         holder_join = ""
-    return (
-        "INSERT INTO release_payments (release_id, lot_id, kind, holder_kind, holder_id, "
-        "points, first_release_no, formula_units, paid_units, voucher_units, shopping_units, "
-        "recruiter_user_id, subsidy_units, status_after) "
-        "SELECT @rid, y.id, 'regular', y.holder_kind, y.holder_id, y.points, y.f, y.formula, "
-        "y.paid, y.paid * @vs / 10000, y.paid - y.paid * @vs / 10000, y.recruiter_user_id, "
-        "CASE WHEN y.recruiter_user_id IS NULL THEN 0 ELSE y.paid * @sub / 10000 END, "
+    y = f"SELECT x.*, {paid} AS paid FROM ({_formula_select(dialect, True)}) x{holder_join}"
+    status_after = (
         "CASE WHEN y.released_units + y.paid >= @mult * y.points THEN 'exited' "
-        "WHEN y.release_count + 1 >= @max_rel THEN 'expired' ELSE 'active' END "
-        f"FROM (SELECT x.*, {paid} AS paid FROM ({_formula_select(dialect, True)}) x"
-        f"{holder_join}) y"
+        "WHEN y.release_count + 1 >= @max_rel THEN 'expired' ELSE 'active' END"
     )
+    if dialect == "postgres":
+        # One statement: the lots of the batch move (UPDATE … FROM the formula, RETURNING
+        # what each was paid) and their payments are inserted from what it returns. The
+        # lot is read once, and a payment row exists exactly for each lot that moved; a
+        # payment already there (unique release, lot, kind) fails the statement whole.
+        return (
+            "WITH y AS (UPDATE point_lots SET "
+            "released_units = point_lots.released_units + y.paid, "
+            "release_count = point_lots.release_count + 1, "
+            f"status = {status_after}, "
+            "first_release_no = COALESCE(point_lots.first_release_no, @k), "
+            "first_index = COALESCE(point_lots.first_index, @ik18!numeric) "
+            f"FROM ({y}) y WHERE point_lots.id = y.id "
+            "AND point_lots.id > @lo AND point_lots.id <= @hi "
+            "RETURNING y.*, point_lots.status AS status_after) "
+            + _PAYMENTS_INSERT
+            + "y.status_after FROM y"
+        )
+    return f"{_PAYMENTS_INSERT}{status_after} FROM ({y}) y"
+
+
+_PAYMENTS_INSERT = (
+    "INSERT INTO release_payments (release_id, lot_id, kind, holder_kind, holder_id, "
+    "points, first_release_no, formula_units, paid_units, voucher_units, shopping_units, "
+    "recruiter_user_id, subsidy_units, status_after) "
+    "SELECT @rid, y.id, 'regular', y.holder_kind, y.holder_id, y.points, y.f, y.formula, "
+    "y.paid, y.paid * @vs / 10000, y.paid - y.paid * @vs / 10000, y.recruiter_user_id, "
+    "CASE WHEN y.recruiter_user_id IS NULL THEN 0 ELSE y.paid * @sub / 10000 END, "
+)
 
 
 _LEDGER_SELECT = (
@@ -721,22 +743,21 @@ async def _one_batch(release_id: int, policy: Policy) -> None:
                 if dialect != "postgres":
                     params["d0"], params["d1"] = str(m0.date()), str(m1.date())
             scaled = s != 1
+            ik18 = rules.shown_index(Decimal(rel.index_after))
+            params["ik18"] = ik18 if dialect == "postgres" else str(ik18)
             await execute(conn, _payments_insert_sql(dialect, holder_cap, scaled), params)
-            await execute(
-                conn,
-                "UPDATE point_lots SET released_units = released_units + p.paid_units, "
-                "release_count = release_count + 1, status = p.status_after, "
-                "first_release_no = COALESCE(point_lots.first_release_no, @k), "
-                "first_index = COALESCE(point_lots.first_index, @ik18!numeric) "
-                "FROM release_payments p WHERE p.release_id = @rid AND p.kind = 'regular' "
-                "AND p.lot_id = point_lots.id AND p.lot_id > @lo AND p.lot_id <= @hi",
-                {
-                    **params,
-                    "ik18": rules.shown_index(Decimal(rel.index_after))
-                    if dialect == "postgres"
-                    else str(rules.shown_index(Decimal(rel.index_after))),
-                },
-            )
+            if dialect != "postgres":  # PostgreSQL moved the lots in the same statement
+                await execute(
+                    conn,
+                    "UPDATE point_lots SET released_units = released_units + p.paid_units, "
+                    "release_count = release_count + 1, status = p.status_after, "
+                    "first_release_no = COALESCE(point_lots.first_release_no, @k), "
+                    "first_index = COALESCE(point_lots.first_index, @ik18!numeric) "
+                    "FROM release_payments p WHERE p.release_id = @rid "
+                    "AND p.kind = 'regular' AND p.lot_id = point_lots.id "
+                    "AND p.lot_id > @lo AND p.lot_id <= @hi",
+                    params,
+                )
             kind = "regular"
         else:  # bonus
             if lo >= rel.max_lot_id:
