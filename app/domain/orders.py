@@ -292,7 +292,7 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
             idem_key=f"order:{order.id}:paid",
             conn=conn,
         )
-    await _after("order_paid", order)
+    await _after("order_paid", order, merchant=merchant)
     return order
 
 
@@ -619,11 +619,11 @@ async def settle_order(order_id: int, at: date | None = None) -> int:
 # ---------------------------------------------------------------- hooks
 
 
-async def _after(event: str, order: Order, *args: int) -> None:
+async def _after(event: str, order: Order, *args: int, **kwargs: Merchant) -> None:
     """Tell discovery what happened, after commit; it must never undo a payment."""
     try:
         from app.geo import hooks
 
-        await getattr(hooks, event)(order, *args)
+        await getattr(hooks, event)(order, *args, **kwargs)
     except Exception:  # noqa: BLE001 - logged; `rebuild-geo-index` repairs drift
         log.exception("after-commit hook %s failed for order %s", event, order.id)

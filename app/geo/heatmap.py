@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import h3
+from tortoise import connections
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
@@ -26,6 +27,7 @@ from app.errors import DomainError
 from app.models.geo import GeoOrderFact, HeatCell
 from app.models.merchants import Merchant
 from app.models.orders import Order
+from app.sql import fetch, is_pg
 
 from .coords import CoordSystem, convert
 from .errors import DiscoveryErrorCode
@@ -131,6 +133,59 @@ async def record_order(order_id: int) -> Change | None:
                 conn, fact.merchant_id, "orders_served_week", fact.period, d_orders
             )
     return Change(fact.merchant_id, fact.paid_at, fact.period, d_orders, week)
+
+
+# A new paid order in one statement: the fact, its heat cell and the merchant's weekly
+# counter (PostgreSQL; `record_order` does the same in steps, and handles every later
+# change). Nothing is written when the order already has a fact.
+_NEW_PAID_ORDER = (
+    "WITH f AS (INSERT INTO geo_order_facts (order_id, merchant_id, cell, paid_at, hour, "
+    "period, amount_fen, refunded_fen, counted, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, 0, TRUE, ?) ON CONFLICT (order_id) DO NOTHING "
+    "RETURNING merchant_id, cell, hour, period, amount_fen), "
+    "c AS (INSERT INTO geo_heat_cells (cell, hour, lat, lng, orders, amount_fen) "
+    "SELECT cell, hour, ?, ?, 1, amount_fen FROM f "
+    "ON CONFLICT (cell, hour) DO UPDATE SET orders = geo_heat_cells.orders + 1, "
+    "amount_fen = geo_heat_cells.amount_fen + excluded.amount_fen), "
+    "w AS (INSERT INTO geo_task_counters (merchant_id, metric, period, value) "
+    "SELECT merchant_id, 'orders_served_week', period, 1 FROM f "
+    "ON CONFLICT (merchant_id, metric, period) DO UPDATE SET "
+    "value = geo_task_counters.value + 1 RETURNING value) "
+    "SELECT value FROM w"
+)
+
+
+async def record_paid_order(
+    order: Order, merchant_lat: float, merchant_lng: float
+) -> Change | None:
+    """`record_order` for an order just paid (nothing refunded yet), from what the
+    payment already holds: one round trip on PostgreSQL instead of seven."""
+    conn = connections.get("default")
+    if not is_pg(conn) or order.paid_at is None or order.refunded_fen:
+        return await record_order(order.id)
+    paid_at = order.paid_at
+    cell = cell_of(merchant_lat, merchant_lng)
+    clat, clng = h3.cell_to_latlng(cell)
+    period = week_period(paid_at)
+    rows = await fetch(
+        conn,
+        _NEW_PAID_ORDER,
+        [
+            order.id,
+            order.merchant_id,
+            cell,
+            paid_at,
+            hour_of(paid_at),
+            period,
+            order.amount_fen,
+            datetime.now(UTC),
+            clat,
+            clng,
+        ],
+    )
+    if not rows:  # the order has a fact already: bring it in step the long way
+        return await record_order(order.id)
+    return Change(order.merchant_id, paid_at, period, 1, int(rows[0]["value"]))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from app.geo import heatmap
 from app.models.merchants import Merchant, MerchantStatus
 from app.models.orders import Order
 
@@ -30,9 +31,19 @@ async def merchant_changed(merchant: Merchant) -> None:
         log.exception("geo merchant_changed failed for merchant %s", merchant.id)
 
 
-async def order_paid(order: Order) -> None:
-    """Called after an order is paid (after commit): heat map, heat, merchant tasks."""
-    await _order_changed(order, "order_paid")
+async def order_paid(order: Order, merchant: Merchant | None = None) -> None:
+    """Called after an order is paid (after commit): heat map, heat, merchant tasks.
+    With the order's merchant at hand, a first payment is recorded in one round trip."""
+    try:
+        if merchant is None:
+            await apply_order(order.id)
+        else:
+            change = await heatmap.record_paid_order(
+                order, float(merchant.lat), float(merchant.lng)
+            )
+            await _apply_change(change)
+    except Exception:  # noqa: BLE001 - never undo a payment
+        log.exception("geo order_paid failed for order %s", order.id)
 
 
 async def order_refunded(order: Order, amount_fen: int) -> None:
@@ -60,9 +71,12 @@ async def _order_changed(order: Order, event: str) -> None:
 
 async def apply_order(order_id: int) -> None:
     """Bring heat map, heat and task counters in step with the order row (raises)."""
-    from app.geo import heatmap, index, traffic
+    await _apply_change(await heatmap.record_order(order_id))
 
-    change = await heatmap.record_order(order_id)
+
+async def _apply_change(change: heatmap.Change | None) -> None:
+    from app.geo import index, traffic
+
     if change is None or change.orders_delta == 0:
         return
     await index.add_heat(change.merchant_id, change.paid_at, change.orders_delta)

@@ -314,3 +314,22 @@ async def test_concurrent_posts_with_one_idempotency_key_write_one_entry(db):
     assert len({r.id for r in results}) == 1
     assert await LedgerEntry.filter(idem_key="same").count() == 1
     assert await balance_of(acct.PLATFORM_REVENUE) == 10
+
+
+async def test_concurrent_first_scans_bind_a_consumer_once():
+    from app.domain import merchants
+    from app.models.merchants import ConsumerBinding
+
+    shops = [await make_merchant() for _ in range(4)]
+    consumer = await make_user()
+    # when the consumer's first scans of four stores land at the same time
+    results = await asyncio.gather(
+        *(merchants.bind_by_qr(consumer.id, merchants.merchant_qr(m.id)) for m in shops),
+        return_exceptions=True,
+    )
+    # then one binding exists and every call answers with that one
+    rows = await ConsumerBinding.filter(consumer_id=consumer.id)
+    assert len(rows) == 1
+    assert {r.merchant_id for r in results if not isinstance(r, BaseException)} == {
+        rows[0].merchant_id
+    }

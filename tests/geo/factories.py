@@ -98,7 +98,7 @@ async def paid_order(
         paid_at=paid_at or datetime.now(UTC),
     )
     if hook:
-        await hooks.order_paid(o)
+        await hooks.order_paid(o, m)  # as `mark_paid` calls it: the merchant at hand
     return o
 
 

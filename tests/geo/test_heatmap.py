@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import h3
+import pytest
 
 from app.geo import heatmap as hm
 from app.geo.coords import convert
@@ -61,6 +62,7 @@ async def test_refunds_take_back_and_repeated_hooks_count_once():
     from app.geo import hooks
 
     await hooks.order_paid(o1)  # a retry: nothing more
+    await hooks.order_paid(o1, a)  # a retry by the one-statement path: nothing more
     await refund(o1, 4_000)  # partial: the order still counts, the amount shrinks
     await hooks.order_refunded(o1, 4_000)  # a retry of the same refund
     await refund(o2, 3_000)  # full: the order no longer counts
@@ -81,3 +83,20 @@ async def test_rebuild_reconciles_orders_the_hooks_missed():
     assert await reconcile_orders() == 0  # idempotent
     h = await _map(T0, T0 + timedelta(days=1))
     assert (h.total_orders, h.total_amount_fen) == (2, 2_500)
+
+
+@pytest.mark.postgres
+async def test_concurrent_hooks_of_one_order_count_it_once():
+    import asyncio
+
+    from app.geo import hooks
+
+    c = await user()
+    a = await merchant(at=CENTRE)
+    o = await paid_order(a, c, 2_000, T0 + timedelta(hours=1), hook=False)
+    # when the hook of one payment runs several times at once, by both paths
+    await asyncio.gather(*(hooks.order_paid(o, a if i % 2 else None) for i in range(6)))
+    # then the order is in the heat map once
+    h = await _map(T0, T0 + timedelta(days=1))
+    assert (h.total_orders, h.total_amount_fen) == (1, 2_000)
+    assert await GeoOrderFact.filter(order_id=o.id).count() == 1

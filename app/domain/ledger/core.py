@@ -7,12 +7,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import NamedTuple
 
 from tortoise.transactions import in_transaction
 
 from app.domain.ledger.accounts import AccountName
 from app.errors import DomainError, error_codes
-from app.models.ledger import Account, Asset, LedgerEntry, LedgerHead, Posting
+from app.models.ledger import Account, Asset, LedgerEntry, LedgerHead
+from app.sql import fetch, is_pg, marks, run
 
 LedgerErrorCode = error_codes("LedgerErrorCode", "OVERDRAFT", "UNBALANCED")
 
@@ -77,6 +80,12 @@ def entry_hash(
 # ------------------------------------------------------------------ accounts
 
 
+class _Locked(NamedTuple):
+    id: int
+    balance: int
+    allow_negative: bool
+
+
 async def ensure_accounts(names: Iterable[AccountName], conn) -> dict[AccountName, int]:
     """Ids of the accounts, creating missing ones (safe under concurrency)."""
     wanted = sorted(set(names))
@@ -137,52 +146,72 @@ async def post(
     return await _post(kind, ref, postings, idem_key, memo, field, conn)
 
 
-async def _lock_accounts(names: Iterable[AccountName], conn) -> dict[AccountName, Account]:
-    """The accounts' rows, locked in primary-key order (missing ones are created first).
+async def _lock_accounts(
+    names: Iterable[AccountName], conn, idem_key: str | None = None
+) -> tuple[dict[AccountName, _Locked], int | None]:
+    """The accounts' rows, locked in primary-key order (missing ones are created first),
+    and the id of the entry already written under `idem_key`, if any.
 
     Two entries touching the same accounts always queue in the same order, so they cannot
-    deadlock. One round trip when the accounts exist. (Model rows, not `.values()`:
-    Tortoise silently drops FOR UPDATE from values queries.)
+    deadlock. One round trip when the accounts exist: the key check rides along (the
+    caller holds the key's advisory lock, so no entry of that key can appear meanwhile).
     """
     wanted = sorted(set(names))
     by_key = {(a.name, a.asset.value): a for a in wanted}
+    account_names = sorted({a.name for a in wanted})
+    sql = (
+        "SELECT id, name, asset, balance, allow_negative, "
+        "(SELECT e.id FROM ledger_entries e WHERE e.idem_key = ?) AS existing "
+        f"FROM ledger_accounts WHERE name IN ({marks(len(account_names))}) "
+        "ORDER BY id FOR UPDATE"
+    )
 
-    async def lock() -> dict[AccountName, Account]:
-        rows = (
-            await Account.filter(name__in=sorted({a.name for a in wanted}))
-            .order_by("id")
-            .select_for_update()
-            .using_db(conn)
-        )
-        keyed = ((by_key.get((r.name, str(r.asset))), r) for r in rows)
-        return {a: r for a, r in keyed if a is not None}
+    async def lock() -> tuple[dict[AccountName, _Locked], int | None]:
+        rows = await fetch(conn, sql, [idem_key, *account_names])
+        found: dict[AccountName, _Locked] = {}
+        for r in rows:
+            a = by_key.get((r["name"], str(r["asset"])))
+            if a is not None:
+                found[a] = _Locked(int(r["id"]), int(r["balance"]), bool(r["allow_negative"]))
+        return found, (rows[0]["existing"] if rows else None)
 
-    rows = await lock()
+    rows, existing = await lock()
     missing = [a for a in wanted if a not in rows]
-    if missing:  # new ids are above every locked one: the order still holds
-        await Account.bulk_create(
-            [Account(name=a.name, asset=a.asset, allow_negative=a.allow_negative) for a in missing],
-            ignore_conflicts=True,
-            using_db=conn,
+    if missing and existing is None:  # new ids are above every locked one: the order holds
+        now = datetime.now(UTC)
+        await run(
+            conn,
+            "INSERT INTO ledger_accounts (name, asset, balance, allow_negative, created_at) "
+            f"VALUES {', '.join(['(?, ?, 0, ?, ?)'] * len(missing))} "
+            "ON CONFLICT (name, asset) DO NOTHING",
+            [v for a in missing for v in (a.name, a.asset.value, a.allow_negative, now)],
         )
-        rows = await lock()
-    return rows
+        rows, existing = await lock()
+    if existing is None and not rows and idem_key is not None:
+        found = await fetch(conn, "SELECT id FROM ledger_entries WHERE idem_key = ?", [idem_key])
+        existing = found[0]["id"] if found else None
+    return rows, existing
 
 
 async def _post(kind, ref, postings, idem_key, memo, field, conn) -> LedgerEntry:
-    if idem_key is not None:
-        if conn.capabilities.dialect == "postgres":
-            # Concurrent writers of the same key queue here until the first commits, then
-            # find its entry below (SQLite has a single writer: nothing to queue).
-            await conn.execute_query(
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [idem_key]
-            )
-        existing = await LedgerEntry.filter(idem_key=idem_key).using_db(conn).first()
-        if existing is not None:
-            return existing
+    pg = is_pg(conn)
+    if idem_key is not None and pg:
+        # Concurrent writers of the same key queue here until the first commits, then
+        # find its entry below (SQLite has a single writer: nothing to queue).
+        await conn.execute_query(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [idem_key]
+        )
     if not postings:
+        if idem_key is not None:
+            done = await LedgerEntry.filter(idem_key=idem_key).using_db(conn).first()
+            if done is not None:
+                return done
         raise ValueError("an entry needs at least one posting")
-    rows = await _lock_accounts([n for p in postings for n in (p.source, p.destination)], conn)
+    rows, existing = await _lock_accounts(
+        [n for p in postings for n in (p.source, p.destination)], conn, idem_key
+    )
+    if existing is not None:
+        return await LedgerEntry.filter(id=existing).using_db(conn).get()
     ids = {a: r.id for a, r in rows.items()}
 
     delta: dict[int, int] = defaultdict(int)
@@ -194,12 +223,6 @@ async def _post(kind, ref, postings, idem_key, memo, field, conn) -> LedgerEntry
         if after < 0 and not row.allow_negative:
             raise Overdraft(name, after, field)
     changed = sorted(k for k, v in delta.items() if v != 0)
-    if changed:
-        case = " ".join(f"WHEN {k} THEN {delta[k]}" for k in changed)
-        await conn.execute_query(
-            f"UPDATE ledger_accounts SET balance = balance + CASE id {case} END "
-            f"WHERE id IN ({', '.join(str(k) for k in changed)})"
-        )
 
     # The entry is written already linked into the hash chain (the chain head is locked
     # here and held to commit, like the shared accounts above).
@@ -207,64 +230,122 @@ async def _post(kind, ref, postings, idem_key, memo, field, conn) -> LedgerEntry
         posting_line(p.source.name, p.destination.name, p.asset.value, p.amount) for p in postings
     )
     created_at = datetime.now(UTC).replace(microsecond=0)
-    head = await _lock_head(conn)
-    seq = head.seq + 1
-    h = entry_hash(head.hash, seq, kind, ref, created_at, len(postings), digest)
-    entry = await LedgerEntry.create(
+    head_seq, head_hash = await _lock_head(conn)
+    seq = head_seq + 1
+    h = entry_hash(head_hash, seq, kind, ref, created_at, len(postings), digest)
+    memo = memo[:255]
+    entry_values = [kind, ref, idem_key, memo, created_at, len(postings), seq, head_hash, h, digest]
+    posting_values = [
+        v
+        for i, p in enumerate(postings)
+        for v in (i, ids[p.source], ids[p.destination], p.asset.value, p.amount)
+    ]
+    # Balances, entry, postings and chain head: on PostgreSQL one statement; the
+    # postings are inserted in the order given, which is the order the digest hashes.
+    if pg:
+        found = await fetch(
+            conn,
+            _write_sql(len(changed), len(postings)),
+            [
+                *[v for k in changed for v in (k, delta[k])],
+                *entry_values,
+                *posting_values,
+                seq,
+                h,
+            ],
+        )
+        entry_id = int(found[0]["id"])
+    else:
+        if changed:
+            await run(conn, _balances_case(delta, changed))
+        found = await fetch(conn, _ENTRY_SQL + " RETURNING id", entry_values)
+        entry_id = int(found[0]["id"])
+        await run(
+            conn,
+            "INSERT INTO ledger_postings (entry_id, source_id, destination_id, asset, amount) "
+            f"VALUES {', '.join(['(?, ?, ?, ?, ?)'] * len(postings))}",
+            [
+                v
+                for i, p in enumerate(postings)
+                for v in (entry_id, ids[p.source], ids[p.destination], p.asset.value, p.amount)
+            ],
+        )
+        await run(conn, "UPDATE ledger_head SET seq = ?, hash = ? WHERE id = 1", [seq, h])
+    return LedgerEntry(
+        id=entry_id,
         kind=kind,
         ref=ref,
         idem_key=idem_key,
-        memo=memo[:255],
+        memo=memo,
         created_at=created_at,
         posting_count=len(postings),
         seq=seq,
-        prev_hash=head.hash,
+        prev_hash=head_hash,
         hash=h,
         postings_digest=digest,
-        using_db=conn,
     )
-    await Posting.bulk_create(
-        [
-            Posting(
-                entry_id=entry.id,
-                source_id=ids[p.source],
-                destination_id=ids[p.destination],
-                asset=p.asset,
-                amount=p.amount,
-            )
-            for p in postings
-        ],
-        using_db=conn,
-    )
-    await LedgerHead.filter(id=HEAD_ID).using_db(conn).update(seq=seq, hash=h)
-    return entry
 
 
-async def _lock_head(conn) -> LedgerHead:
-    head = await LedgerHead.filter(id=HEAD_ID).select_for_update().using_db(conn).first()
-    if head is None:
-        await LedgerHead.bulk_create(
-            [LedgerHead(id=HEAD_ID, seq=0, hash="")], ignore_conflicts=True, using_db=conn
+_ENTRY_SQL = (
+    "INSERT INTO ledger_entries (kind, ref, idem_key, memo, created_at, posting_count, seq, "
+    "prev_hash, hash, postings_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _balances_case(delta: dict[int, int], changed: list[int]) -> str:
+    """Add a delta to each changed balance (SQLite; the rows are the caller's, ints only)."""
+    case = " ".join(f"WHEN {k} THEN {int(delta[k])}" for k in changed)
+    ids = ", ".join(str(int(k)) for k in changed)
+    return f"UPDATE ledger_accounts SET balance = balance + CASE id {case} END WHERE id IN ({ids})"
+
+
+@lru_cache(maxsize=256)
+def _write_sql(n_changed: int, n_postings: int) -> str:
+    balances = ""
+    if n_changed:
+        values = ", ".join(["(?::bigint, ?::bigint)"] * n_changed)
+        balances = (
+            "b AS (UPDATE ledger_accounts SET balance = ledger_accounts.balance + d.delta "
+            f"FROM (VALUES {values}) AS d(id, delta) WHERE ledger_accounts.id = d.id), "
         )
-        head = await LedgerHead.filter(id=HEAD_ID).select_for_update().using_db(conn).first()
-    assert head is not None
-    return head
+    rows = ", ".join(["(?::int, ?::bigint, ?::bigint, ?::text, ?::bigint)"] * n_postings)
+    return (
+        f"WITH {balances}e AS ({_ENTRY_SQL} RETURNING id), "
+        "p AS (INSERT INTO ledger_postings (entry_id, source_id, destination_id, asset, amount) "
+        f"SELECT e.id, v.s, v.d, v.a, v.m FROM e, (VALUES {rows}) AS v(n, s, d, a, m) "
+        "ORDER BY v.n), "
+        "h AS (UPDATE ledger_head SET seq = ?, hash = ? WHERE id = 1) "
+        "SELECT id FROM e"
+    )
+
+
+async def _lock_head(conn) -> tuple[int, str]:
+    """The chain's tip (seq, hash), locked to the end of the transaction."""
+    sql = "SELECT seq, hash FROM ledger_head WHERE id = 1 FOR UPDATE"
+    rows = await fetch(conn, sql)
+    if not rows:
+        await run(
+            conn,
+            "INSERT INTO ledger_head (id, seq, hash) VALUES (1, 0, '') ON CONFLICT (id) DO NOTHING",
+        )
+        rows = await fetch(conn, sql)
+    return int(rows[0]["seq"]), str(rows[0]["hash"])
 
 
 async def seal(entry: LedgerEntry, digest: str, conn) -> None:
     """Link an entry written without a chain position into the hash chain."""
-    head = await _lock_head(conn)
-    seq = head.seq + 1
+    head_seq, head_hash = await _lock_head(conn)
+    seq = head_seq + 1
     h = entry_hash(
-        head.hash, seq, entry.kind, entry.ref, entry.created_at, entry.posting_count, digest
+        head_hash, seq, entry.kind, entry.ref, entry.created_at, entry.posting_count, digest
     )
     await (
         LedgerEntry.filter(id=entry.id)
         .using_db(conn)
-        .update(seq=seq, prev_hash=head.hash, hash=h, postings_digest=digest)
+        .update(seq=seq, prev_hash=head_hash, hash=h, postings_digest=digest)
     )
     await LedgerHead.filter(id=HEAD_ID).using_db(conn).update(seq=seq, hash=h)
-    entry.seq, entry.prev_hash, entry.hash, entry.postings_digest = seq, head.hash, h, digest
+    entry.seq, entry.prev_hash, entry.hash, entry.postings_digest = seq, head_hash, h, digest
 
 
 # ------------------------------------------------------------------ reading
