@@ -34,6 +34,8 @@ from app.models.ledger import Asset, LedgerEntry
 _PARAM = re.compile(r"@([a-z_][a-z0-9_]*)(?:!([a-z_ ]+[a-z]))?")
 
 DIGEST_BATCH = 20_000
+# The order postings are inserted in (their ids follow it), total over the row's values.
+_ORDER = "ord, src, dst, asset, amount"
 
 
 def dialect_of(conn: Any) -> str:
@@ -111,8 +113,7 @@ async def post_bulk(
     dialect = dialect_of(conn)
     pg = dialect == "postgres"
     temp = "CREATE TEMP TABLE"
-    await execute(conn, "DROP TABLE IF EXISTS bulk_postings")
-    await execute(conn, "DROP TABLE IF EXISTS bulk_deltas")
+    await _drop(conn)
     await execute(
         conn,
         f"{temp} bulk_postings (ord BIGINT NOT NULL, src VARCHAR(96) NOT NULL, "
@@ -153,47 +154,10 @@ async def post_bulk(
         "ON CONFLICT (name, asset) DO NOTHING",
         {"now": now if pg else now.isoformat(" ")},
     )
-    for side in ("src", "dst"):
-        await execute(
-            conn,
-            f"UPDATE bulk_postings SET {side}_id = a.id FROM ledger_accounts a "
-            f"WHERE a.name = bulk_postings.{side} AND a.asset = bulk_postings.asset",
-        )
-    # 3. deltas, locks in key order, overdraft
-    await execute(
-        conn,
-        f"{temp} bulk_deltas (id BIGINT PRIMARY KEY, delta BIGINT NOT NULL)",
-    )
-    await execute(
-        conn,
-        "INSERT INTO bulk_deltas (id, delta) SELECT x.id, SUM(x.d) FROM ("
-        " SELECT dst_id AS id, amount AS d FROM bulk_postings UNION ALL"
-        " SELECT src_id AS id, -amount AS d FROM bulk_postings) x GROUP BY x.id",
-    )
     if pg:
-        await execute(conn, "ANALYZE bulk_deltas")
-    if pg:
-        await execute(
-            conn,
-            "SELECT COUNT(*) FROM (SELECT a.id FROM ledger_accounts a "
-            "JOIN bulk_deltas d ON d.id = a.id ORDER BY a.id FOR UPDATE OF a) locked",
-        )
-    bad = await fetch(
-        conn,
-        "SELECT a.name, a.asset, a.balance + d.delta AS after FROM bulk_deltas d "
-        "JOIN ledger_accounts a ON a.id = d.id "
-        "WHERE d.delta < 0 AND NOT a.allow_negative AND a.balance + d.delta < 0 LIMIT 1",
-    )
-    if bad:
-        await _drop(conn)
-        row = bad[0]
-        raise Overdraft(AccountName(row["name"], Asset(row["asset"])), int(row["after"]), field)
-    # 4. balances
-    await execute(
-        conn,
-        "UPDATE ledger_accounts SET balance = balance + d.delta FROM bulk_deltas d "
-        "WHERE ledger_accounts.id = d.id AND d.delta <> 0",
-    )
+        digest = await _apply_pg(conn, field)
+    else:
+        await _apply_sqlite(conn, field)
     # 5. the entry and its postings, ids in `ord` order
     entry = await LedgerEntry.create(
         kind=kind,
@@ -207,19 +171,103 @@ async def post_bulk(
     await execute(
         conn,
         "INSERT INTO ledger_postings (entry_id, source_id, destination_id, asset, amount) "
-        "SELECT @entry, src_id, dst_id, asset, amount FROM bulk_postings ORDER BY ord, src, dst",
+        f"SELECT @entry, src_id, dst_id, asset, amount FROM bulk_postings ORDER BY {_ORDER}",
         {"entry": entry.id},
     )
     await _drop(conn)
     # 6. digest and seal
-    digest = await postings_digest(conn, entry.id)
+    if not pg:
+        digest = await postings_digest(conn, entry.id)
     await seal(entry, digest, conn)
     return entry
 
 
+async def _apply_pg(conn: Any, field: str | None) -> str:
+    """Steps 3-4 on PostgreSQL; returns the digest of the postings to come.
+
+    The account ids land in the staging table in one pass (a new table, not an
+    UPDATE of every staged row); the touched accounts are locked in key order, checked
+    for an overdraft and moved by one `UPDATE … FROM`. The digest is computed from the
+    staged names in the order the postings will be inserted (their ids follow it).
+    """
+    await execute(
+        conn,
+        "CREATE TEMP TABLE bulk_ids AS SELECT q.ord, q.src, q.dst, q.asset, q.amount, "
+        "s.id AS src_id, d.id AS dst_id FROM bulk_postings q "
+        "JOIN ledger_accounts s ON s.name = q.src AND s.asset = q.asset "
+        "JOIN ledger_accounts d ON d.name = q.dst AND d.asset = q.asset",
+    )
+    await execute(conn, "DROP TABLE bulk_postings")
+    await execute(conn, "ALTER TABLE bulk_ids RENAME TO bulk_postings")
+    await execute(
+        conn,
+        "CREATE TEMP TABLE bulk_deltas AS SELECT x.id, SUM(x.d)::bigint AS delta FROM ("
+        " SELECT dst_id AS id, amount AS d FROM bulk_postings UNION ALL"
+        " SELECT src_id AS id, -amount AS d FROM bulk_postings) x GROUP BY x.id",
+    )
+    await execute(conn, "ANALYZE bulk_deltas")
+    bad = await fetch(
+        conn,
+        "SELECT z.name, z.asset, z.after FROM (SELECT a.name, a.asset, a.allow_negative, "
+        "a.balance + d.delta AS after, d.delta FROM ledger_accounts a "
+        "JOIN bulk_deltas d ON d.id = a.id ORDER BY a.id FOR UPDATE OF a) z "
+        "WHERE z.delta < 0 AND NOT z.allow_negative AND z.after < 0 LIMIT 1",
+    )
+    if bad:
+        await _drop(conn)
+        row = bad[0]
+        raise Overdraft(AccountName(row["name"], Asset(row["asset"])), int(row["after"]), field)
+    await execute(
+        conn,
+        "UPDATE ledger_accounts SET balance = balance + d.delta FROM bulk_deltas d "
+        "WHERE ledger_accounts.id = d.id AND d.delta <> 0",
+    )
+    rows = await fetch(
+        conn,
+        "SELECT encode(sha256(convert_to(string_agg("
+        "src || '|' || dst || '|' || asset || '|' || amount::text || E'\\n', "
+        f"'' ORDER BY {_ORDER}), 'UTF8')), 'hex') AS h FROM bulk_postings",
+    )
+    return str(rows[0]["h"])
+
+
+async def _apply_sqlite(conn: Any, field: str | None) -> None:
+    """Steps 3-4 on SQLite."""
+    for side in ("src", "dst"):
+        await execute(
+            conn,
+            f"UPDATE bulk_postings SET {side}_id = a.id FROM ledger_accounts a "
+            f"WHERE a.name = bulk_postings.{side} AND a.asset = bulk_postings.asset",
+        )
+    await execute(
+        conn, "CREATE TEMP TABLE bulk_deltas (id BIGINT PRIMARY KEY, delta BIGINT NOT NULL)"
+    )
+    await execute(
+        conn,
+        "INSERT INTO bulk_deltas (id, delta) SELECT x.id, SUM(x.d) FROM ("
+        " SELECT dst_id AS id, amount AS d FROM bulk_postings UNION ALL"
+        " SELECT src_id AS id, -amount AS d FROM bulk_postings) x GROUP BY x.id",
+    )
+    bad = await fetch(
+        conn,
+        "SELECT a.name, a.asset, a.balance + d.delta AS after FROM bulk_deltas d "
+        "JOIN ledger_accounts a ON a.id = d.id "
+        "WHERE d.delta < 0 AND NOT a.allow_negative AND a.balance + d.delta < 0 LIMIT 1",
+    )
+    if bad:
+        await _drop(conn)
+        row = bad[0]
+        raise Overdraft(AccountName(row["name"], Asset(row["asset"])), int(row["after"]), field)
+    await execute(
+        conn,
+        "UPDATE ledger_accounts SET balance = balance + d.delta FROM bulk_deltas d "
+        "WHERE ledger_accounts.id = d.id AND d.delta <> 0",
+    )
+
+
 async def _drop(conn: Any) -> None:
-    await execute(conn, "DROP TABLE IF EXISTS bulk_postings")
-    await execute(conn, "DROP TABLE IF EXISTS bulk_deltas")
+    for table in ("bulk_postings", "bulk_ids", "bulk_deltas"):
+        await execute(conn, f"DROP TABLE IF EXISTS {table}")
 
 
 async def postings_digest(conn: Any, entry_id: int) -> str:

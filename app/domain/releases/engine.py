@@ -656,9 +656,28 @@ _LEDGER_SELECT = (
 )
 
 
+# PostgreSQL: the same rows from one pass over the batch's payments (grouped per holder
+# and recruiter on integer keys first, the few thousand groups then summed per posting).
+_LEDGER_SELECT_PG = (
+    "WITH g AS MATERIALIZED (SELECT p.holder_id AS hid, p.holder_kind AS hk, "
+    " p.recruiter_user_id AS rec, SUM(p.voucher_units) AS vu, SUM(p.shopping_units) AS su, "
+    " SUM(p.subsidy_units) AS sub FROM release_payments p {w} "
+    " GROUP BY p.holder_id, p.holder_kind, p.recruiter_user_id) "
+    "SELECT 0 AS ord, @pool_acct AS src, 'reserve:voucher' AS dst, 'CNY' AS asset, "
+    " SUM(g.vu + g.sub) AS amount FROM g "
+    "UNION ALL SELECT 1, @pool_acct, 'reserve:shopping_points', 'CNY', SUM(g.su) FROM g "
+    "UNION ALL SELECT 2, 'issuer:voucher', g.hk || ':' || g.hid || ':voucher', 'VOUCHER', "
+    " SUM(g.vu) FROM g GROUP BY g.hid, g.hk "
+    "UNION ALL SELECT 3, 'issuer:shopping_points', g.hk || ':' || g.hid || ':shopping_points', "
+    " 'SHOPPING_POINTS', SUM(g.su) FROM g GROUP BY g.hid, g.hk "
+    "UNION ALL SELECT 4, 'issuer:voucher', 'consumer:' || g.rec || ':voucher', 'VOUCHER', "
+    " SUM(g.sub) FROM g WHERE g.rec IS NOT NULL GROUP BY g.rec"
+)
+
+
 def _ledger_select(dialect: str) -> str:
     w = "WHERE p.release_id = @rid AND p.kind = @kind AND p.lot_id > @lo AND p.lot_id <= @hi"
-    return _LEDGER_SELECT.replace("{w}", w)
+    return (_LEDGER_SELECT_PG if dialect == "postgres" else _LEDGER_SELECT).replace("{w}", w)
 
 
 async def _next_hi(conn: Any, rel: Release, pool: str, lo: int, batch: int, bonus: bool) -> int:
@@ -699,6 +718,10 @@ async def _one_batch(release_id: int, policy: Policy) -> None:
     async with in_transaction() as conn:
         dialect = dialect_of(conn)
         await _register_sqlite(conn)
+        if dialect == "postgres":
+            # a batch's lots (RETURNING of the lot update) and its per-holder groups fit
+            # in memory instead of spilling to temporary files: per batch, not per N
+            await execute(conn, "SET LOCAL work_mem = '64MB'")
         rel = await Release.filter(id=release_id).using_db(conn).select_for_update().get()
         if rel.status == ReleaseStatus.DONE:
             return
