@@ -14,7 +14,7 @@ from app.domain.ledger.bulk import post_bulk
 from app.domain.ledger.core import digest_lines, posting_line
 from app.domain.ledger.verify import verify_ledger
 from app.errors import DomainError
-from app.models.ledger import LedgerEntry
+from app.models.ledger import Asset, LedgerEntry
 from app.models.releases import Release, ReleasePayment
 from tests.domain.test_releases import (
     START,
@@ -35,7 +35,19 @@ ROWS = (
 )
 
 
-async def test_bulk_entry_moves_balances_and_verifies(db):
+@pytest.fixture(params=["detected", "row_triggers_kept"])
+def row_triggers(request, monkeypatch):
+    """PostgreSQL skips the per-row foreign-key triggers of a bulk insert of postings
+    when the role may; the other path (the triggers run) must give the same entry."""
+    from app.domain.ledger import bulk
+
+    monkeypatch.setattr(bulk, "_SKIP_TRIGGERS", {})
+    if request.param == "row_triggers_kept":
+        bulk._SKIP_TRIGGERS["default"] = False
+    return request.param
+
+
+async def test_bulk_entry_moves_balances_and_verifies(db, row_triggers):
     # given a funded pool
     await post("t", "fund", [Post(acct.WORLD_CNY, acct.pool_available("consumer"), 1000)])
     await post("t", "later", [Post(acct.WORLD_CNY, acct.PLATFORM_REVENUE, 5)])
@@ -61,6 +73,29 @@ async def test_bulk_entry_moves_balances_and_verifies(db):
         again = await post_bulk("bulk", "r:1", ROWS, {}, conn=conn, idem_key="b1")
     assert again is not None and again.id == entry.id
     assert await balance_of(acct.pool_available("consumer")) == 700
+
+
+async def test_bulk_entry_creates_missing_accounts_and_keeps_foreign_keys(db, row_triggers):
+    # given a funded pool and one of the two holders' accounts already there
+    await post("t", "fund", [Post(acct.WORLD_CNY, acct.pool_available("consumer"), 1000)])
+    await post("t", "c2", [Post(acct.issuer(Asset.VOUCHER), acct.consumer_voucher(2), 7)])
+    # when a bulk entry pays both
+    async with in_transaction() as conn:
+        entry = await post_bulk("bulk", "r:2", ROWS, {}, conn=conn, idem_key="b2")
+    # then the missing account was created, every posting points at real rows
+    assert entry is not None and entry.posting_count == 3
+    assert await balance_of(acct.consumer_voucher(1)) == 100
+    assert await balance_of(acct.consumer_voucher(2)) == 207
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT COUNT(*) AS n FROM ledger_postings p "
+        "LEFT JOIN ledger_accounts s ON s.id = p.source_id "
+        "LEFT JOIN ledger_accounts d ON d.id = p.destination_id "
+        "LEFT JOIN ledger_entries e ON e.id = p.entry_id "
+        "WHERE s.id IS NULL OR d.id IS NULL OR e.id IS NULL"
+    )
+    assert rows[0]["n"] == 0
+    report = await verify_ledger()
+    assert report.ok, report.problem
 
 
 async def test_bulk_entry_refuses_overdraft_whole(db):

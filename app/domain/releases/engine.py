@@ -290,8 +290,10 @@ def _units_sql(dialect: str) -> str:
     """floor(P * base_rate * I_k / I_f): exact integer division on both databases."""
     if dialect == "postgres":
         return (
-            "div(l.points::numeric * @rate!numeric * @ik!numeric, "
-            "COALESCE(rf.idx, @ik!numeric) * 10000)::bigint"
+            # the same exact products, grouped so that the per-release factor (rate * I_k)
+            # and the per-cohort divisor (I_f * 10000) are computed once, not per lot
+            "div(l.points::numeric * (@rate!numeric * @ik!numeric), "
+            "COALESCE(rf.den, @ik!numeric * 10000))::bigint"
         )
     return "release_units(l.points, @rate, @ik, COALESCE(rf.idx, @ik))"
 
@@ -328,12 +330,13 @@ def _formula_select(dialect: str, ranged: bool) -> str:
         f"ELSE {f['least']}({_units_sql(dialect)}, {cap_left}) END"
     )
     idx = "CAST(index_after AS NUMERIC)" if dialect == "postgres" else "index_after"
+    den = f", {idx} * 10000 AS den" if dialect == "postgres" else ""
     return (
         "SELECT l.id, l.holder_kind, l.holder_id, l.points, l.released_units, "
         "l.release_count, l.recruiter_user_id, COALESCE(l.first_release_no, @k) AS f, "
         f"{f['greatest']}({formula}, 0) AS formula "
         "FROM point_lots l LEFT JOIN "
-        f"(SELECT release_no, {idx} AS idx FROM releases WHERE pool_id = @pool_id) rf "
+        f"(SELECT release_no, {idx} AS idx{den} FROM releases WHERE pool_id = @pool_id) rf "
         "ON rf.release_no = l.first_release_no "
         f"WHERE {_eligible_where(dialect, ranged)}"
     )
@@ -622,9 +625,9 @@ def _payments_insert_sql(dialect: str, holder_cap: bool, scaled: bool) -> str:
             "first_index = COALESCE(point_lots.first_index, @ik18!numeric) "
             f"FROM ({y}) y WHERE point_lots.id = y.id "
             "AND point_lots.id > @lo AND point_lots.id <= @hi "
-            "RETURNING y.*, point_lots.status AS status_after) "
-            + _PAYMENTS_INSERT
-            + "y.status_after FROM y"
+            "RETURNING y.*, point_lots.status AS status_after), "
+            "ins AS (" + _PAYMENTS_INSERT + "y.status_after FROM y RETURNING *) "
+            f"SELECT {_BATCH_TOTALS} FROM ins"
         )
     return f"{_PAYMENTS_INSERT}{status_after} FROM ({y}) y"
 
@@ -722,6 +725,9 @@ async def _one_batch(release_id: int, policy: Policy) -> None:
             # a batch's lots (RETURNING of the lot update) and its per-holder groups fit
             # in memory instead of spilling to temporary files: per batch, not per N
             await execute(conn, "SET LOCAL work_mem = '64MB'")
+            # every batch planned for its own key range (a cached generic plan would
+            # not know how many lots the range holds)
+            await execute(conn, "SET LOCAL plan_cache_mode = force_custom_plan")
         rel = await Release.filter(id=release_id).using_db(conn).select_for_update().get()
         if rel.status == ReleaseStatus.DONE:
             return
@@ -747,6 +753,7 @@ async def _one_batch(release_id: int, policy: Policy) -> None:
             },
             policy,
         )
+        totals: dict[str, Any] | None = None
         if rel.phase == "regular":
             if lo >= rel.max_lot_id:
                 await _finish_regular(conn, rel, policy)
@@ -768,7 +775,11 @@ async def _one_batch(release_id: int, policy: Policy) -> None:
             scaled = s != 1
             ik18 = rules.shown_index(Decimal(rel.index_after))
             params["ik18"] = ik18 if dialect == "postgres" else str(ik18)
-            await execute(conn, _payments_insert_sql(dialect, holder_cap, scaled), params)
+            sql = _payments_insert_sql(dialect, holder_cap, scaled)
+            if dialect == "postgres":  # the batch's totals come back from the statement
+                totals = (await fetch(conn, sql, params))[0]
+            else:
+                await execute(conn, sql, params)
             if dialect != "postgres":  # PostgreSQL moved the lots in the same statement
                 await execute(
                     conn,
@@ -791,7 +802,7 @@ async def _one_batch(release_id: int, policy: Policy) -> None:
             await _bonus_batch(conn, rel, params)
             kind = "cohort_bonus"
         await _post_batch(conn, rel, params, kind, lo, hi)
-        await _accumulate(conn, rel, params, kind, lo, hi)
+        await _accumulate(conn, rel, params, kind, lo, hi, totals)
         await Release.filter(id=rel.id).using_db(conn).update(cursor_lot_id=hi)
 
 
@@ -810,22 +821,34 @@ async def _post_batch(
     )
 
 
+_BATCH_TOTALS = (
+    "COALESCE(SUM(paid_units), 0) AS paid, COALESCE(SUM(voucher_units), 0) AS v, "
+    "COALESCE(SUM(shopping_units), 0) AS sh, COALESCE(SUM(subsidy_units), 0) AS sub, "
+    "COALESCE(SUM(CASE WHEN paid_units > 0 THEN 1 ELSE 0 END), 0) AS n, "
+    "COALESCE(SUM(CASE WHEN status_after = 'exited' THEN 1 ELSE 0 END), 0) AS ex, "
+    "COALESCE(SUM(CASE WHEN status_after = 'expired' THEN 1 ELSE 0 END), 0) AS exp, "
+    "COALESCE(SUM(CASE WHEN paid_units < formula_units THEN 1 ELSE 0 END), 0) AS lim"
+)
+
+
 async def _accumulate(
-    conn: Any, rel: Release, params: dict[str, Any], kind: str, lo: int, hi: int
+    conn: Any,
+    rel: Release,
+    params: dict[str, Any],
+    kind: str,
+    lo: int,
+    hi: int,
+    totals: dict[str, Any] | None = None,
 ) -> None:
-    rows = await fetch(
-        conn,
-        "SELECT COALESCE(SUM(paid_units), 0) AS paid, COALESCE(SUM(voucher_units), 0) AS v, "
-        "COALESCE(SUM(shopping_units), 0) AS sh, COALESCE(SUM(subsidy_units), 0) AS sub, "
-        "COALESCE(SUM(CASE WHEN paid_units > 0 THEN 1 ELSE 0 END), 0) AS n, "
-        "COALESCE(SUM(CASE WHEN status_after = 'exited' THEN 1 ELSE 0 END), 0) AS ex, "
-        "COALESCE(SUM(CASE WHEN status_after = 'expired' THEN 1 ELSE 0 END), 0) AS exp, "
-        "COALESCE(SUM(CASE WHEN paid_units < formula_units THEN 1 ELSE 0 END), 0) AS lim "
-        "FROM release_payments WHERE release_id = @rid AND kind = @kind "
-        "AND lot_id > @lo AND lot_id <= @hi",
-        {"rid": rel.id, "kind": kind, "lo": lo, "hi": hi},
-    )
-    r = {k: int(v) for k, v in rows[0].items()}
+    if totals is None:
+        rows = await fetch(
+            conn,
+            f"SELECT {_BATCH_TOTALS} FROM release_payments WHERE release_id = @rid "
+            "AND kind = @kind AND lot_id > @lo AND lot_id <= @hi",
+            {"rid": rel.id, "kind": kind, "lo": lo, "hi": hi},
+        )
+        totals = rows[0]
+    r = {k: int(v) for k, v in totals.items()}
     upd: dict[str, Any] = {
         "paid_fen": rel.paid_fen + r["paid"] + r["sub"],
         "voucher_fen": rel.voucher_fen + r["v"],

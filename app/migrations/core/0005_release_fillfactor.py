@@ -5,7 +5,7 @@ release) and the balance of each holder paid. None of those columns is indexed, 
 new row version can stay on its page (a HOT update: no new index entries) as long as
 the page has room for it. A lot page filled to 50% holds a second version of every lot
 on it; the version left by the previous release is pruned when the page is next read.
-Accounts are updated far less densely per page, 80% leaves them enough room.
+The same for ledger_accounts: a release moves the balance of every holder it pays.
 Takes effect for pages written from now on (an existing table: VACUUM FULL or CLUSTER).
 """
 
@@ -13,7 +13,7 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 
 POINT_LOTS_FILLFACTOR = 50
-LEDGER_ACCOUNTS_FILLFACTOR = 80
+LEDGER_ACCOUNTS_FILLFACTOR = 50
 
 
 async def _set(apps, schema_editor) -> None:  # noqa: ANN001
