@@ -8,13 +8,17 @@ refunds by refund key, settlement by order.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from app import sql
 from app.domain import ledger
 from app.domain.ledger import Post, acct
 from app.domain.policy import Policy, get_policy
@@ -28,7 +32,7 @@ from app.domain.settlement import (
 )
 from app.errors import DomainError, NotFound, error_codes
 from app.models.ledger import Asset
-from app.models.merchants import Agent, ConsumerBinding, Merchant, MerchantStaff, MerchantStatus
+from app.models.merchants import Agent, ConsumerBinding, Merchant, MerchantStatus
 from app.models.orders import (
     HolderKind,
     LotStatus,
@@ -38,6 +42,9 @@ from app.models.orders import (
     PointLot,
 )
 from app.models.users import User
+
+if TYPE_CHECKING:
+    from app.payments.service import FirstPayment
 
 log = logging.getLogger(__name__)
 
@@ -93,30 +100,32 @@ async def create_order(
         raise DomainError("INVALID", "idempotencyKey is required (1-64 chars)", "idempotencyKey")
     _check_amounts(amount_fen, voucher_fen, policy)
 
-    existing = await Order.get_or_none(consumer_id=consumer_id, idempotency_key=key)
-    if existing is not None:
+    facts = await _order_facts(consumer_id, merchant_id, key)
+    if facts["existing"] is not None:
+        existing = await Order.get(id=facts["existing"])
         return _same_request(existing, merchant_id, amount_fen, voucher_fen)
-
-    merchant = await Merchant.get_or_none(id=merchant_id)
-    if merchant is None or merchant.status != MerchantStatus.APPROVED:
+    if facts["status"] != MerchantStatus.APPROVED:
         raise DomainError(
             OrderErrorCode.MERCHANT_UNAVAILABLE, "merchant is not open for orders", "merchantId"
         )
-    if merchant.owner_id == consumer_id or await MerchantStaff.exists(
-        merchant_id=merchant_id, user_id=consumer_id
-    ):
+    if facts["owner_id"] == consumer_id or facts["staff"]:
         # Buying from your own store would mint points from a round trip of your own money.
         raise DomainError(
             OrderErrorCode.SELF_PURCHASE, "you cannot order at your own store", "merchantId"
         )
 
     cash = amount_fen - voucher_fen
+    first = None
     if cash > 0:
-        from app.payments.routing import choose_channel
+        from app.payments.routing import route
+        from app.payments.service import FirstPayment
 
-        chosen = await choose_channel(merchant_id, channel)
+        way = await route(merchant_id, channel)
+        chosen = way.channel
+        first = FirstPayment(way.provider_merchant_id, facts["openid"])
     else:
         chosen = VOUCHER_CHANNEL
+    discount_bps = int(facts["discount_bps"])
     try:
         async with in_transaction() as conn:
             order = await Order.create(
@@ -126,8 +135,8 @@ async def create_order(
                 amount_fen=amount_fen,
                 voucher_fen=voucher_fen,
                 cash_fen=cash,
-                discount_bps=merchant.discount_bps,
-                discount_fen=discount_fen(amount_fen, merchant.discount_bps),
+                discount_bps=discount_bps,
+                discount_fen=discount_fen(amount_fen, discount_bps),
                 channel=chosen,
                 policy=policy.name,
                 using_db=conn,
@@ -162,16 +171,39 @@ async def create_order(
         return await mark_paid(
             order.id, channel=VOUCHER_CHANNEL, channel_txn_id=f"voucher-{order.id}", amount_fen=0
         )
-    await _start_payment(order)
+    await _start_payment(order, first)
     return order
 
 
-async def _start_payment(order: Order) -> None:
+# The order's key, the merchant, whether the buyer staffs it and the buyer's openid:
+# everything `create_order` checks before it writes, in one round trip.
+_ORDER_FACTS = (
+    "SELECT m.status, m.owner_id, m.discount_bps, "
+    "EXISTS (SELECT 1 FROM merchant_staff s WHERE s.merchant_id = m.id AND s.user_id = ?) "
+    "AS staff, "
+    "(SELECT o.id FROM orders o WHERE o.consumer_id = ? AND o.idempotency_key = ?) AS existing, "
+    "(SELECT u.wechat_openid FROM users u WHERE u.id = ?) AS openid "
+    "FROM (SELECT 1 AS one) AS x LEFT JOIN merchants m ON m.id = ?"
+)
+
+
+async def _order_facts(consumer_id: int, merchant_id: int, key: str) -> dict:
+    rows = await sql.fetch(
+        connections.get("default"),
+        _ORDER_FACTS,
+        [consumer_id, consumer_id, key, consumer_id, merchant_id],
+    )
+    return rows[0]
+
+
+async def _start_payment(order: Order, first: FirstPayment | None = None) -> None:
     from app.payments.routing import start_payment
 
-    params = await start_payment(order)
-    updated = await Order.filter(id=order.id, status=OrderStatus.CREATED).update(
-        status=OrderStatus.PAYING, pay_params=params
+    params = await start_payment(order, first=first)
+    updated = await sql.run(
+        connections.get("default"),
+        "UPDATE orders SET status = ?, pay_params = ? WHERE id = ? AND status = ?",
+        [str(OrderStatus.PAYING), json.dumps(params), order.id, str(OrderStatus.CREATED)],
     )
     if updated:
         order.status, order.pay_params = OrderStatus.PAYING, params

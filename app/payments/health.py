@@ -57,18 +57,24 @@ async def clear_auto_down(channel: str) -> None:
     await get_redis().delete(replay.key("down", channel), replay.key("fail", channel))
 
 
-async def health(channels: list[str]) -> dict[str, ChannelHealth]:
-    states = {s.channel: s for s in await ChannelState.filter(channel__in=channels)}
-    r = get_redis()
+async def health(
+    channels: list[str], states: dict[str, tuple[bool, str]] | None = None
+) -> dict[str, ChannelHealth]:
+    """Each channel's health. `states` (channel -> admin live, reason) when the caller
+    read them already; one Redis round trip for the automatic mark-downs."""
+    if states is None:
+        states = {
+            s.channel: (s.live, s.reason) for s in await ChannelState.filter(channel__in=channels)
+        }
+    down = await get_redis().mget([replay.key("down", ch) for ch in channels]) if channels else []
     out = {}
-    for ch in channels:
-        st = states.get(ch)
-        down = await r.exists(replay.key("down", ch))
+    for ch, marked in zip(channels, down, strict=True):
+        live, reason = states.get(ch, (True, ""))
         out[ch] = ChannelHealth(
             channel=ch,
             configured=registry.configured(ch),
-            admin_live=st.live if st else True,
-            auto_down=bool(down),
-            reason=(st.reason if st and not st.live else ("automatic mark-down" if down else "")),
+            admin_live=live,
+            auto_down=marked is not None,
+            reason=(reason if not live else ("automatic mark-down" if marked is not None else "")),
         )
     return out

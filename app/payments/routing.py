@@ -8,37 +8,66 @@ default (the sandbox, in dev and test only).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+from tortoise import connections
 
 from app.config import get_settings
 from app.errors import DomainError
 from app.models.orders import Order
-from app.models.payments import MerchantChannel
 from app.payments import health, service
 from app.payments.base import PaymentErrorCode
+from app.sql import fetch
+
+
+@dataclass(frozen=True)
+class Route:
+    """The channel a new order pays through, and the merchant's id at that channel."""
+
+    channel: str
+    provider_merchant_id: str = ""
+
+
+# The merchant's channels and every channel's admin state, in one round trip.
+_CHANNEL_TABLE = (
+    "SELECT 0 AS kind, channel, enabled AS flag, provider_merchant_id AS text, priority, id "
+    "FROM payment_merchant_channels WHERE merchant_id = ? "
+    "UNION ALL SELECT 1, channel, live, reason, 0, id FROM payment_channel_states "
+    "ORDER BY kind, priority, id"
+)
+
+
+async def _channel_table(merchant_id: int) -> tuple[list[Route], dict[str, tuple[bool, str]]]:
+    rows = await fetch(connections.get("default"), _CHANNEL_TABLE, [merchant_id])
+    configured = [r for r in rows if r["kind"] == 0]
+    states = {r["channel"]: (bool(r["flag"]), r["text"]) for r in rows if r["kind"] == 1}
+    if configured:
+        return [Route(r["channel"], r["text"]) for r in configured if r["flag"]], states
+    s = get_settings()
+    if s.app_env in ("dev", "test") and s.sandbox_enabled:
+        return [Route("sandbox")], states
+    return [], states
 
 
 async def merchant_channels(merchant_id: int) -> list[str]:
     """The merchant's enabled channels, best first (the embedded default if none)."""
-    rows = await MerchantChannel.filter(merchant_id=merchant_id).order_by("priority", "id")
-    if rows:
-        return [r.channel for r in rows if r.enabled]
-    s = get_settings()
-    if s.app_env in ("dev", "test") and s.sandbox_enabled:
-        return ["sandbox"]
-    return []
+    routes, _ = await _channel_table(merchant_id)
+    return [r.channel for r in routes]
 
 
-async def choose_channel(merchant_id: int, requested: str | None) -> str:
+async def route(merchant_id: int, requested: str | None) -> Route:
     """The channel a new order pays through: the requested one when it is enabled for the
     merchant and live, else the merchant's first live channel in priority order."""
-    channels = await merchant_channels(merchant_id)
-    states = await health.health(channels)
-    if requested and requested in states and states[requested].live:
-        return requested
-    for ch in channels:
-        if states[ch].live:
-            return ch
+    routes, admin_states = await _channel_table(merchant_id)
+    states = await health.health([r.channel for r in routes], admin_states)
+    if requested:
+        for r in routes:
+            if r.channel == requested and states[requested].live:
+                return r
+    for r in routes:
+        if states[r.channel].live:
+            return r
     raise DomainError(
         PaymentErrorCode.CHANNEL_UNAVAILABLE,
         "no payment channel is available for this merchant right now, try again later",
@@ -46,11 +75,17 @@ async def choose_channel(merchant_id: int, requested: str | None) -> str:
     )
 
 
-async def start_payment(order: Order, client: str | None = None) -> dict[str, Any]:
+async def choose_channel(merchant_id: int, requested: str | None) -> str:
+    return (await route(merchant_id, requested)).channel
+
+
+async def start_payment(
+    order: Order, client: str | None = None, *, first: service.FirstPayment | None = None
+) -> dict[str, Any]:
     """Create the payment at `order.channel` with the split plan; the client's pay
     parameters (wx.requestPayment params, Alipay trade no / order string, sandbox URL).
 
     `client` is "miniprogram" | "app" (default: mini-program when the consumer has a
     WeChat openid, else app). Raises DomainError (PaymentErrorCode) on channel failure.
     """
-    return await service.start_payment(order, client)
+    return await service.start_payment(order, client, first=first)
