@@ -162,10 +162,10 @@ async def create_order(
         ) from None
     except IntegrityError:
         # The same key raced us: the first order wins, this call returns it.
-        existing = await Order.get_or_none(consumer_id=consumer_id, idempotency_key=key)
-        if existing is None:
+        raced = await Order.get_or_none(consumer_id=consumer_id, idempotency_key=key)
+        if raced is None:
             raise
-        return _same_request(existing, merchant_id, amount_fen, voucher_fen)
+        return _same_request(raced, merchant_id, amount_fen, voucher_fen)
 
     if cash == 0:
         return await mark_paid(
