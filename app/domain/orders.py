@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -32,7 +33,7 @@ from app.domain.settlement import (
 )
 from app.errors import DomainError, NotFound, error_codes
 from app.models.ledger import Asset
-from app.models.merchants import Agent, ConsumerBinding, Merchant, MerchantStatus
+from app.models.merchants import MerchantStatus
 from app.models.orders import (
     HolderKind,
     LotStatus,
@@ -41,7 +42,6 @@ from app.models.orders import (
     OrderStatus,
     PointLot,
 )
-from app.models.users import User
 
 if TYPE_CHECKING:
     from app.payments.service import FirstPayment
@@ -278,21 +278,13 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
             raise DomainError(
                 OrderErrorCode.AMOUNT_MISMATCH, "paid amount differs from the order", "amountFen"
             )
-        merchant = await Merchant.filter(id=order.merchant_id).using_db(conn).get()
-        plan = await _plan(order, policy, merchant)
+        around, merchant = await _surroundings(order, conn)
+        plan = _plan(order, policy, around)
         now = datetime.now(UTC)
         paid_day = today_shanghai(now)
         settle_on = paid_day + timedelta(days=policy.order.settle_days)
         lots = [
-            PointLot(
-                order_id=order.id,
-                holder_kind=kind,
-                holder_id=holder_id,
-                pool=kind.value,  # each holder type has its own pool (SPEC §4)
-                points=points,
-                activate_on=settle_on,
-                recruiter_user_id=recruiter,
-            )
+            (kind, holder_id, points, recruiter)
             for kind, holder_id, points, recruiter in (
                 (HolderKind.CONSUMER, order.consumer_id, plan.consumer_points, None),
                 (
@@ -305,15 +297,45 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
             if points
         ]
         if lots:
-            await PointLot.bulk_create(lots, using_db=conn)
+            # each holder type has its own pool (SPEC §4)
+            await sql.run(
+                conn,
+                "INSERT INTO point_lots (order_id, holder_kind, holder_id, pool, points, status, "
+                "activate_on, released_units, release_count, recruiter_user_id, created_at) "
+                f"VALUES {', '.join(['(?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)'] * len(lots))}",
+                [
+                    v
+                    for kind, holder_id, points, recruiter in lots
+                    for v in (
+                        order.id,
+                        kind.value,
+                        holder_id,
+                        kind.value,
+                        points,
+                        LotStatus.PENDING.value,
+                        settle_on,
+                        recruiter,
+                        now,
+                    )
+                ],
+            )
         order.status = OrderStatus.PAID
         order.channel_txn_id = channel_txn_id
         order.paid_at = now
         order.settle_on = settle_on
         order.settlement = plan.to_json()
-        await order.save(
-            using_db=conn,
-            update_fields=["status", "channel_txn_id", "paid_at", "settle_on", "settlement"],
+        await sql.run(
+            conn,
+            "UPDATE orders SET status = ?, channel_txn_id = ?, paid_at = ?, settle_on = ?, "
+            "settlement = ? WHERE id = ?",
+            [
+                OrderStatus.PAID.value,
+                channel_txn_id,
+                now,
+                settle_on,
+                json.dumps(order.settlement),
+                order.id,
+            ],
         )
         # The ledger entry last: the shared accounts and the hash chain it locks are then
         # held only until the commit that follows, not across the writes above.
@@ -324,32 +346,52 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
             idem_key=f"order:{order.id}:paid",
             conn=conn,
         )
-    await _after("order_paid", order, merchant=merchant)
+    await _after("order_paid", order, merchant_at=(merchant.lat, merchant.lng))
     return order
 
 
-async def _plan(order: Order, policy: Policy, merchant: Merchant) -> SettlementPlan:
-    consumer = await User.get(id=order.consumer_id)
-    inviters: list[int] = []
-    cursor = consumer.inviter_id
-    while cursor is not None and len(inviters) < 2:
-        inviters.append(cursor)
-        up = await User.filter(id=cursor).values_list("inviter_id", flat=True)
-        cursor = int(up[0]) if up and up[0] is not None else None  # type: ignore[call-overload]
-    binding = await ConsumerBinding.filter(consumer_id=order.consumer_id).first()
-    region = merchant.region_code
+@dataclass(frozen=True)
+class _PaidMerchant:
+    """What a payment needs of its merchant: lot recruiter, agents' region, map position."""
+
+    region_code: str
+    recruiter_user_id: int | None
+    lat: float
+    lng: float
+
+
+# Who stands around a payment (two inviter levels, the bound store) and its merchant,
+# in one round trip; the region's agents in a second.
+_SURROUNDINGS = (
+    "SELECT u.inviter_id AS i1, u2.inviter_id AS i2, "
+    "(SELECT b.merchant_id FROM consumer_bindings b WHERE b.consumer_id = u.id) AS bound, "
+    "m.region_code, m.recruiter_user_id, m.lat, m.lng "
+    "FROM users u LEFT JOIN users u2 ON u2.id = u.inviter_id "
+    "JOIN merchants m ON m.id = ? WHERE u.id = ?"
+)
+
+
+async def _surroundings(order: Order, conn) -> tuple[Surroundings, _PaidMerchant]:
+    row = (await sql.fetch(conn, _SURROUNDINGS, [order.merchant_id, order.consumer_id]))[0]
+    inviters = tuple(int(i) for i in (row["i1"], row["i2"]) if i is not None)
+    region = str(row["region_code"])
     codes = {"province": region[:2] + "0000", "city": region[:4] + "00", "district": region}
-    agents = []
-    for row in await Agent.filter(region_code__in=list(codes.values())).values(
-        "id", "level", "region_code"
-    ):
-        if codes.get(row["level"]) == row["region_code"]:
-            agents.append((row["level"], row["id"]))
+    found = await sql.fetch(
+        conn,
+        "SELECT id, level, region_code FROM agents WHERE region_code IN (?, ?, ?)",
+        list(codes.values()),
+    )
+    agents = [(r["level"], r["id"]) for r in found if codes.get(r["level"]) == r["region_code"]]
     around = Surroundings(
-        inviters=tuple(inviters),
-        bound_merchant_id=binding.merchant_id if binding else None,
+        inviters=inviters,
+        bound_merchant_id=row["bound"],
         agents=tuple(sorted(agents)),
     )
+    merchant = _PaidMerchant(region, row["recruiter_user_id"], float(row["lat"]), float(row["lng"]))
+    return around, merchant
+
+
+def _plan(order: Order, policy: Policy, around: Surroundings) -> SettlementPlan:
     return plan_settlement(
         amount_fen=order.amount_fen,
         voucher_fen=order.voucher_fen,
@@ -651,7 +693,7 @@ async def settle_order(order_id: int, at: date | None = None) -> int:
 # ---------------------------------------------------------------- hooks
 
 
-async def _after(event: str, order: Order, *args: int, **kwargs: Merchant) -> None:
+async def _after(event: str, order: Order, *args: int, **kwargs: tuple[float, float]) -> None:
     """Tell discovery what happened, after commit; it must never undo a payment."""
     try:
         from app.geo import hooks

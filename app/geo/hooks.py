@@ -31,17 +31,15 @@ async def merchant_changed(merchant: Merchant) -> None:
         log.exception("geo merchant_changed failed for merchant %s", merchant.id)
 
 
-async def order_paid(order: Order, merchant: Merchant | None = None) -> None:
+async def order_paid(order: Order, merchant_at: tuple[float, float] | None = None) -> None:
     """Called after an order is paid (after commit): heat map, heat, merchant tasks.
-    With the order's merchant at hand, a first payment is recorded in one round trip."""
+    With the merchant's position (GCJ-02) at hand, a first payment is recorded in one
+    round trip."""
     try:
-        if merchant is None:
+        if merchant_at is None:
             await apply_order(order.id)
         else:
-            change = await heatmap.record_paid_order(
-                order, float(merchant.lat), float(merchant.lng)
-            )
-            await _apply_change(change)
+            await _apply_change(await heatmap.record_paid_order(order, *merchant_at))
     except Exception:  # noqa: BLE001 - never undo a payment
         log.exception("geo order_paid failed for order %s", order.id)
 

@@ -62,7 +62,9 @@ async def test_refunds_take_back_and_repeated_hooks_count_once():
     from app.geo import hooks
 
     await hooks.order_paid(o1)  # a retry: nothing more
-    await hooks.order_paid(o1, a)  # a retry by the one-statement path: nothing more
+    await hooks.order_paid(
+        o1, (float(a.lat), float(a.lng))
+    )  # a retry by the one-statement path: nothing more
     await refund(o1, 4_000)  # partial: the order still counts, the amount shrinks
     await hooks.order_refunded(o1, 4_000)  # a retry of the same refund
     await refund(o2, 3_000)  # full: the order no longer counts
@@ -95,8 +97,29 @@ async def test_concurrent_hooks_of_one_order_count_it_once():
     a = await merchant(at=CENTRE)
     o = await paid_order(a, c, 2_000, T0 + timedelta(hours=1), hook=False)
     # when the hook of one payment runs several times at once, by both paths
-    await asyncio.gather(*(hooks.order_paid(o, a if i % 2 else None) for i in range(6)))
+    await asyncio.gather(
+        *(hooks.order_paid(o, (float(a.lat), float(a.lng)) if i % 2 else None) for i in range(6))
+    )
     # then the order is in the heat map once
     h = await _map(T0, T0 + timedelta(days=1))
     assert (h.total_orders, h.total_amount_fen) == (1, 2_000)
     assert await GeoOrderFact.filter(order_id=o.id).count() == 1
+
+
+async def test_a_payment_through_mark_paid_reaches_map_heat_and_week_counter():
+    from app.geo import index
+    from app.models.geo import MerchantTaskCounter
+    from tests import factories as f
+
+    m = await f.make_merchant(at=CENTRE)
+    c = await f.make_user()
+    # when an order is created and paid through the order domain
+    o = await f.paid_order(c, m, 1_234)
+    # then its hour's cell, the merchant's heat and its weekly counter all count it once
+    h = await _map(o.paid_at - timedelta(hours=1), o.paid_at + timedelta(hours=1))
+    assert (h.total_orders, h.total_amount_fen) == (1, 1_234)
+    counter = await MerchantTaskCounter.get(merchant_id=m.id, metric="orders_served_week")
+    assert counter.value == 1
+    from app.redis import get_redis
+
+    assert float(await get_redis().hget(index.K_HEAT, str(m.id)) or 0) > 0
