@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -27,6 +28,14 @@ log = logging.getLogger(__name__)
 class GraphQLApp(GraphQL):
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
         return await build_context(request)
+
+    def encode_json(self, data: object) -> str | bytes:
+        """orjson (several times faster than json.dumps on a page of results); what it
+        cannot encode (an integer beyond 64 bits) goes to the standard encoder."""
+        try:
+            return orjson.dumps(data)
+        except TypeError:
+            return super().encode_json(data)
 
 
 class BodySizeLimit:

@@ -1,16 +1,15 @@
-"""Each process keeps the ranking inputs of every listed merchant in memory (numpy
-arrays indexed by merchant id), so a nearby query neither moves ~700 feature strings out
-of Redis nor loops over them in Python.
+"""Each process keeps what a nearby query needs of every listed merchant in memory:
+the ranking inputs in numpy arrays indexed by merchant id (static score part from
+discount and rating, boost end, heat sum H, position), and what a result shows (the
+decoded `feat` and the `card`: name, address). So a nearby query is one round trip to
+Redis, and ranks ~700 candidates without moving their strings out of Redis.
 
-Membership comes from GEOSEARCH on every request (a suspended merchant leaves at once)
-and the page's displayed fields come fresh from Redis. The cache holds what the order
-needs: the static part of the score (discount, rating), the boost end, the heat sum H
-and the position (for the distance).
-
-It stays exact through the `changes` stream: every writer appends the merchant id in
-the same MULTI as its change, and each query reads the entries after the last one this
-process applied (in the same pipeline as its GEOSEARCH) and reloads just those ids.
-A new `gen` (rebuild, wiped keys, another Redis) or a long backlog reloads everything.
+Membership comes from GEOSEARCH on every request (a suspended merchant leaves at once).
+The rest stays exact through the `changes` stream: every writer appends the merchant id
+in the same MULTI as its change (feat, card or heat), and each query reads the entries
+after the last one this process applied (in the same pipeline as its GEOSEARCH) and
+reloads just those ids before it ranks. A new `gen` (rebuild, wiped keys, another Redis)
+or a long backlog reloads everything.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import asyncio
 from typing import Any
 
 import numpy as np
+import orjson
 
 from app.domain.policy import get_policy
 
@@ -33,6 +33,9 @@ class FeatureCache:
         self.gen: str | None = None
         self.last_id = "0-0"
         self.dmax = 0
+        self.epoch: float | None = None  # heat epoch; moves only with a new `gen`
+        # id -> what a result shows: (feat, name, address, discount part, rating part)
+        self.shown: dict[int, tuple[index.Feat, str, str, float, float]] = {}
         self._lock = asyncio.Lock()
         self._alloc(0)
 
@@ -61,21 +64,30 @@ class FeatureCache:
         ):
             dst[: len(src)] = src
 
-    def _set(self, mid: int, feat: str | None, heat: str | None) -> None:
+    def _set(self, mid: int, feat: str | None, heat: str | None, card: str | None) -> None:
         self._grow(mid)
         if feat is None:
             self.present[mid] = False
+            self.shown.pop(mid, None)
             return
         f = index.decode_feat(feat)
-        w = WEIGHTS
+        c = orjson.loads(card) if card else {}
+        discount, rating = self.discount_part(f), self.rating_part(f)
         self.present[mid] = True
-        self.static[mid] = w.discount * min(
-            max(f.discount_bps, 0) / max(self.dmax, 1), 1.0
-        ) + w.rating * min(max(f.rating_x100, 0) / w.rating_max_x100, 1.0)
+        self.static[mid] = discount + rating
         self.boost_until[mid] = f.boost_until
         self.heat[mid] = float(heat) if heat else 0.0
         self.lat[mid] = f.lat
         self.lng[mid] = f.lng
+        self.shown[mid] = (f, c.get("name", ""), c.get("address", ""), discount, rating)
+
+    def discount_part(self, f: index.Feat) -> float:
+        w = WEIGHTS
+        return w.discount * min(max(f.discount_bps, 0) / max(self.dmax, 1), 1.0)
+
+    def rating_part(self, f: index.Feat) -> float:
+        w = WEIGHTS
+        return w.rating * min(max(f.rating_x100, 0) / w.rating_max_x100, 1.0)
 
     async def catch_up(self, r: Any, gen: str | None, entries: list[Any]) -> None:
         """Apply what the request's pipeline saw: a new generation or new change entries."""
@@ -87,13 +99,19 @@ class FeatureCache:
         if not entries:
             return
         ids = list(dict.fromkeys(fields["m"] for _, fields in entries))
-        pipe = r.pipeline(transaction=False)
-        pipe.hmget(index.K_FEAT, ids)
-        pipe.hmget(index.K_HEAT, ids)
-        feats, heats = await pipe.execute()
-        for mid, feat, heat in zip(ids, feats, heats, strict=True):
-            self._set(int(mid), feat, heat)
-        self.last_id = max(self.last_id, entries[-1][0], key=_stream_key)
+        # One catch-up at a time: fetched and applied in order, so an older read never
+        # overwrites a newer one applied by a concurrent request of this process.
+        async with self._lock:
+            pipe = r.pipeline(transaction=False)
+            pipe.hmget(index.K_FEAT, ids)
+            pipe.hmget(index.K_HEAT, ids)
+            pipe.hmget(index.K_CARD, ids)
+            pipe.get(index.K_HEAT_EPOCH)  # set once (NX) before the first heat change
+            feats, heats, cards, epoch = await pipe.execute()
+            for mid, feat, heat, card in zip(ids, feats, heats, cards, strict=True):
+                self._set(int(mid), feat, heat, card)
+            self.epoch = float(epoch) if epoch else None
+            self.last_id = max(self.last_id, entries[-1][0], key=_stream_key)
 
     async def reload(self, r: Any) -> None:
         self.dmax = _dmax()
@@ -101,11 +119,15 @@ class FeatureCache:
         pipe.xrevrange(index.K_CHANGES, count=1)
         pipe.hgetall(index.K_FEAT)
         pipe.hgetall(index.K_HEAT)
+        pipe.hgetall(index.K_CARD)
+        pipe.get(index.K_HEAT_EPOCH)
         pipe.get(index.K_GEN)
-        last, feats, heats, gen = await pipe.execute()
+        last, feats, heats, cards, epoch, gen = await pipe.execute()
         self._alloc(max((int(k) for k in feats), default=0) + 1)
+        self.shown = {}
         for mid, feat in feats.items():
-            self._set(int(mid), feat, heats.get(mid))
+            self._set(int(mid), feat, heats.get(mid), cards.get(mid))
+        self.epoch = float(epoch) if epoch else None
         self.last_id = last[0][0] if last else "0-0"
         self.gen = gen
 

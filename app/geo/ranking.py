@@ -40,7 +40,7 @@ class Weights:
 WEIGHTS = Weights()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # (not frozen: a frozen init costs ~1 us more per result)
 class ScoreParts:
     distance: float
     discount: float

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime
 from typing import Annotated
 
 import strawberry
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode
 from strawberry import relay
 from strawberry.types import Info
 
@@ -38,6 +40,38 @@ from app.schema.permissions import IsMerchant, IsMerchantOwner, has_role
 
 on_error = handles_errors(DiscoveryError, DiscoveryErrorCode)
 CanReadHeatmap = has_role(Role.AGENT, Role.MERCHANT_OWNER)
+CURSOR_FIELDS = frozenset({"cursor", "endCursor"})
+
+
+def selects_any(info: Info, names: frozenset[str]) -> bool:
+    """Whether the query selects a field of one of these names anywhere under this field
+    (through fragments too). Errs on the side of yes: any such name at any depth."""
+    raw = info._raw_info
+    stack = [node.selection_set for node in raw.field_nodes]
+    seen: set[str] = set()
+    while stack:
+        selection_set = stack.pop()
+        if selection_set is None:
+            continue
+        for sel in selection_set.selections:
+            if isinstance(sel, FieldNode):
+                if sel.name.value in names:
+                    return True
+                stack.append(sel.selection_set)
+            elif isinstance(sel, InlineFragmentNode):
+                stack.append(sel.selection_set)
+            elif isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen:
+                seen.add(sel.name.value)
+                fragment = raw.fragments.get(sel.name.value)
+                if fragment is not None:
+                    stack.append(fragment.selection_set)
+    return False
+
+
+@functools.lru_cache(maxsize=65536)
+def _merchant_gid(merchant_id: int) -> relay.GlobalID:
+    """The same merchants come back page after page: their (immutable) IDs are kept."""
+    return encode_id("Merchant", merchant_id)
 
 
 def _nearby_node(x: near.NearbyItem, out: CoordSystem) -> NearbyMerchant:
@@ -46,7 +80,7 @@ def _nearby_node(x: near.NearbyItem, out: CoordSystem) -> NearbyMerchant:
         lat, lng = convert(lat, lng, CoordSystem.GCJ02, out)
     p = x.parts
     return NearbyMerchant(
-        merchant_id=encode_id("Merchant", x.merchant_id),
+        merchant_id=_merchant_gid(x.merchant_id),
         name=x.name,
         category=x.category,
         address=x.address,
@@ -85,6 +119,7 @@ class DiscoveryQuery:
     )
     async def nearby_merchants(
         self,
+        info: Info,
         location: LocationInput,
         radius_m: int = near.DEFAULT_RADIUS_M,
         category: str | None = None,
@@ -92,6 +127,8 @@ class DiscoveryQuery:
         after: str | None = None,
         output_coord_system: CoordSystemEnum = CoordSystem.GCJ02,  # type: ignore[valid-type]
     ) -> Connection[NearbyMerchant]:
+        # A query that selects no cursor cannot scroll: no snapshot, no cursors to encode.
+        cursors = selects_any(info, CURSOR_FIELDS)
         page = await near.nearby(
             float(location.lat),
             float(location.lng),
@@ -100,9 +137,12 @@ class DiscoveryQuery:
             category=category,
             first=first,
             after=after,
+            cursors=cursors,
         )
         out = CoordSystem(output_coord_system)
-        edges = [Edge(cursor=x.cursor, node=_nearby_node(x, out)) for x in page.items]
+        edges = [
+            Edge(cursor=x.cursor if cursors else "", node=_nearby_node(x, out)) for x in page.items
+        ]
         return Connection(
             edges=edges,
             page_info=PageInfo(

@@ -26,6 +26,7 @@ from app.resolvers.merchants import MerchantMutation, MerchantQuery
 from app.resolvers.orders import OrderMutation, OrderQuery
 from app.resolvers.payments import PaymentMutation, PaymentQuery
 from app.resolvers.releases import ReleaseQuery
+from app.schema.execution import PlainCompletion
 from app.schema.extensions import ErrorShaping
 from app.schema.scalars import SCALAR_MAP
 
@@ -91,6 +92,7 @@ schema = Schema(
     query=Query,
     mutation=Mutation,
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    execution_context_class=PlainCompletion,
     extensions=[
         ErrorShaping,
         _max_tokens,  # before parsing: it sets the parser's token limit
