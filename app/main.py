@@ -18,6 +18,7 @@ from strawberry.asgi import GraphQL
 from app.config import Settings, get_settings
 from app.db import close_db, init_db
 from app.logging import setup_logging
+from app.payments import registry as payment_channels
 from app.redis import close_redis, get_redis
 from app.schema.context import Context, build_context
 from app.schema.root import schema
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
         try:
             yield
         finally:
+            await payment_channels.aclose()  # the providers' kept connections
             if manage_db:
                 await close_db()
                 await close_redis()

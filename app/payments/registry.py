@@ -70,6 +70,14 @@ def get_channel(name: str) -> PaymentChannel:
     return adapter
 
 
+async def aclose() -> None:
+    """Close the adapters' kept HTTP clients (at shutdown)."""
+    for adapter in list(_built.values()):
+        http = getattr(adapter, "http", None)
+        if http is not None:
+            await http.aclose()
+
+
 def sandbox_private_seed(settings: Settings) -> bytes:
     return hashlib.sha256(
         b"sandbox-provider:" + settings.sandbox_key_seed.get_secret_value().encode()
