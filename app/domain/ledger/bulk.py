@@ -4,16 +4,21 @@
 `(ord, src, dst, asset, amount)` (account names, ordering key) and writes them with
 a handful of statements, whatever their number:
 
-1. the rows land in a temporary table (`INSERT … SELECT`);
-2. missing accounts are created (`INSERT … SELECT … ON CONFLICT DO NOTHING`);
+1. the rows land in a temporary table; on PostgreSQL with their account ids, looked up
+   in the same statement (`CREATE TEMP TABLE … AS SELECT … LEFT JOIN ledger_accounts`);
+2. missing accounts are created (`INSERT … SELECT … ON CONFLICT DO NOTHING`; on
+   PostgreSQL only for the rows whose id was not found) and their ids filled in;
 3. the per-account deltas are computed in SQL; the touched balance rows are locked in
    primary-key order (PostgreSQL) and an entry that would overdraw a non-negative
    account fails whole (`Overdraft`), exactly as `ledger.post` does;
 4. balances move with one `UPDATE … FROM`;
-5. postings go in with one `INSERT … SELECT` in `ord` order, so posting ids follow it;
+5. postings go in with one `INSERT … SELECT` in `ord` order, so posting ids follow it
+   (on PostgreSQL without the per-row foreign-key triggers when the role may set
+   `session_replication_role`: every key is known to exist and is locked, see there);
 6. the entry is sealed into the hash chain with the same digest `ledger.post` would
-   compute (sha256 over `posting_line` in posting-id order): in SQL on PostgreSQL,
-   streamed in keyed batches on SQLite. `verify_ledger()` accepts the result.
+   compute (sha256 over `posting_line` in posting-id order): in SQL from the staged
+   rows on PostgreSQL, streamed in keyed batches on SQLite. `verify_ledger()` accepts
+   the result.
 
 Run it inside the caller's transaction (`conn`). Memory does not grow with the number
 of postings.
@@ -34,8 +39,11 @@ from app.models.ledger import Asset, LedgerEntry
 _PARAM = re.compile(r"@([a-z_][a-z0-9_]*)(?:!([a-z_ ]+[a-z]))?")
 
 DIGEST_BATCH = 20_000
-# The order postings are inserted in (their ids follow it), total over the row's values.
+# The order postings are inserted in (their ids follow it): `ord` first, then total over
+# the row's values. PostgreSQL computes the digest from the staged rows in the same
+# order, by account id (sorting integers, not names, is what keeps it cheap).
 _ORDER = "ord, src, dst, asset, amount"
+_ORDER_PG = "ord, src_id, dst_id, asset, amount"
 
 
 def dialect_of(conn: Any) -> str:
@@ -136,7 +144,8 @@ async def post_bulk(
     )
     insert = (
         "INSERT INTO ledger_postings (entry_id, source_id, destination_id, asset, amount) "
-        f"SELECT @entry, src_id, dst_id, asset, amount FROM bulk_postings ORDER BY {_ORDER}"
+        "SELECT @entry, src_id, dst_id, asset, amount FROM bulk_postings "
+        f"ORDER BY {_ORDER_PG if pg else _ORDER}"
     )
     if pg and await _may_skip_row_triggers(conn):
         # The three foreign keys of a posting hold by construction here: the entry was
@@ -337,7 +346,7 @@ async def _staged_digest(conn: Any) -> str:
         conn,
         "SELECT encode(sha256(convert_to(string_agg("
         "src || '|' || dst || '|' || asset || '|' || amount::text || E'\\n', "
-        f"'' ORDER BY {_ORDER}), 'UTF8')), 'hex') AS h FROM bulk_postings",
+        f"'' ORDER BY {_ORDER_PG}), 'UTF8')), 'hex') AS h FROM bulk_postings",
     )
     return str(rows[0]["h"])
 
