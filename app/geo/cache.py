@@ -15,6 +15,7 @@ or a long backlog reloads everything.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,9 @@ from . import index
 from .ranking import WEIGHTS
 
 BACKLOG = 500  # more pending changes than this: reload in full
+# columns of FeatureCache.table
+PHI, LAMBDA, COS_PHI, STATIC, HEAT, BOOST_UNTIL = range(6)  # position in radians
+N_COLS = 6
 
 
 class FeatureCache:
@@ -41,11 +45,8 @@ class FeatureCache:
 
     def _alloc(self, size: int) -> None:
         self.present = np.zeros(size, dtype=bool)
-        self.static = np.zeros(size, dtype=np.float64)
-        self.boost_until = np.zeros(size, dtype=np.int64)
-        self.heat = np.zeros(size, dtype=np.float64)
-        self.lat = np.zeros(size, dtype=np.float64)
-        self.lng = np.zeros(size, dtype=np.float64)
+        # one row per merchant id, so a query gathers its candidates' inputs at once
+        self.table = np.zeros((size, N_COLS), dtype=np.float64)
 
     @property
     def size(self) -> int:
@@ -55,14 +56,10 @@ class FeatureCache:
         if max_id < self.size:
             return
         new = max(max_id + 1, self.size * 2, 1024)
-        old = (self.present, self.static, self.boost_until, self.heat, self.lat, self.lng)
+        present, table = self.present, self.table
         self._alloc(new)
-        for dst, src in zip(
-            (self.present, self.static, self.boost_until, self.heat, self.lat, self.lng),
-            old,
-            strict=True,
-        ):
-            dst[: len(src)] = src
+        self.present[: len(present)] = present
+        self.table[: len(table)] = table
 
     def _set(self, mid: int, feat: str | None, heat: str | None, card: str | None) -> None:
         self._grow(mid)
@@ -73,12 +70,16 @@ class FeatureCache:
         f = index.decode_feat(feat)
         c = orjson.loads(card) if card else {}
         discount, rating = self.discount_part(f), self.rating_part(f)
+        phi = math.radians(f.lat)
+        self.table[mid] = (
+            phi,
+            math.radians(f.lng),
+            math.cos(phi),
+            discount + rating,
+            float(heat) if heat else 0.0,
+            float(f.boost_until),  # Unix seconds: exact in a float
+        )
         self.present[mid] = True
-        self.static[mid] = discount + rating
-        self.boost_until[mid] = f.boost_until
-        self.heat[mid] = float(heat) if heat else 0.0
-        self.lat[mid] = f.lat
-        self.lng[mid] = f.lng
         self.shown[mid] = (f, c.get("name", ""), c.get("address", ""), discount, rating)
 
     def discount_part(self, f: index.Feat) -> float:

@@ -35,7 +35,7 @@ from app.redis import get_redis
 from app.schema.pagination import decode_cursor, encode_cursor, page_size
 
 from . import index
-from .cache import BACKLOG, CACHE
+from .cache import BACKLOG, BOOST_UNTIL, CACHE, COS_PHI, HEAT, LAMBDA, PHI, STATIC
 from .coords import EARTH_RADIUS_M, CoordSystem, convert
 from .errors import DiscoveryErrorCode
 from .ranking import WEIGHTS, ScoreParts
@@ -124,15 +124,16 @@ async def nearby(
             return page
         r = await _rank(glat, glng, radius_m, category, now)
         pos = _key(cur_score, cur_id)
-        rest = [i for i in r.order.tolist() if _key(r.total[i], int(r.ids[i])) > pos]
-        return r.page(np.array(rest, dtype=np.int64), n, NO_SNAPSHOT, 0)
+        rest = [i for i in r.order().tolist() if _key(r.total[i], int(r.ids[i])) > pos]
+        return r.page(np.array(rest, dtype=np.int64), n, NO_SNAPSHOT, 0, len(rest))
     r = await _rank(glat, glng, radius_m, category, now)
-    token = NO_SNAPSHOT
-    if cursors and len(r.order) > n:
-        token = secrets.token_urlsafe(9)
-        body = f"{glat:.7f},{glng:.7f};" + ",".join(map(str, r.ids[r.order].tolist()))
-        await get_redis().set(index.snap_key(token), body, ex=SNAPSHOT_TTL_S)
-    return r.page(r.order, n, token, 0)
+    if not (cursors and len(r.ids) > n):
+        return r.page(r.top(n), n, NO_SNAPSHOT, 0, len(r.ids))
+    order = r.order()
+    token = secrets.token_urlsafe(9)
+    body = f"{glat:.7f},{glng:.7f};" + ",".join(map(str, r.ids[order].tolist()))
+    await get_redis().set(index.snap_key(token), body, ex=SNAPSHOT_TTL_S)
+    return r.page(order, n, token, 0, len(order))
 
 
 class _Ranking:
@@ -147,9 +148,23 @@ class _Ranking:
         total: np.ndarray,
     ) -> None:
         self.ids, self.dist, self.heat, self.boost, self.total = ids, dist, heat, boost, total
-        self.order = np.lexsort((ids, -total))  # best first, ties by id
 
-    def page(self, order: np.ndarray, n: int, token: str, base: int) -> NearbyPage:
+    def order(self) -> np.ndarray:
+        """All candidates, best first, ties by id."""
+        return np.lexsort((self.ids, -self.total))
+
+    def top(self, n: int) -> np.ndarray:
+        """The first `n` of `order()`, without sorting the rest."""
+        if len(self.ids) <= n:
+            return self.order()
+        neg = -self.total
+        # the n-th best score; whatever ranks in the first n scores at least that much
+        nth = neg[np.argpartition(neg, n - 1)[n - 1]]
+        (near,) = np.nonzero(neg <= nth)
+        return near[np.lexsort((self.ids[near], neg[near]))][:n]
+
+    def page(self, order: np.ndarray, n: int, token: str, base: int, left: int) -> NearbyPage:
+        """Items of the first `n` rows of `order`; `left` rows were there to page through."""
         rows = order[:n]
         items = _items(
             self.ids[rows].tolist(),
@@ -159,7 +174,7 @@ class _Ranking:
             token,
             base,
         )
-        return NearbyPage(items=items, has_next=len(order) > n, total=len(self.ids))
+        return NearbyPage(items=items, has_next=left > n, total=len(self.ids))
 
 
 def _score(
@@ -167,15 +182,33 @@ def _score(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Distance from (lat, lng), heat part, boost part and total of cached merchants."""
     c, w = CACHE, WEIGHTS
+    rows = c.table[ids]
     p1, l1 = math.radians(lat), math.radians(lng)
-    p2, l2 = np.radians(c.lat[ids]), np.radians(c.lng[ids])
-    hv = np.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin((l2 - l1) / 2) ** 2
-    dist = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(hv, 1.0)))
+    # haversine on Redis's sphere, with each merchant's radians and cosine kept
+    a = np.sin((rows[:, PHI] - p1) * 0.5)
+    a *= a
+    b = np.sin((rows[:, LAMBDA] - l1) * 0.5)
+    b *= b
+    b *= rows[:, COS_PHI]
+    b *= math.cos(p1)
+    a += b
+    np.minimum(a, 1.0, out=a)
+    np.sqrt(a, out=a)
+    np.arcsin(a, out=a)
+    dist = a
+    dist *= 2 * EARTH_RADIUS_M
     epoch = now if c.epoch is None else c.epoch
-    h = c.heat[ids] * math.exp(-(now - epoch) / w.heat_tau_s)
-    heat = w.heat * (1.0 - np.exp(-np.maximum(h, 0.0) / w.heat_scale))
-    boost = np.where(c.boost_until[ids] > now, w.boost, 0.0)
-    total = c.static[ids] + w.distance * np.exp(-dist / w.decay_m) + heat + boost
+    h = rows[:, HEAT] * -(math.exp(-(now - epoch) / w.heat_tau_s) / w.heat_scale)
+    np.minimum(h, 0.0, out=h)
+    heat = np.exp(h)
+    heat *= -w.heat
+    heat += w.heat
+    boost = np.where(rows[:, BOOST_UNTIL] > now, w.boost, 0.0)
+    total = np.exp(dist * (-1.0 / w.decay_m))
+    total *= w.distance
+    total += rows[:, STATIC]
+    total += heat
+    total += boost
     return dist, heat, boost, total
 
 

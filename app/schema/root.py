@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import strawberry
 from strawberry import relay
@@ -14,9 +15,10 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
-    ValidationCache,
+    SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 
 from app.config import get_settings
@@ -84,6 +86,32 @@ class RequestGuards(AddValidationRules):
         super().__init__(list(_rules(s.max_query_depth, s.max_aliases, s.app_env == "prod")))
 
 
+class DocumentValidationCache(SchemaExtension):
+    """Strawberry's ValidationCache keys an LRU cache by the parsed document, which
+    hashes the whole syntax tree on every request. The parser cache hands the same
+    document object to every request of the same query, so the result is kept by the
+    document's identity (and the rules) instead; the entry holds the document, so its
+    id cannot be reused while the entry lives."""
+
+    _cache: ClassVar[dict[tuple[int, tuple[Any, ...]], tuple[Any, list[Any]]]] = {}
+    MAXSIZE = 512
+
+    def on_validate(self) -> Iterator[None]:
+        ec = self.execution_context
+        document, rules = ec.graphql_document, ec.validation_rules
+        key = (id(document), rules)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] is document:
+            errors = hit[1]
+        else:
+            errors = validate_document(ec.schema._schema, document, rules)
+            if len(self._cache) >= self.MAXSIZE:
+                self._cache.clear()
+            self._cache[key] = (document, errors)
+        ec.pre_execution_errors = errors
+        yield
+
+
 def _max_tokens() -> MaxTokensLimiter:
     return MaxTokensLimiter(max_token_count=get_settings().max_tokens)
 
@@ -98,6 +126,6 @@ schema = Schema(
         _max_tokens,  # before parsing: it sets the parser's token limit
         lambda: ParserCache(maxsize=512),
         RequestGuards,
-        lambda: ValidationCache(maxsize=512),
+        DocumentValidationCache,
     ],
 )
