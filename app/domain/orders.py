@@ -12,7 +12,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from tortoise import connections
@@ -126,22 +126,24 @@ async def create_order(
     else:
         chosen = VOUCHER_CHANNEL
     discount_bps = int(facts["discount_bps"])
+    row: dict[str, Any] = dict(
+        consumer_id=consumer_id,
+        merchant_id=merchant_id,
+        idempotency_key=key,
+        amount_fen=amount_fen,
+        voucher_fen=voucher_fen,
+        cash_fen=cash,
+        discount_bps=discount_bps,
+        discount_fen=discount_fen(amount_fen, discount_bps),
+        channel=chosen,
+        policy=policy.name,
+    )
     try:
-        async with in_transaction() as conn:
-            order = await Order.create(
-                consumer_id=consumer_id,
-                merchant_id=merchant_id,
-                idempotency_key=key,
-                amount_fen=amount_fen,
-                voucher_fen=voucher_fen,
-                cash_fen=cash,
-                discount_bps=discount_bps,
-                discount_fen=discount_fen(amount_fen, discount_bps),
-                channel=chosen,
-                policy=policy.name,
-                using_db=conn,
-            )
-            if voucher_fen:
+        if not voucher_fen:  # a single insert: nothing to hold together
+            order = await Order.create(**row)
+        else:
+            async with in_transaction() as conn:
+                order = await Order.create(**row, using_db=conn)
                 await ledger.post(
                     "voucher_hold",
                     f"order:{order.id}",
@@ -185,6 +187,13 @@ _ORDER_FACTS = (
     "(SELECT u.wechat_openid FROM users u WHERE u.id = ?) AS openid "
     "FROM (SELECT 1 AS one) AS x LEFT JOIN merchants m ON m.id = ?"
 )
+
+
+async def _lock_order(order_id: int, conn) -> Order | None:
+    """The order row, locked to the end of the transaction (written by hand: the ORM's
+    query building was a visible share of every payment)."""
+    rows = await sql.fetch(conn, "SELECT * FROM orders WHERE id = ? FOR UPDATE", [order_id])
+    return Order._init_from_db(**rows[0]) if rows else None
 
 
 async def _order_facts(consumer_id: int, merchant_id: int, key: str) -> dict:
@@ -257,7 +266,7 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
     """Apply a verified payment exactly once (SPEC §3.2)."""
     policy = get_policy()
     async with in_transaction() as conn:
-        order = await Order.filter(id=order_id).select_for_update().using_db(conn).first()
+        order = await _lock_order(order_id, conn)
         if order is None:
             raise NotFound("order", "orderId")
         if order.status in PAID_STATES:
@@ -296,47 +305,36 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
             )
             if points
         ]
-        if lots:
-            # each holder type has its own pool (SPEC §4)
-            await sql.run(
-                conn,
-                "INSERT INTO point_lots (order_id, holder_kind, holder_id, pool, points, status, "
-                "activate_on, released_units, release_count, recruiter_user_id, created_at) "
-                f"VALUES {', '.join(['(?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)'] * len(lots))}",
-                [
-                    v
-                    for kind, holder_id, points, recruiter in lots
-                    for v in (
-                        order.id,
-                        kind.value,
-                        holder_id,
-                        kind.value,
-                        points,
-                        LotStatus.PENDING.value,
-                        settle_on,
-                        recruiter,
-                        now,
-                    )
-                ],
-            )
         order.status = OrderStatus.PAID
         order.channel_txn_id = channel_txn_id
         order.paid_at = now
         order.settle_on = settle_on
         order.settlement = plan.to_json()
-        await sql.run(
-            conn,
-            "UPDATE orders SET status = ?, channel_txn_id = ?, paid_at = ?, settle_on = ?, "
-            "settlement = ? WHERE id = ?",
-            [
-                OrderStatus.PAID.value,
-                channel_txn_id,
-                now,
-                settle_on,
-                json.dumps(order.settlement),
-                order.id,
-            ],
+        # The lots (each holder type has its own pool, SPEC §4) and the order row: one
+        # statement on PostgreSQL.
+        lots_sql = (
+            "INSERT INTO point_lots (order_id, holder_kind, holder_id, pool, points, status, "
+            "activate_on, released_units, release_count, recruiter_user_id, created_at) "
+            f"VALUES {', '.join(['(?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)'] * len(lots))}"
         )
+        lot_values = [
+            v
+            for kind, holder_id, points, recruiter in lots
+            for v in (order.id, kind.value, holder_id, kind.value, points,
+                      LotStatus.PENDING.value, settle_on, recruiter, now)
+        ]  # fmt: skip
+        order_sql = (
+            "UPDATE orders SET status = ?, channel_txn_id = ?, paid_at = ?, settle_on = ?, "
+            "settlement = ? WHERE id = ?"
+        )
+        order_values = [OrderStatus.PAID.value, channel_txn_id, now, settle_on,
+                        json.dumps(order.settlement), order.id]  # fmt: skip
+        if lots and sql.is_pg(conn):
+            await sql.run(conn, f"WITH l AS ({lots_sql}) {order_sql}", lot_values + order_values)
+        else:
+            if lots:
+                await sql.run(conn, lots_sql, lot_values)
+            await sql.run(conn, order_sql, order_values)
         # The ledger entry last: the shared accounts and the hash chain it locks are then
         # held only until the commit that follows, not across the writes above.
         await ledger.post(
@@ -445,7 +443,7 @@ def _payment_postings(order: Order, plan: SettlementPlan) -> list[Post]:
 async def close_order(order_id: int) -> Order:
     """An unpaid order ends: its held vouchers go back to the wallet."""
     async with in_transaction() as conn:
-        order = await Order.filter(id=order_id).select_for_update().using_db(conn).first()
+        order = await _lock_order(order_id, conn)
         if order is None:
             raise NotFound("order", "orderId")
         if order.status == OrderStatus.CLOSED:
@@ -492,7 +490,7 @@ async def refund_order(
     if not isinstance(amount_fen, int) or amount_fen <= 0:
         raise DomainError(OrderErrorCode.AMOUNT_INVALID, "refund must be above zero", "amountFen")
     async with in_transaction() as conn:
-        order = await Order.filter(id=order_id).select_for_update().using_db(conn).first()
+        order = await _lock_order(order_id, conn)
         if order is None:
             raise NotFound("order", "orderId")
         done = await OrderRefund.filter(refund_key=key).using_db(conn).first()
@@ -644,7 +642,7 @@ def _activation_time(at: date | None) -> datetime:
 
 async def settle_order(order_id: int, at: date | None = None) -> int:
     async with in_transaction() as conn:
-        order = await Order.filter(id=order_id).select_for_update().using_db(conn).first()
+        order = await _lock_order(order_id, conn)
         if order is None or order.settled_at is not None:
             return 0
         plan = SettlementPlan.from_json(order.settlement or {})
