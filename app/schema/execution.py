@@ -21,6 +21,7 @@ again by graphql-core, which raises or records the error with its path and locat
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from math import isfinite
 from typing import Any
@@ -46,6 +47,7 @@ from graphql.type.scalars import (
     serialize_int,
     serialize_string,
 )
+from strawberry.relay import GlobalID
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
@@ -94,7 +96,17 @@ def _leaf(t: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
             return slow(value)
 
         return complete_int
-    if coerce is serialize_string or coerce is serialize_id:
+    if coerce is serialize_id:
+
+        def complete_id(value: Any) -> Any:
+            if type(value) is str:
+                return value
+            if type(value) is GlobalID:
+                return _global_id_text(value)  # what serialize_id returns: str(value)
+            return slow(value)
+
+        return complete_id
+    if coerce is serialize_string:
 
         def complete_str(value: Any) -> Any:
             return value if type(value) is str else slow(value)
@@ -107,6 +119,10 @@ def _leaf(t: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
 
         return complete_bool
     return slow
+
+
+# GlobalIDs are immutable: their base64 text is kept (the same results come back often)
+_global_id_text = functools.lru_cache(maxsize=65536)(GlobalID.__str__)
 
 
 def _list(item: Callable[[Any], Any], item_non_null: bool) -> Callable[[Any], Any]:

@@ -7,17 +7,16 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import strawberry
+from graphql.language.parser import parse
 from strawberry import relay
 from strawberry.extensions import (
-    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 
@@ -78,54 +77,76 @@ def _rules(depth: int, aliases: int, prod: bool) -> tuple[Any, ...]:
     return tuple(rules)
 
 
-class RequestGuards(AddValidationRules):
-    """Depth, alias and introspection limits from the live settings."""
+_parse = functools.lru_cache(maxsize=512)(parse)
 
-    def __init__(self) -> None:
+
+class RequestGuards(SchemaExtension):
+    """Token, depth, alias and introspection limits from the live settings, with parsed
+    and validated documents cached: Strawberry's MaxTokensLimiter, ParserCache,
+    AddValidationRules and ValidationCache in one extension, as Strawberry sets up every
+    extension's hooks on every request.
+
+    Validation results are kept by the document's identity and the rules, not by
+    hashing the whole syntax tree (what ValidationCache's LRU key does on every
+    request): the parse cache hands the same document object to every request of the
+    same query (and token limit). An entry holds its document, so the id stays its own.
+    """
+
+    _validated: ClassVar[dict[tuple[int, tuple[Any, ...]], tuple[Any, list[Any]]]] = {}
+    MAX_VALIDATED = 512
+
+    def on_operation(self) -> Iterator[None]:
         s = get_settings()
-        super().__init__(list(_rules(s.max_query_depth, s.max_aliases, s.app_env == "prod")))
+        ec = self.execution_context
+        ec.parse_options["max_tokens"] = s.max_tokens  # before parsing
+        ec.validation_rules = ec.validation_rules + _rules(
+            s.max_query_depth, s.max_aliases, s.app_env == "prod"
+        )
+        yield
 
-
-class DocumentValidationCache(SchemaExtension):
-    """Strawberry's ValidationCache keys an LRU cache by the parsed document, which
-    hashes the whole syntax tree on every request. The parser cache hands the same
-    document object to every request of the same query, so the result is kept by the
-    document's identity (and the rules) instead; the entry holds the document, so its
-    id cannot be reused while the entry lives."""
-
-    _cache: ClassVar[dict[tuple[int, tuple[Any, ...]], tuple[Any, list[Any]]]] = {}
-    MAXSIZE = 512
+    def on_parse(self) -> Iterator[None]:
+        ec = self.execution_context
+        ec.graphql_document = _parse(ec.query, **ec.parse_options)
+        yield
 
     def on_validate(self) -> Iterator[None]:
         ec = self.execution_context
         document, rules = ec.graphql_document, ec.validation_rules
         key = (id(document), rules)
-        hit = self._cache.get(key)
+        hit = self._validated.get(key)
         if hit is not None and hit[0] is document:
             errors = hit[1]
         else:
             errors = validate_document(ec.schema._schema, document, rules)
-            if len(self._cache) >= self.MAXSIZE:
-                self._cache.clear()
-            self._cache[key] = (document, errors)
+            if len(self._validated) >= self.MAX_VALIDATED:
+                self._validated.clear()
+            self._validated[key] = (document, errors)
         ec.pre_execution_errors = errors
         yield
 
 
-def _max_tokens() -> MaxTokensLimiter:
-    return MaxTokensLimiter(max_token_count=get_settings().max_tokens)
+class CachedNameConverter(NameConverter):
+    """The same names, converted once (Strawberry converts every argument's name on
+    every call of a field with arguments)."""
+
+    def __init__(self, auto_camel_case: bool = True) -> None:
+        super().__init__(auto_camel_case)
+        self._names: dict[str, str] = {}
+
+    def apply_naming_config(self, name: str) -> str:
+        converted = self._names.get(name)
+        if converted is None:
+            converted = self._names[name] = super().apply_naming_config(name)
+        return converted
 
 
 schema = Schema(
     query=Query,
     mutation=Mutation,
-    config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    config=StrawberryConfig(scalar_map=SCALAR_MAP, name_converter=CachedNameConverter()),
     execution_context_class=PlainCompletion,
     extensions=[
         ErrorShaping,
-        _max_tokens,  # before parsing: it sets the parser's token limit
-        lambda: ParserCache(maxsize=512),
         RequestGuards,
-        DocumentValidationCache,
     ],
 )
