@@ -240,14 +240,20 @@ async def _stage_pg(conn: Any, select_sql: str, params: dict[str, Any], now: dat
     )
     count = _check_stats(stats)
     if count and int(stats[0]["missing"]):
+        # The new accounts' ids come back from their insert (a holder's account is new
+        # on its first release); an account someone else created meanwhile (a conflict,
+        # not returned) and a new source account are looked up by name after.
         await execute(
             conn,
-            _NEW_ACCOUNTS.replace("{neg}", _negative_expr("n.name"))
+            "WITH new AS ("
+            + _NEW_ACCOUNTS.replace("{neg}", _negative_expr("n.name"))
             .replace("{w_src}", " WHERE src_id IS NULL")
-            .replace("{w_dst}", " WHERE dst_id IS NULL"),
+            .replace("{w_dst}", " WHERE dst_id IS NULL")
+            + " RETURNING id, name, asset) UPDATE bulk_postings SET dst_id = new.id FROM new "
+            "WHERE bulk_postings.dst_id IS NULL AND new.name = bulk_postings.dst "
+            "AND new.asset = bulk_postings.asset",
             {"now": now},
         )
-        await execute(conn, "ANALYZE bulk_postings")
         for side in ("src", "dst"):
             await execute(
                 conn,

@@ -240,22 +240,26 @@ async def _evaluate(
 ) -> Evaluation:
     pool = await get_pool(name, at)
     running = await Release.filter(pool_id=pool.id, status=ReleaseStatus.RUNNING).first()
-    size = await pool_size(name, policy)
     prev = pool.last_size or policy.pools[name].virtual_start_points  # type: ignore[index]
+    due = pool.due_on is not None and at >= pool.due_on
+    if running is None and due and not dry_run:
+        # The plan measures S itself, under the pool's lock (one scan of the lots, not two)
+        trigger, cond = pool.due_trigger or "growth", pool.condition_on or pool.due_on or at
+        rel_id = await plan_release_id(name, at, policy, trigger, cond)
+        rel = await run_batches(rel_id, policy, max_batches=max_batches, lock=lock)
+        size, prev, g = int(rel.size), int(rel.prev_size), Decimal(rel.growth)
+        return Evaluation(name, at, size, prev, g, None, None, rel, None, "released")
+    size = await pool_size(name, policy)
     g = rules.growth(size, prev)
     if running is not None:
         if dry_run:
             return Evaluation(name, at, size, prev, g, None, None, running, None, "resumable")
         rel = await run_batches(running.id, policy, max_batches=max_batches, lock=lock)
         return Evaluation(name, at, size, prev, g, None, None, rel, None, "resumed")
-    if pool.due_on is not None and at >= pool.due_on:
-        trigger, cond = pool.due_trigger or "growth", pool.condition_on or pool.due_on
-        if dry_run:
-            plan = await plan_release(name, at, policy, trigger, cond, write=False)
-            return Evaluation(name, at, size, prev, g, None, pool.due_on, None, plan, "due")
-        rel_id = await plan_release_id(name, at, policy, trigger, cond)
-        rel = await run_batches(rel_id, policy, max_batches=max_batches, lock=lock)
-        return Evaluation(name, at, size, prev, g, None, None, rel, None, "released")
+    if due:  # a dry run (a real run returned above)
+        trigger, cond = pool.due_trigger or "growth", pool.condition_on or pool.due_on or at
+        plan = await plan_release(name, at, policy, trigger, cond, write=False)
+        return Evaluation(name, at, size, prev, g, None, pool.due_on, None, plan, "due")
     if pool.due_on is not None:
         return Evaluation(name, at, size, prev, g, None, pool.due_on, note="scheduled")
     state = rules.TriggerState(pool.release_count, pool.anchor_on or at, prev)
