@@ -122,7 +122,7 @@ async def create_order(
 
         way = await route(merchant_id, channel)
         chosen = way.channel
-        first = FirstPayment(way.provider_merchant_id, facts["openid"])
+        first = FirstPayment(way.provider_merchant_id, facts["openid"], way.failing)
     else:
         chosen = VOUCHER_CHANNEL
     discount_bps = int(facts["discount_bps"])

@@ -26,6 +26,7 @@ class ChannelHealth:
     admin_live: bool
     auto_down: bool
     reason: str
+    failing: bool = False  # transient failures counted in the current window
 
     @property
     def live(self) -> bool:
@@ -66,9 +67,11 @@ async def health(
         states = {
             s.channel: (s.live, s.reason) for s in await ChannelState.filter(channel__in=channels)
         }
-    down = await get_redis().mget([replay.key("down", ch) for ch in channels]) if channels else []
+    keys = [replay.key(kind, ch) for kind in ("down", "fail") for ch in channels]
+    found = await get_redis().mget(keys) if channels else []
+    down, failing = found[: len(channels)], found[len(channels) :]
     out = {}
-    for ch, marked in zip(channels, down, strict=True):
+    for ch, marked, fails in zip(channels, down, failing, strict=True):
         live, reason = states.get(ch, (True, ""))
         out[ch] = ChannelHealth(
             channel=ch,
@@ -76,5 +79,6 @@ async def health(
             admin_live=live,
             auto_down=marked is not None,
             reason=(reason if not live else ("automatic mark-down" if marked is not None else "")),
+            failing=fails is not None,
         )
     return out

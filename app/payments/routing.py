@@ -8,7 +8,7 @@ default (the sandbox, in dev and test only).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tortoise import connections
@@ -27,6 +27,7 @@ class Route:
 
     channel: str
     provider_merchant_id: str = ""
+    failing: bool = False  # the channel has failures counted: a success must clear them
 
 
 # The merchant's channels and every channel's admin state, in one round trip.
@@ -61,13 +62,12 @@ async def route(merchant_id: int, requested: str | None) -> Route:
     merchant and live, else the merchant's first live channel in priority order."""
     routes, admin_states = await _channel_table(merchant_id)
     states = await health.health([r.channel for r in routes], admin_states)
-    if requested:
-        for r in routes:
-            if r.channel == requested and states[requested].live:
-                return r
-    for r in routes:
-        if states[r.channel].live:
+    live = [replace(r, failing=states[r.channel].failing) for r in routes if states[r.channel].live]
+    for r in live:
+        if r.channel == requested:
             return r
+    if live:
+        return live[0]
     raise DomainError(
         PaymentErrorCode.CHANNEL_UNAVAILABLE,
         "no payment channel is available for this merchant right now, try again later",

@@ -51,8 +51,10 @@ async def _load(kind: str, ref: str) -> dict[str, Any] | None:
     return json.loads(raw) if raw else None
 
 
-async def _save(kind: str, ref: str, value: dict[str, Any]) -> None:
-    await get_redis().set(_key(kind, ref), json.dumps(value), ex=30 * 24 * 3600)
+async def _save(kind: str, ref: str, value: dict[str, Any], *, only_new: bool = False) -> bool:
+    """Store; with `only_new`, only if nothing is stored under that ref (True if stored)."""
+    done = await get_redis().set(_key(kind, ref), json.dumps(value), ex=30 * 24 * 3600, nx=only_new)
+    return bool(done)
 
 
 def _err(status: int, code: str, message: str) -> JSONResponse:
@@ -106,10 +108,7 @@ async def create_order(request: Request) -> Response:
     if split.get("merchant_fen", 0) + split.get("platform_fen", 0) != amount:
         return _err(400, "INVALID_SPLIT", "split does not add up to the amount")
     no = str(p["out_trade_no"])
-    old = await _load("order", no)
-    if old and (old["state"] != "open" or old["amount_fen"] != amount):
-        return _err(409, "ORDER_EXISTS", "out_trade_no already used")
-    order = old or {
+    order = {
         "out_trade_no": no,
         "amount_fen": amount,
         "description": str(p.get("description", ""))[:120],
@@ -120,7 +119,12 @@ async def create_order(request: Request) -> Response:
         "refunded_fen": 0,
         "created_at": money.rfc3339(money.now_shanghai()),
     }
-    await _save("order", no, order)
+    # A new trade in one round trip; a repeat finds the first and must match it.
+    if not await _save("order", no, order, only_new=True):
+        old = await _load("order", no)
+        if old is None or old["state"] != "open" or old["amount_fen"] != amount:
+            return _err(409, "ORDER_EXISTS", "out_trade_no already used")
+        order = old
     pay_url = f"{get_settings().public_base_url}/sandbox/pay/{no}"
     return JSONResponse({"pay_url": pay_url, "state": order["state"]})
 

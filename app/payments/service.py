@@ -55,6 +55,7 @@ class FirstPayment:
 
     provider_merchant_id: str
     payer_openid: str | None
+    channel_failing: bool = True  # as routing saw it: whether a success must reset it
 
 
 async def start_payment(
@@ -125,7 +126,8 @@ async def start_payment(
         await Payment.filter(id=payment.id).update(status=status, error_code=exc.code[:64])
         log.warning("payment for order %s failed at %s: %s", order.id, order.channel, exc.code)
         raise
-    await health.record_success(order.channel)
+    if first.channel_failing:
+        await health.record_success(order.channel)
     await run(
         connections.get("default"),
         "UPDATE payments SET pay_params = ?, status = ?, error_code = '', updated_at = ? "

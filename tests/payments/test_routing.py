@@ -94,6 +94,24 @@ async def test_repeated_failures_mark_a_channel_down_automatically(
     assert await choose_channel(order.merchant_id, None) == "allinpay"
 
 
+async def test_a_success_between_failures_starts_the_count_again(
+    db, two_channel_shop, wechat, settings, monkeypatch
+):
+    monkeypatch.setattr(settings, "payment_failure_threshold", 3)
+    # two transient failures, then a success, then two more failures
+    wechat.fake.fail_next = [(500, "SYSTEM_ERROR")] * 2
+    for key in ("s1", "s2"):
+        with pytest.raises(DomainError):
+            await _order(two_channel_shop, key)
+    assert (await _order(two_channel_shop, "s3")).channel == "wechatpay"
+    wechat.fake.fail_next = [(500, "SYSTEM_ERROR")] * 2
+    for key in ("s4", "s5"):
+        with pytest.raises(DomainError):
+            await _order(two_channel_shop, key)
+    # then WeChat is still live: the success reset the count (4 failures, never 3 in a row)
+    assert (await _order(two_channel_shop, "s6")).channel == "wechatpay"
+
+
 async def test_business_refusals_do_not_mark_down(db, two_channel_shop, wechat, settings,
                                                    monkeypatch):  # fmt: skip
     monkeypatch.setattr(settings, "payment_failure_threshold", 2)
