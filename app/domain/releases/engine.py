@@ -577,7 +577,11 @@ async def plan_release_id(
 # ------------------------------------------------------------------ batches
 
 
-def _payments_insert_sql(dialect: str, holder_cap: bool, scaled: bool) -> str:
+def _payments_insert_sql(
+    dialect: str, holder_cap: bool, scaled: bool, limited: bool = False
+) -> str:
+    """The payments of a batch (lots `lo < id <= hi`; with `limited`, PostgreSQL only,
+    the first `@batch` eligible lots after `lo`, the statement returning the last id)."""
     f = _fn(dialect)
     paid = _scale_sql(dialect, "x.formula") if scaled else "x.formula"
     if holder_cap:
@@ -611,6 +615,8 @@ def _payments_insert_sql(dialect: str, holder_cap: bool, scaled: bool) -> str:
     else:
         holder_join = ""
     y = f"SELECT x.*, {paid} AS paid FROM ({_formula_select(dialect, True)}) x{holder_join}"
+    if limited:
+        y += " ORDER BY x.id LIMIT @batch"
     status_after = (
         "CASE WHEN y.released_units + y.paid >= @mult * y.points THEN 'exited' "
         "WHEN y.release_count + 1 >= @max_rel THEN 'expired' ELSE 'active' END"
@@ -631,7 +637,7 @@ def _payments_insert_sql(dialect: str, holder_cap: bool, scaled: bool) -> str:
             "AND point_lots.id > @lo AND point_lots.id <= @hi "
             "RETURNING y.*, point_lots.status AS status_after), "
             "ins AS (" + _PAYMENTS_INSERT + "y.status_after FROM y RETURNING *) "
-            f"SELECT {_BATCH_TOTALS} FROM ins"
+            f"SELECT {_BATCH_TOTALS}, COUNT(*) AS lots, MAX(lot_id) AS last FROM ins"
         )
     return f"{_PAYMENTS_INSERT}{status_after} FROM ({y}) y"
 
@@ -762,9 +768,16 @@ async def _one_batch(release_id: int, policy: Policy) -> None:
             if lo >= rel.max_lot_id:
                 await _finish_regular(conn, rel, policy)
                 return
-            hi = await _next_hi(conn, rel, name, lo, rp.batch_size, False)
-            params["hi"] = hi
             holder_cap = rp.holder_monthly_cap_bps is not None
+            # PostgreSQL without the holder cap: the statement itself takes the next
+            # `batch` eligible lots and says where it stopped; otherwise count them first.
+            limited = dialect == "postgres" and not holder_cap
+            if limited:
+                hi = int(rel.max_lot_id)
+                params["batch"] = rp.batch_size
+            else:
+                hi = await _next_hi(conn, rel, name, lo, rp.batch_size, False)
+            params["hi"] = hi
             if holder_cap:
                 m0, m1 = _month_bounds(rel.run_on)
                 params.update(
@@ -779,9 +792,13 @@ async def _one_batch(release_id: int, policy: Policy) -> None:
             scaled = s != 1
             ik18 = rules.shown_index(Decimal(rel.index_after))
             params["ik18"] = ik18 if dialect == "postgres" else str(ik18)
-            sql = _payments_insert_sql(dialect, holder_cap, scaled)
+            sql = _payments_insert_sql(dialect, holder_cap, scaled, limited)
             if dialect == "postgres":  # the batch's totals come back from the statement
-                totals = (await fetch(conn, sql, params))[0]
+                totals = dict((await fetch(conn, sql, params))[0])
+                lots, last = int(totals.pop("lots")), totals.pop("last")
+                if limited and lots == rp.batch_size:  # else: no eligible lot is left
+                    hi = int(last)
+                    params["hi"] = hi
             else:
                 await execute(conn, sql, params)
             if dialect != "postgres":  # PostgreSQL moved the lots in the same statement
