@@ -86,6 +86,41 @@ async def test_nearby_refuses_a_bad_location(client):
     assert body["errors"][0]["extensions"]["code"] == "INVALID_LOCATION"
 
 
+async def _snapshots() -> list[str]:
+    from app.redis import get_redis
+
+    return [k async for k in get_redis().scan_iter(match="geo:v1:snap:*")]
+
+
+async def test_nearby_keeps_a_scroll_snapshot_only_for_a_query_that_selects_cursors(client):
+    ms = [await merchant(at=offset(*CENTRE, north_m=100 * i), name=f"m{i}") for i in range(1, 6)]
+    loc = {"lat": CENTRE[0], "lng": CENTRE[1], "coordSystem": "GCJ02"}
+    # no cursor selected: nothing to scroll from, so no snapshot is stored
+    body = await gql(
+        client,
+        "query($loc: LocationInput!) { nearbyMerchants(location: $loc, first: 2) "
+        "{ totalCount edges { node { name } } } }",
+        {"loc": loc},
+    )
+    assert body["data"]["nearbyMerchants"]["totalCount"] == 5
+    assert await _snapshots() == []
+    # a cursor selected through a fragment: the snapshot is stored and scrolling works
+    q = """
+    fragment Page on NearbyMerchantConnection { pageInfo { hasNextPage endCursor } }
+    query($loc: LocationInput!, $after: String) {
+      nearbyMerchants(location: $loc, first: 2, after: $after) {
+        ...Page edges { node { name } } } }"""
+    first = (await gql(client, q, {"loc": loc}))["data"]["nearbyMerchants"]
+    assert len(await _snapshots()) == 1
+    # meanwhile a merchant opens right here: the scroll keeps the first page's order
+    await merchant(at=CENTRE, name="newcomer", discount_bps=2000)
+    after = first["pageInfo"]["endCursor"]
+    second = (await gql(client, q, {"loc": loc, "after": after}))["data"]["nearbyMerchants"]
+    names = [e["node"]["name"] for e in first["edges"] + second["edges"]]
+    assert names == [m.name for m in ms[:4]]
+    assert second["pageInfo"]["hasNextPage"]
+
+
 STATS = """
 query($id: ID!, $from: Date!, $to: Date!) {
   merchantStats(merchantId: $id, from: $from, to: $to) {
