@@ -71,6 +71,8 @@ def _leaf(t: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
     coerce = t.coerce_output_value
 
     def slow(value: Any) -> Any:
+        if isinstance(value, Exception):  # graphql-core raises it: its path
+            raise _GiveUp
         try:
             out = coerce(value)
         except Exception:
@@ -144,7 +146,7 @@ def _list(item: Callable[[Any], Any], item_non_null: bool) -> Callable[[Any], An
 
 def _object(plan: list[_Field], type_check: Callable[[Any], bool] | None) -> Callable[[Any], Any]:
     def complete(value: Any) -> Any:
-        if type_check is not None and not type_check(value):
+        if isinstance(value, Exception) or (type_check is not None and not type_check(value)):
             raise _GiveUp
         return _run(plan, value)
 
@@ -158,7 +160,8 @@ def _run(plan: list[_Field], source: Any) -> dict[str, Any]:
             data[response_name] = complete(source)
             continue
         value = getattr(source, attr, Undefined)
-        if value is None or value is Undefined or isinstance(value, Exception):
+        # (an Exception as a value: each completer gives up on it, as graphql-core raises it)
+        if value is None or value is Undefined:
             if non_null or value is not None:
                 raise _GiveUp
             data[response_name] = None

@@ -13,7 +13,6 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
     QueryDepthLimiter,
-    SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
@@ -80,11 +79,12 @@ def _rules(depth: int, aliases: int, prod: bool) -> tuple[Any, ...]:
 _parse = functools.lru_cache(maxsize=512)(parse)
 
 
-class RequestGuards(SchemaExtension):
+class RequestGuards(ErrorShaping):
     """Token, depth, alias and introspection limits from the live settings, with parsed
-    and validated documents cached: Strawberry's MaxTokensLimiter, ParserCache,
-    AddValidationRules and ValidationCache in one extension, as Strawberry sets up every
-    extension's hooks on every request.
+    and validated documents cached, and the error shaping around it all: Strawberry's
+    MaxTokensLimiter, ParserCache, AddValidationRules and ValidationCache and our
+    ErrorShaping in one extension, as Strawberry sets up every extension's hooks on
+    every request.
 
     Validation results are kept by the document's identity and the rules, not by
     hashing the whole syntax tree (what ValidationCache's LRU key does on every
@@ -102,7 +102,7 @@ class RequestGuards(SchemaExtension):
         ec.validation_rules = ec.validation_rules + _rules(
             s.max_query_depth, s.max_aliases, s.app_env == "prod"
         )
-        yield
+        yield from super().on_operation()  # ErrorShaping: after the operation
 
     def on_parse(self) -> Iterator[None]:
         ec = self.execution_context
@@ -145,8 +145,5 @@ schema = Schema(
     mutation=Mutation,
     config=StrawberryConfig(scalar_map=SCALAR_MAP, name_converter=CachedNameConverter()),
     execution_context_class=PlainCompletion,
-    extensions=[
-        ErrorShaping,
-        RequestGuards,
-    ],
+    extensions=[RequestGuards],
 )

@@ -102,6 +102,9 @@ CASES = {
     "null item in a non-null list": Box(title="x", leaves=[leaf(), None], maybe=[]),
     "tuple and generator": Box(title="x", leaves=(leaf(),), maybe=(x for x in [leaf()])),
     "string id": Box(title="x", leaves=[leaf(gid="plain")], maybe=[]),
+    "exception as a value": Box(
+        title="x", leaves=[leaf(note=ValueError("n"))], maybe=[], inner=KeyError("i")
+    ),
 }
 
 
