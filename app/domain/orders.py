@@ -140,10 +140,10 @@ async def create_order(
     )
     try:
         if not voucher_fen:  # a single insert: nothing to hold together
-            order = await Order.create(**row)
+            order = await _insert_order(row, connections.get("default"))
         else:
             async with in_transaction() as conn:
-                order = await Order.create(**row, using_db=conn)
+                order = await _insert_order(row, conn)
                 await ledger.post(
                     "voucher_hold",
                     f"order:{order.id}",
@@ -187,6 +187,18 @@ _ORDER_FACTS = (
     "(SELECT u.wechat_openid FROM users u WHERE u.id = ?) AS openid "
     "FROM (SELECT 1 AS one) AS x LEFT JOIN merchants m ON m.id = ?"
 )
+
+
+async def _insert_order(row: dict[str, Any], conn) -> Order:
+    """A new order row (hand-written: this runs for every order)."""
+    values = {**row, "status": OrderStatus.CREATED.value, "refunded_fen": 0,
+              "created_at": datetime.now(UTC)}  # fmt: skip
+    found = await sql.fetch(
+        conn,
+        f"INSERT INTO orders ({', '.join(values)}) VALUES ({sql.marks(len(values))}) RETURNING *",
+        list(values.values()),
+    )
+    return Order._init_from_db(**found[0])
 
 
 async def _lock_order(order_id: int, conn) -> Order | None:
@@ -343,6 +355,7 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
             _payment_postings(order, plan),
             idem_key=f"order:{order.id}:paid",
             conn=conn,
+            key_locked=True,  # only mark_paid posts this key, under the order row lock
         )
     await _after("order_paid", order, merchant_at=(merchant.lat, merchant.lng))
     return order

@@ -25,7 +25,7 @@ from app.payments.base import (
     SplitPlan,
     SplitRequest,
 )
-from app.sql import run
+from app.sql import fetch, run
 
 log = logging.getLogger("app.payments")
 
@@ -96,15 +96,7 @@ async def start_payment(
     kind = ClientKind(client) if client else (ClientKind.MINIPROGRAM if openid else ClientKind.APP)
     if order.channel == "sandbox":
         kind = ClientKind.WEB
-    payment = existing or await Payment.create(
-        order_id=order.id,
-        channel=order.channel,
-        out_trade_no=out_trade_no(order.id),
-        amount_fen=order.cash_fen,
-        merchant_fen=plan.merchant_fen,
-        platform_fen=plan.platform_fen,
-        provider_merchant_id=pmid,
-    )
+    payment = existing or await _new_payment(order, plan, pmid)
     req = PayRequest(
         out_trade_no=payment.out_trade_no,
         amount_fen=order.cash_fen,
@@ -140,6 +132,27 @@ async def start_payment(
         ],
     )
     return dict(started.pay_params)
+
+
+_NEW_PAYMENT = (
+    "INSERT INTO payments (order_id, channel, out_trade_no, amount_fen, merchant_fen, "
+    "platform_fen, provider_merchant_id, status, error_code, split_status, "
+    "split_returned_fen, split_attempts, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?, 0, 0, ?, ?) RETURNING *"
+)
+
+
+async def _new_payment(order: Order, plan: SplitPlan, pmid: str) -> Payment:
+    """The payment row, before the channel is asked (one hand-written insert: this runs
+    for every order)."""
+    now = datetime.now(UTC)
+    rows = await fetch(
+        connections.get("default"),
+        _NEW_PAYMENT,
+        [order.id, order.channel, out_trade_no(order.id), order.cash_fen, plan.merchant_fen,
+         plan.platform_fen, pmid, PaymentStatus.PENDING.value, SplitStatus.NONE.value, now, now],
+    )  # fmt: skip
+    return Payment._init_from_db(**rows[0])
 
 
 async def apply_paid(payment: Payment, channel_txn_id: str, amount_fen: int) -> str:

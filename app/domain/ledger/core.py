@@ -131,10 +131,14 @@ async def post(
     memo: str = "",
     field: str | None = None,
     conn=None,
+    key_locked: bool = False,
 ) -> LedgerEntry:
     """Write one balanced entry. Inside the caller's transaction if `conn` is given.
 
     With an `idem_key`, a repeat returns the entry already written and moves nothing.
+    `key_locked`: the caller's transaction already holds a row lock that every writer
+    of this key takes first (e.g. the order row for `order:N:paid`), so the key's own
+    advisory lock would only cost a round trip.
     """
     postings = [p for p in postings if p.amount != 0]
     for p in postings:
@@ -142,8 +146,8 @@ async def post(
             raise ValueError(f"negative posting amount {p.amount}: swap source and destination")
     if conn is None:
         async with in_transaction() as tx:
-            return await _post(kind, ref, postings, idem_key, memo, field, tx)
-    return await _post(kind, ref, postings, idem_key, memo, field, conn)
+            return await _post(kind, ref, postings, idem_key, memo, field, tx, key_locked)
+    return await _post(kind, ref, postings, idem_key, memo, field, conn, key_locked)
 
 
 async def _lock_accounts(
@@ -193,9 +197,9 @@ async def _lock_accounts(
     return rows, existing
 
 
-async def _post(kind, ref, postings, idem_key, memo, field, conn) -> LedgerEntry:
+async def _post(kind, ref, postings, idem_key, memo, field, conn, key_locked) -> LedgerEntry:
     pg = is_pg(conn)
-    if idem_key is not None and pg:
+    if idem_key is not None and pg and not key_locked:
         # Concurrent writers of the same key queue here until the first commits, then
         # find its entry below (SQLite has a single writer: nothing to queue).
         await conn.execute_query(
