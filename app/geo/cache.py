@@ -30,6 +30,9 @@ BACKLOG = 500  # more pending changes than this: reload in full
 # columns of FeatureCache.table
 PHI, LAMBDA, COS_PHI, STATIC, HEAT, BOOST_UNTIL = range(6)  # position in radians
 N_COLS = 6
+# name, address, category, lat, lng (GCJ-02), discount_bps, rating_x100, boost_until,
+# discount part, rating part
+Shown = tuple[str, str, str, float, float, int, int, int, float, float]
 
 
 class FeatureCache:
@@ -38,8 +41,9 @@ class FeatureCache:
         self.last_id = "0-0"
         self.dmax = 0
         self.epoch: float | None = None  # heat epoch; moves only with a new `gen`
-        # id -> what a result shows: (feat, name, address, discount part, rating part)
-        self.shown: dict[int, tuple[index.Feat, str, str, float, float]] = {}
+        # id -> what a result shows (a flat tuple of plain values: the garbage collector
+        # stops tracking such tuples, so 60,000 of them do not slow its full passes)
+        self.shown: dict[int, Shown] = {}
         self._lock = asyncio.Lock()
         self._alloc(0)
 
@@ -80,7 +84,18 @@ class FeatureCache:
             float(f.boost_until),  # Unix seconds: exact in a float
         )
         self.present[mid] = True
-        self.shown[mid] = (f, c.get("name", ""), c.get("address", ""), discount, rating)
+        self.shown[mid] = (
+            c.get("name", ""),
+            c.get("address", ""),
+            f.category,
+            f.lat,
+            f.lng,
+            f.discount_bps,
+            f.rating_x100,
+            f.boost_until,
+            discount,
+            rating,
+        )
 
     def discount_part(self, f: index.Feat) -> float:
         w = WEIGHTS

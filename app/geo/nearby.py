@@ -262,21 +262,21 @@ def _items(
         s = shown.get(mid)
         if s is None:  # (cannot happen: listed ids are present in the cache)
             continue
-        f, name, address, discount, rating = s
+        name, address, category, lat, lng, discount_bps, rating_x100, until, discount, rating = s
         parts = ScoreParts(w_distance * math.exp(-dist / decay_m), discount, heat, rating, boost)
         items.append(
             NearbyItem(
                 merchant_id=mid,
                 name=name,
                 address=address,
-                category=f.category,
-                lat=f.lat,
-                lng=f.lng,
-                discount_bps=f.discount_bps,
-                rating_x100=f.rating_x100,
+                category=category,
+                lat=lat,
+                lng=lng,
+                discount_bps=discount_bps,
+                rating_x100=rating_x100,
                 distance_m=dist,
                 parts=parts,
-                boost_until=f.boost_until,
+                boost_until=until,
                 token=token,
                 offset=base + i,
             )
