@@ -131,7 +131,7 @@ def _list(item: Callable[[Any], Any], item_non_null: bool) -> Callable[[Any], An
     def complete(value: Any) -> Any:
         if type(value) is not list and type(value) is not tuple:
             raise _GiveUp  # generators, async iterables...: graphql-core's path
-        out = []
+        out: list[Any] = []
         for v in value:
             if v is None:
                 if item_non_null:
@@ -253,7 +253,7 @@ class PlainCompletion(StrawberryGraphQLCoreExecutionContext):
             name = node.name.value
             if name == "__typename":
                 type_name = return_type.name
-                plan.append((response_name, None, True, lambda _s, n=type_name: n))
+                plan.append((response_name, None, True, _constant(type_name)))
                 continue
             field_def = self.schema.get_field(return_type, name)
             if field_def is None or field_def.args or node.arguments:
@@ -287,10 +287,16 @@ class PlainCompletion(StrawberryGraphQLCoreExecutionContext):
             plan = self._plan(t, sub_details)
             if plan is _NOT_PLAIN:
                 raise _GiveUp
-            return non_null, _object(
-                plan, (lambda v, c=check: c(v, None) is True) if check else None
-            )
+            return non_null, _object(plan, _type_check(check) if check else None)
         raise _GiveUp  # interfaces and unions: graphql-core resolves the runtime type
+
+
+def _constant(value: Any) -> Callable[[Any], Any]:
+    return lambda _source: value
+
+
+def _type_check(check: Callable[[Any, Any], Any]) -> Callable[[Any], bool]:
+    return lambda value: check(value, None) is True
 
 
 def _is_strawberry_type_check(fn: Callable[..., Any]) -> bool:

@@ -112,6 +112,7 @@ class RequestGuards(ErrorShaping):
     def on_validate(self) -> Iterator[None]:
         ec = self.execution_context
         document, rules = ec.graphql_document, ec.validation_rules
+        assert document is not None  # validation runs after a successful parse
         key = (id(document), rules)
         hit = self._validated.get(key)
         if hit is not None and hit[0] is document:
