@@ -154,7 +154,8 @@ async def post_bulk(
         # (`_move_balances` checked it locked all of them), so no one can remove it.
         # Their per-row checks (three lookups per posting, most of the cost of a bulk
         # entry) are skipped for this one statement, as pg_restore --disable-triggers
-        # does; ledger_postings has no other trigger.
+        # does; ledger_postings has no other trigger (one added later must be
+        # ENABLE ALWAYS, or it would be skipped here too).
         # (A failure aborts the transaction, and the setting ends with it.)
         await execute(conn, "SET LOCAL session_replication_role = replica")
         await execute(conn, insert, {"entry": entry.id})

@@ -6,10 +6,12 @@ A release of pool X number k runs in phases, each a sequence of short transactio
   every input (size S, previous size S0, growth g, index before/after, available funds,
   budget, what the formula asks for, scale factor s, safety valves) and the pool moves
   to its new state. The unique (pool, release_no) makes a release happen once.
-* **regular** batches, keyed on lot id: per batch, in one transaction,
-  `INSERT … SELECT` the payments of every active lot (formula, cap, last-release rule,
-  scale, holder cap, split, subsidy), `UPDATE … FROM` the lots, post the batch's
-  ledger entry set-based (`ledger.bulk.post_bulk`) and advance the release's cursor.
+* **regular** batches, keyed on lot id: per batch, in one transaction, the payments of
+  the batch's eligible lots (formula, cap, last-release rule, scale, holder cap, split,
+  subsidy) and the lots' new state — on PostgreSQL one statement (`UPDATE point_lots …
+  FROM (formula) … RETURNING` feeding `INSERT INTO release_payments`, which returns the
+  batch's totals), on SQLite `INSERT … SELECT` then `UPDATE … FROM` —, the batch's
+  ledger entry set-based (`ledger.bulk.post_bulk`) and the release's cursor.
   A crash rolls back the open batch; a rerun resumes at the cursor. The unique
   (release, lot, kind) on payments makes a double payment impossible anyway.
 * **bonus** batches (cohort bonus at release 36, 众店), the same way.
