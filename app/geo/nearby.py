@@ -219,18 +219,25 @@ async def _rank(
     key = index.cat_key(category) if category else index.K_ALL
 
     async def search() -> list[Any]:
+        since = f"({CACHE.last_id}"
+        radius = radius_m + RADIUS_SLACK_M
+        if _scripting(r):  # one command: its reply is parsed once
+            keys = [key, index.K_GEN, index.K_CHANGES]
+            args = [lng, lat, radius, MAX_CANDIDATES, since, BACKLOG]
+            found, gen, raw = await _search_script(r)(keys=keys, args=args)
+            return [found, gen, [(i, dict(zip(kv[::2], kv[1::2], strict=True))) for i, kv in raw]]
         pipe = r.pipeline(transaction=False)
         pipe.geosearch(
             key,
             longitude=lng,
             latitude=lat,
-            radius=radius_m + RADIUS_SLACK_M,
+            radius=radius,
             unit="m",
             sort="ASC",
             count=MAX_CANDIDATES,
         )
         pipe.get(index.K_GEN)
-        pipe.xrange(index.K_CHANGES, min=f"({CACHE.last_id}", max="+", count=BACKLOG)
+        pipe.xrange(index.K_CHANGES, min=since, max="+", count=BACKLOG)
         return await pipe.execute()  # type: ignore[no-any-return]
 
     found, gen, entries = await search()
@@ -246,6 +253,32 @@ async def _rank(
     dist, heat, boost, total = _score(ids, lat, lng, now)
     keep = dist <= radius_m
     return _Ranking(ids[keep], dist[keep], heat[keep], boost[keep], total[keep])
+
+
+# The same three reads as the pipeline below, as one script: the same GEOSEARCH (key,
+# radius + slack, ASC, COUNT) as the bare endpoint's, then the index generation and the
+# change-feed entries this process has not applied.
+SEARCH_LUA = """
+return {
+  redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2],
+             'BYRADIUS', ARGV[3], 'm', 'ASC', 'COUNT', ARGV[4]),
+  redis.call('GET', KEYS[2]),
+  redis.call('XRANGE', KEYS[3], ARGV[5], '+', 'COUNT', ARGV[6])
+}
+"""
+_scripts: dict[int, Any] = {}
+
+
+def _scripting(r: Any) -> bool:
+    """Real Redis runs scripts; the in-process stand-in (fakeredis) may not."""
+    return not type(r).__module__.startswith("fakeredis")
+
+
+def _search_script(r: Any) -> Any:
+    script = _scripts.get(id(r))
+    if script is None or script.registered_client is not r:
+        script = _scripts[id(r)] = r.register_script(SEARCH_LUA)  # EVALSHA, loaded on need
+    return script
 
 
 def _items(

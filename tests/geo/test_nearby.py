@@ -166,3 +166,23 @@ async def test_rebuild_restores_a_lost_index():
     assert ids(after) == ids(before) == [a.id, b.id]
     assert abs(after.items[0].parts.heat - before.items[0].parts.heat) < 1e-6
     assert ids(await nearby(*CENTRE, category="bar")) == [b.id]
+
+
+async def test_the_one_script_and_the_pipeline_read_the_same(monkeypatch):
+    from app.geo import nearby as nearby_module
+
+    ms = [await merchant(at=offset(*CENTRE, north_m=150 * i)) for i in range(1, 5)]
+    now = time.time()
+    a = await nearby(*CENTRE, now=now)
+    monkeypatch.setattr(nearby_module, "_scripting", lambda r: False)
+    # a change waiting in the feed is applied on either path
+    m = ms[1]
+    m.status = MerchantStatus.SUSPENDED
+    await m.save()
+    await hooks.merchant_changed(m)
+    b = await nearby(*CENTRE, now=now)
+    monkeypatch.undo()
+    c = await nearby(*CENTRE, now=now)
+    assert ids(a) == [x.id for x in ms]
+    assert ids(b) == ids(c) == [ms[0].id, ms[2].id, ms[3].id]
+    assert [x.distance_m for x in b.items] == [x.distance_m for x in c.items]
