@@ -35,19 +35,7 @@ ROWS = (
 )
 
 
-@pytest.fixture(params=["detected", "row_triggers_kept"])
-def row_triggers(request, monkeypatch):
-    """PostgreSQL skips the per-row foreign-key triggers of a bulk insert of postings
-    when the role may; the other path (the triggers run) must give the same entry."""
-    from app.domain.ledger import bulk
-
-    monkeypatch.setattr(bulk, "_SKIP_TRIGGERS", {})
-    if request.param == "row_triggers_kept":
-        bulk._SKIP_TRIGGERS["default"] = False
-    return request.param
-
-
-async def test_bulk_entry_moves_balances_and_verifies(db, row_triggers):
+async def test_bulk_entry_moves_balances_and_verifies(db):
     # given a funded pool
     await post("t", "fund", [Post(acct.WORLD_CNY, acct.pool_available("consumer"), 1000)])
     await post("t", "later", [Post(acct.WORLD_CNY, acct.PLATFORM_REVENUE, 5)])
@@ -75,7 +63,7 @@ async def test_bulk_entry_moves_balances_and_verifies(db, row_triggers):
     assert await balance_of(acct.pool_available("consumer")) == 700
 
 
-async def test_bulk_entry_creates_missing_accounts_and_keeps_foreign_keys(db, row_triggers):
+async def test_bulk_entry_creates_missing_accounts_and_keeps_foreign_keys(db):
     # given a funded pool and one of the two holders' accounts already there
     await post("t", "fund", [Post(acct.WORLD_CNY, acct.pool_available("consumer"), 1000)])
     await post("t", "c2", [Post(acct.issuer(Asset.VOUCHER), acct.consumer_voucher(2), 7)])

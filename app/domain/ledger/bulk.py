@@ -13,8 +13,8 @@ a handful of statements, whatever their number:
    account fails whole (`Overdraft`), exactly as `ledger.post` does;
 4. balances move with one `UPDATE … FROM`;
 5. postings go in with one `INSERT … SELECT` in `ord` order, so posting ids follow it
-   (on PostgreSQL without the per-row foreign-key triggers when the role may set
-   `session_replication_role`: every key is known to exist and is locked, see there);
+   (with their foreign-key checks: skipping them through `session_replication_role`
+   would need a superuser role, which the app must not run as);
 6. the entry is sealed into the hash chain with the same digest `ledger.post` would
    compute (sha256 over `posting_line` in posting-id order): in SQL from the staged
    rows on PostgreSQL, streamed in keyed batches on SQLite. `verify_ledger()` accepts
@@ -147,51 +147,13 @@ async def post_bulk(
         "SELECT @entry, src_id, dst_id, asset, amount FROM bulk_postings "
         f"ORDER BY {_ORDER_PG if pg else _ORDER}"
     )
-    if pg and await _may_skip_row_triggers(conn):
-        # The three foreign keys of a posting hold by construction here: the entry was
-        # written above in this transaction, and every account id was read from
-        # ledger_accounts in this transaction and is locked FOR UPDATE until the commit
-        # (`_move_balances` checked it locked all of them), so no one can remove it.
-        # Their per-row checks (three lookups per posting, most of the cost of a bulk
-        # entry) are skipped for this one statement, as pg_restore --disable-triggers
-        # does; ledger_postings has no other trigger (one added later must be
-        # ENABLE ALWAYS, or it would be skipped here too).
-        # (A failure aborts the transaction, and the setting ends with it.)
-        await execute(conn, "SET LOCAL session_replication_role = replica")
-        await execute(conn, insert, {"entry": entry.id})
-        await execute(conn, "SET LOCAL session_replication_role = origin")
-    else:
-        await execute(conn, insert, {"entry": entry.id})
+    await execute(conn, insert, {"entry": entry.id})
     await _drop(conn)
     # 6. digest and seal
     if not pg:
         digest = await postings_digest(conn, entry.id)
     await seal(entry, digest, conn)
     return entry
-
-
-_SKIP_TRIGGERS: dict[str, bool] = {}
-
-
-async def _may_skip_row_triggers(conn: Any) -> bool:
-    """Whether this role may set session_replication_role (superuser, or on PostgreSQL
-    15+ `GRANT SET ON PARAMETER session_replication_role TO <role>`). Asked once."""
-    key = "default"
-    if key not in _SKIP_TRIGGERS:
-        rows = await fetch(
-            conn,
-            "SELECT rolsuper, current_setting('server_version_num')::int AS v "
-            "FROM pg_roles WHERE rolname = current_user",
-        )
-        ok = bool(rows and rows[0]["rolsuper"])
-        if rows and not ok and int(rows[0]["v"]) >= 150000:
-            granted = await fetch(
-                conn,
-                "SELECT has_parameter_privilege('session_replication_role', 'SET') AS ok",
-            )
-            ok = bool(granted[0]["ok"])
-        _SKIP_TRIGGERS[key] = ok
-    return _SKIP_TRIGGERS[key]
 
 
 def _check_stats(stats: list[dict]) -> int:
