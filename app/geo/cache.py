@@ -49,8 +49,9 @@ class FeatureCache:
 
     def _alloc(self, size: int) -> None:
         self.present = np.zeros(size, dtype=bool)
-        # one row per merchant id, so a query gathers its candidates' inputs at once
-        self.table = np.zeros((size, N_COLS), dtype=np.float64)
+        # one column per merchant id, so a query gathers its candidates' inputs at once
+        # (`take` along axis 1) into contiguous rows, one per input
+        self.table = np.zeros((N_COLS, size), dtype=np.float64)
 
     @property
     def size(self) -> int:
@@ -63,7 +64,7 @@ class FeatureCache:
         present, table = self.present, self.table
         self._alloc(new)
         self.present[: len(present)] = present
-        self.table[: len(table)] = table
+        self.table[:, : table.shape[1]] = table
 
     def _set(self, mid: int, feat: str | None, heat: str | None, card: str | None) -> None:
         self._grow(mid)
@@ -75,7 +76,7 @@ class FeatureCache:
         c = orjson.loads(card) if card else {}
         discount, rating = self.discount_part(f), self.rating_part(f)
         phi = math.radians(f.lat)
-        self.table[mid] = (
+        self.table[:, mid] = (
             phi,
             math.radians(f.lng),
             math.cos(phi),
