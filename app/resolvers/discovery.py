@@ -76,7 +76,7 @@ def _merchant_gid(merchant_id: int) -> relay.GlobalID:
 
 def _nearby_node(x: near.NearbyItem, out: CoordSystem) -> NearbyMerchant:
     lat, lng = x.lat, x.lng
-    if out != CoordSystem.GCJ02:
+    if out is not CoordSystem.GCJ02:
         lat, lng = convert(lat, lng, CoordSystem.GCJ02, out)
     p = x.parts
     return NearbyMerchant(
