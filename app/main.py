@@ -32,9 +32,10 @@ class GraphQLApp(GraphQL):
 
     def encode_json(self, data: object) -> str | bytes:
         """orjson (several times faster than json.dumps on a page of results); what it
-        cannot encode (an integer beyond 64 bits) goes to the standard encoder."""
+        cannot encode (an integer beyond 64 bits) goes to the standard encoder. Text,
+        as Strawberry's own encoder returns (a WebSocket would send bytes as binary)."""
         try:
-            return orjson.dumps(data)
+            return orjson.dumps(data).decode()
         except TypeError:
             return super().encode_json(data)
 
