@@ -316,7 +316,7 @@ async def test_concurrent_posts_with_one_idempotency_key_write_one_entry(db):
     assert await balance_of(acct.PLATFORM_REVENUE) == 10
 
 
-async def test_concurrent_first_scans_bind_a_consumer_once():
+async def test_concurrent_first_scans_bind_a_consumer_once(db):
     from app.domain import merchants
     from app.models.merchants import ConsumerBinding
 
@@ -333,3 +333,38 @@ async def test_concurrent_first_scans_bind_a_consumer_once():
     assert {r.merchant_id for r in results if not isinstance(r, BaseException)} == {
         rows[0].merchant_id
     }
+
+
+async def test_entries_creating_accounts_concurrently_never_deadlock(db):
+    """Accounts come into being inside entries (a first order at a store, a new agent):
+    an id handed out before another entry's lock but committed after it sorts below
+    what that entry holds, so the locks must never be taken in two passes."""
+    from app.domain.ledger import AccountName, Post, post
+    from app.models.ledger import Asset
+
+    shared = [AccountName(f"shared:{i}", Asset.CNY) for i in range(3)]
+
+    def fresh(i: int) -> AccountName:
+        return AccountName(f"fresh:{i}", Asset.CNY)
+
+    async def entry(i: int) -> None:
+        # each entry touches every shared account and two new ones its neighbours share
+        postings = [Post(acct.WORLD_CNY, a, 1) for a in shared]
+        postings += [
+            Post(acct.WORLD_CNY, fresh(i // 2), 1),
+            Post(acct.WORLD_CNY, fresh(i // 2 + 1), 1),
+        ]
+        await post("t", f"e:{i}", postings, idem_key=f"deadlock:{i}")
+
+    for rnd in range(5):
+        base = rnd * 1000
+        # when 40 entries, many of them creating accounts, run at once
+        results = await asyncio.gather(
+            *(entry(base + i) for i in range(40)), return_exceptions=True
+        )
+        # then none fails (a deadlock would abort one) and every balance adds up
+        assert [r for r in results if isinstance(r, BaseException)] == []
+    for a in shared:
+        assert await balance_of(a) == 200
+    report = await verify_ledger()
+    assert report.ok, report.problem

@@ -15,7 +15,7 @@ from tortoise.transactions import in_transaction
 from app.domain.ledger.accounts import AccountName
 from app.errors import DomainError, error_codes
 from app.models.ledger import Account, Asset, LedgerEntry, LedgerHead
-from app.sql import fetch, is_pg, marks, run
+from app.sql import fetch, is_pg, run
 
 LedgerErrorCode = error_codes("LedgerErrorCode", "OVERDRAFT", "UNBALANCED")
 
@@ -157,44 +157,53 @@ async def _lock_accounts(
     and the id of the entry already written under `idem_key`, if any.
 
     Two entries touching the same accounts always queue in the same order, so they cannot
-    deadlock. One round trip when the accounts exist: the key check rides along (the
-    caller holds the key's advisory lock, so no entry of that key can appear meanwhile).
+    deadlock — as long as every lock of an entry is taken in one ordered pass over rows
+    that all exist. So the locking query locks nothing unless it finds every account;
+    when one is missing, the accounts are created first (holding no lock of this entry)
+    and then locked. (Locking the ones there and creating the rest afterwards deadlocks:
+    an id handed out before our lock but committed after it sorts below what we hold.)
+    One round trip when the accounts exist: the key check rides along (the caller holds
+    the key's advisory lock, so no entry of that key can appear meanwhile).
     """
     wanted = sorted(set(names))
     by_key = {(a.name, a.asset.value): a for a in wanted}
-    account_names = sorted({a.name for a in wanted})
-    sql = (
+    pairs = ", ".join(["(?, ?)"] * len(wanted))
+    keys = [v for a in wanted for v in (a.name, a.asset.value)]
+    columns = (
         "SELECT id, name, asset, balance, allow_negative, "
         "(SELECT e.id FROM ledger_entries e WHERE e.idem_key = ?) AS existing "
-        f"FROM ledger_accounts WHERE name IN ({marks(len(account_names))}) "
-        "ORDER BY id FOR UPDATE"
+        f"FROM ledger_accounts WHERE (name, asset) IN ({pairs}) "
+    )
+    all_or_none = (
+        f"AND (SELECT COUNT(*) FROM ledger_accounts WHERE (name, asset) IN ({pairs})) = ? "
     )
 
-    async def lock() -> tuple[dict[AccountName, _Locked], int | None]:
-        rows = await fetch(conn, sql, [idem_key, *account_names])
-        found: dict[AccountName, _Locked] = {}
-        for r in rows:
-            a = by_key.get((r["name"], str(r["asset"])))
-            if a is not None:
-                found[a] = _Locked(int(r["id"]), int(r["balance"]), bool(r["allow_negative"]))
+    async def lock(sql: str, values: list) -> tuple[dict[AccountName, _Locked], int | None]:
+        rows = await fetch(conn, sql + "ORDER BY id FOR UPDATE", values)
+        found = {
+            by_key[(r["name"], str(r["asset"]))]: _Locked(
+                int(r["id"]), int(r["balance"]), bool(r["allow_negative"])
+            )
+            for r in rows
+        }
         return found, (rows[0]["existing"] if rows else None)
 
-    rows, existing = await lock()
-    missing = [a for a in wanted if a not in rows]
-    if missing and existing is None:  # new ids are above every locked one: the order holds
-        now = datetime.now(UTC)
-        await run(
-            conn,
-            "INSERT INTO ledger_accounts (name, asset, balance, allow_negative, created_at) "
-            f"VALUES {', '.join(['(?, ?, 0, ?, ?)'] * len(missing))} "
-            "ON CONFLICT (name, asset) DO NOTHING",
-            [v for a in missing for v in (a.name, a.asset.value, a.allow_negative, now)],
-        )
-        rows, existing = await lock()
-    if existing is None and not rows and idem_key is not None:
+    rows, existing = await lock(columns + all_or_none, [idem_key, *keys, *keys, len(wanted)])
+    if rows:
+        return rows, existing
+    if idem_key is not None:
         found = await fetch(conn, "SELECT id FROM ledger_entries WHERE idem_key = ?", [idem_key])
-        existing = found[0]["id"] if found else None
-    return rows, existing
+        if found:
+            return {}, found[0]["id"]
+    now = datetime.now(UTC)
+    await run(
+        conn,
+        "INSERT INTO ledger_accounts (name, asset, balance, allow_negative, created_at) "
+        f"VALUES {', '.join(['(?, ?, 0, ?, ?)'] * len(wanted))} "
+        "ON CONFLICT (name, asset) DO NOTHING",
+        [v for a in wanted for v in (a.name, a.asset.value, a.allow_negative, now)],
+    )
+    return await lock(columns, [idem_key, *keys])
 
 
 async def _post(kind, ref, postings, idem_key, memo, field, conn, key_locked) -> LedgerEntry:
