@@ -31,7 +31,6 @@ from app.sql import fetch, is_pg
 
 from .coords import CoordSystem, convert
 from .errors import DiscoveryErrorCode
-from .sql import execute
 
 BASE_RESOLUTION = 9  # ~0.1 km² hexagons
 MIN_RESOLUTION = 4
@@ -69,11 +68,11 @@ _UPSERT_COUNTER = (
 
 async def bump_cell(conn: Any, cell: str, hour: int, orders: int, amount_fen: int) -> None:
     clat, clng = h3.cell_to_latlng(cell)
-    await execute(conn, _UPSERT_CELL, [cell, hour, clat, clng, orders, amount_fen])
+    await fetch(conn, _UPSERT_CELL, [cell, hour, clat, clng, orders, amount_fen])
 
 
 async def bump_counter(conn: Any, merchant_id: int, metric: str, period: str, delta: int) -> int:
-    rows = await execute(conn, _UPSERT_COUNTER, [merchant_id, metric, period, delta])
+    rows = await fetch(conn, _UPSERT_COUNTER, [merchant_id, metric, period, delta])
     return int(rows[0]["value"])
 
 

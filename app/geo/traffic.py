@@ -26,10 +26,10 @@ from app.errors import DomainError, NotFound, PermissionDenied
 from app.models.geo import ExposureBoost, TaskEvent, TaskReward
 from app.models.ledger import Asset
 from app.models.merchants import Merchant, MerchantStatus
+from app.sql import fetch
 
 from . import index
 from .heatmap import bump_counter, week_period
-from .sql import execute
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ async def merchant_recruited(recruiter_user_id: int) -> list[str]:
     if own is None:  # traffic points belong to merchants; a plain user earns none here
         return []
     async with in_transaction() as conn:
-        await execute(
+        await fetch(
             conn,
             "INSERT INTO geo_task_counters (merchant_id, metric, period, value) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (merchant_id, metric, period) "
