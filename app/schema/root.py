@@ -20,6 +20,7 @@ from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 
 from app.config import get_settings
+from app.resolvers.agents import AgentQuery
 from app.resolvers.auth import AuthMutation, AuthQuery
 from app.resolvers.discovery import DiscoveryMutation, DiscoveryQuery
 from app.resolvers.merchants import MerchantMutation, MerchantQuery
@@ -44,6 +45,7 @@ QUERIES: list[type] = [
     DiscoveryQuery,
     ReleaseQuery,
     PaymentQuery,
+    AgentQuery,
 ]
 MUTATIONS: list[type] = [
     AuthMutation,
