@@ -69,6 +69,7 @@ OrderErrorCode = error_codes(
     "INVALID_STATE",
     "DUPLICATE_PAYMENT",
     "REFUND_WINDOW_CLOSED",
+    "REFUND_WINDOW_OPEN",
     "REFUND_EXCEEDS_PAID",
 )
 

@@ -56,6 +56,30 @@ class Order(Model):
         indexes = (("merchant_id", "created_at"),)
 
 
+class OrderReversal(Model):
+    """An admin dispute reversal after the settlement window (SPEC 11), at most one per
+    order: the order lots stop releasing, released vouchers still unspent are taken
+    back, and what was spent already is the platform loss."""
+
+    id = fields.BigIntField(primary_key=True)
+    order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField(
+        "core.Order", related_name="reversal", on_delete=fields.RESTRICT
+    )
+    order_id: int
+    reversal_key = fields.CharField(max_length=64, unique=True)
+    reason = fields.CharField(max_length=255)
+    by_user_id = fields.BigIntField(null=True)
+    lots_cancelled = fields.IntField()
+    vouchers_clawed_back_fen = fields.BigIntField()
+    shopping_points_clawed_back = fields.BigIntField()
+    platform_loss_fen = fields.BigIntField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "order_reversals"
+        unique_together = (("order",),)
+
+
 class OrderRefund(Model):
     id = fields.BigIntField(primary_key=True)
     order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField(

@@ -30,6 +30,8 @@ from app.schema.orders import (
     PostingType,
     RefundOrderResult,
     RefundOrderSuccess,
+    ReverseOrderResult,
+    ReverseOrderSuccess,
     Wallet,
 )
 from app.schema.pagination import Connection, paginate
@@ -192,6 +194,20 @@ class OrderMutation:
         return CreateOrderSuccess(order=OrderType.from_model(order), pay_params=order.pay_params)  # type: ignore[arg-type]
 
     @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description=(
+            "Admin dispute reversal after the refund window (SPEC §11): the order's lots "
+            "stop releasing, unspent released vouchers are taken back, the spent part is "
+            "a platform loss. Idempotent by reversalKey."
+        ),
+    )
+    @on_error
+    async def reverse_order_after_window(
+        self, info: Info, order_id: relay.GlobalID, reason: str, reversal_key: str
+    ) -> ReverseOrderResult:
+        return await _reverse(info, order_id, reason, reversal_key)
+
+    @strawberry.mutation(
         permission_classes=[IsMerchant],
         description="Refund part or all of a paid order inside its refund window.",
     )
@@ -219,6 +235,22 @@ class OrderMutation:
             refund_id=strawberry.ID(str(refund.id)),
             amount_fen=refund.amount_fen,
         )
+
+
+async def _reverse(info: Info, order_id: relay.GlobalID, reason: str, reversal_key: str):
+    from app.domain import disputes
+
+    oid = decode_id(order_id, "Order", "orderId")
+    r = await disputes.reverse_after_window(
+        oid, reversal_key=reversal_key, reason=reason, by_user_id=_principal(info).user_id
+    )
+    return ReverseOrderSuccess(
+        order=OrderType.from_model(await Order.get(id=oid)),
+        lots_cancelled=r.lots_cancelled,
+        vouchers_clawed_back_fen=r.vouchers_clawed_back_fen,
+        shopping_points_clawed_back=r.shopping_points_clawed_back,
+        platform_loss_fen=r.platform_loss_fen,
+    )
 
 
 async def _request_channel_refund(order_id: int, refund) -> None:

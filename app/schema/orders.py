@@ -203,9 +203,26 @@ class RefundOrderSuccess:
     amount_fen: int
 
 
+@strawberry.type(description="An admin dispute reversal after the refund window (SPEC §11).")
+class ReverseOrderSuccess:
+    order: OrderType
+    lots_cancelled: int = strawberry.field(description="Lots that were still releasing.")
+    vouchers_clawed_back_fen: Int64 = strawberry.field(  # type: ignore[valid-type]
+        description="Released vouchers taken back (never more than a holder still had)."
+    )
+    shopping_points_clawed_back: Int64  # type: ignore[valid-type]
+    platform_loss_fen: Int64 = strawberry.field(  # type: ignore[valid-type]
+        description="What had been spent already: paid back to the pools by the platform."
+    )
+
+
 CreateOrderResult = Annotated[
     CreateOrderSuccess | OrderError,  # type: ignore[valid-type]
     strawberry.union("CreateOrderResult"),
+]
+ReverseOrderResult = Annotated[
+    ReverseOrderSuccess | OrderError,  # type: ignore[valid-type]
+    strawberry.union("ReverseOrderResult"),
 ]
 RefundOrderResult = Annotated[
     RefundOrderSuccess | OrderError,  # type: ignore[valid-type]

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from app.models.ledger import Asset
 
-NEGATIVE_ALLOWED_PREFIXES = ("world", "issuer:", "channel:")
+# `platform:loss` is an expense account: what the platform pays out of its own pocket
+# (a dispute reversal's spent vouchers) shows as its negative balance.
+NEGATIVE_ALLOWED_PREFIXES = ("world", "issuer:", "channel:", "platform:loss")
 
 
 @dataclass(frozen=True, order=True)
