@@ -12,16 +12,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from tortoise import connections
 
 from app.domain.ledger import acct, balances_of
+from app.domain.orders import SHANGHAI
 from app.errors import DomainError, NotFound
 from app.models.merchants import Agent
 from app.sql import fetch
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 

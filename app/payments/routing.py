@@ -51,12 +51,6 @@ async def _channel_table(merchant_id: int) -> tuple[list[Route], dict[str, tuple
     return [], states
 
 
-async def merchant_channels(merchant_id: int) -> list[str]:
-    """The merchant's enabled channels, best first (the embedded default if none)."""
-    routes, _ = await _channel_table(merchant_id)
-    return [r.channel for r in routes]
-
-
 async def route(merchant_id: int, requested: str | None) -> Route:
     """The channel a new order pays through: the requested one when it is enabled for the
     merchant and live, else the merchant's first live channel in priority order."""

@@ -86,39 +86,6 @@ class _Locked(NamedTuple):
     allow_negative: bool
 
 
-async def ensure_accounts(names: Iterable[AccountName], conn) -> dict[AccountName, int]:
-    """Ids of the accounts, creating missing ones (safe under concurrency)."""
-    wanted = sorted(set(names))
-    by_key = {(a.name, a.asset.value): a for a in wanted}
-    found = (
-        await Account.filter(name__in=[a.name for a in wanted])
-        .using_db(conn)
-        .values("id", "name", "asset")
-    )
-    ids = {
-        by_key[(r["name"], str(r["asset"]))]: r["id"]
-        for r in found
-        if (r["name"], str(r["asset"])) in by_key
-    }
-    missing = [a for a in wanted if a not in ids]
-    if missing:
-        await Account.bulk_create(
-            [Account(name=a.name, asset=a.asset, allow_negative=a.allow_negative) for a in missing],
-            ignore_conflicts=True,
-            using_db=conn,
-        )
-        found = (
-            await Account.filter(name__in=[a.name for a in missing])
-            .using_db(conn)
-            .values("id", "name", "asset")
-        )
-        for r in found:
-            key = (r["name"], str(r["asset"]))
-            if key in by_key:
-                ids[by_key[key]] = r["id"]
-    return ids
-
-
 # ------------------------------------------------------------------ posting
 
 
