@@ -42,6 +42,7 @@ from app.models.orders import (
     OrderStatus,
     PointLot,
 )
+from app.models.payments import STRAY_REFUND_PREFIX
 
 if TYPE_CHECKING:
     from app.payments.service import FirstPayment
@@ -501,6 +502,10 @@ async def refund_order(
     key = (refund_key or "").strip()
     if not key or len(key) > 64:
         raise DomainError("INVALID", "refundKey is required (1-64 chars)", "refundKey")
+    if key.startswith(STRAY_REFUND_PREFIX):  # the channel refund keys the platform makes
+        raise DomainError(
+            "INVALID", f"refundKey may not start with {STRAY_REFUND_PREFIX}", "refundKey"
+        )
     if not isinstance(amount_fen, int) or amount_fen <= 0:
         raise DomainError(OrderErrorCode.AMOUNT_INVALID, "refund must be above zero", "amountFen")
     async with in_transaction() as conn:

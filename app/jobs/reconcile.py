@@ -5,7 +5,9 @@ answer to a query does.
   go through the same `apply_paid` as a notification (exactly once); ones the channel
   closed or never saw are closed here (`close_order`); open ones past the expiry are
   closed at the channel first, so a late payment cannot land on a closed order.
-- Orders left `created`/`paying` whose payment was refused, or never recorded, close.
+- Payments the channel refused at creation are queried the same way (a refusal does not
+  prove the trade was never made); orders whose payment was never recorded close.
+- A payment that lands after its order closed is refunded whole (`strays_refunded`).
 - Splits (分账) pending or processing are asked for / followed to completion.
 - Refunds still pending at the channel (a transient failure) are sent again; ones
   processing are queried.
@@ -44,6 +46,7 @@ OPEN_ORDER = (OrderStatus.CREATED, OrderStatus.PAYING)
 class ReconcileReport:
     paid: int = 0
     closed: int = 0
+    strays_refunded: int = 0  # paid after their order closed: refunded whole
     still_open: int = 0
     splits_finished: int = 0
     refunds_sent: int = 0
@@ -79,6 +82,8 @@ async def _reconcile_payment(p: Payment, expired_before: datetime, report: Recon
         if outcome == "applied":
             report.paid += 1
             await run_split(p.id)
+        elif outcome == "stray":
+            report.strays_refunded += 1
         return
     open_order = await Order.exists(id=p.order_id, status__in=OPEN_ORDER)
     if q.state == TradeState.NOT_PAID:
@@ -90,9 +95,9 @@ async def _reconcile_payment(p: Payment, expired_before: datetime, report: Recon
         await _close(p, p.order_id, report)
     else:
         # The order ended another way (paid by other means, closed): this payment is void.
-        await Payment.filter(id=p.id, status=PaymentStatus.PENDING).update(
-            status=PaymentStatus.CLOSED, error_code="ORDER_NOT_OPEN"
-        )
+        await Payment.filter(
+            id=p.id, status__in=[PaymentStatus.PENDING, PaymentStatus.FAILED]
+        ).update(status=PaymentStatus.CLOSED, error_code="ORDER_NOT_OPEN")
         report.closed += 1
 
 
@@ -107,8 +112,13 @@ async def reconcile_payments(
     expired_before = now - timedelta(minutes=s.payment_expire_minutes)
     report = ReconcileReport()
 
+    # A refusal is asked about too: a channel can answer an error and still have made the
+    # trade (a 5xx after the fact), and a consumer can pay it; closing the order blind
+    # would turn that payment into a stray one.
     for p in (
-        await Payment.filter(status=PaymentStatus.PENDING, created_at__lt=cutoff)
+        await Payment.filter(
+            status__in=[PaymentStatus.PENDING, PaymentStatus.FAILED], created_at__lt=cutoff
+        )
         .order_by("id")
         .limit(limit)
     ):
@@ -118,10 +128,7 @@ async def reconcile_payments(
             report.errors += 1
             log.warning("payment %s not reconciled: %s", p.id, exc.code)
 
-    # Refused at creation, or never recorded: the order cannot be paid, it closes.
-    for p in await Payment.filter(status=PaymentStatus.FAILED, created_at__lt=cutoff).limit(limit):
-        if await Order.exists(id=p.order_id, status__in=OPEN_ORDER):
-            await _close(p, p.order_id, report)
+    # Never recorded at all: the order cannot be paid, it closes.
     with_payment = Payment.filter(order_id__isnull=False).values_list("order_id", flat=True)
     orphans = (
         await Order.filter(status__in=OPEN_ORDER, created_at__lt=cutoff, cash_fen__gt=0)

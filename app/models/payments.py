@@ -15,6 +15,8 @@ class PaymentStatus(StrEnum):
     FAILED = "failed"  # the channel refused to create it
     PAID = "paid"
     CLOSED = "closed"
+    # paid at the channel after its order stopped taking money: refunded whole
+    STRAY = "stray"
 
 
 class SplitStatus(StrEnum):
@@ -99,6 +101,11 @@ class Payment(Model):
     class Meta:
         table = "payments"
         indexes = (("status", "created_at"), ("split_status", "updated_at"))
+
+
+# Channel refund keys the platform makes itself (a stray payment's refund); a client's
+# refund key may not start with it.
+STRAY_REFUND_PREFIX = "stray-"
 
 
 class ChannelRefund(Model):

@@ -4,6 +4,10 @@
 key (the provider's out_refund_no / out_request_no), takes the platform's split share
 back first when the split already happened (分账回退), then asks the channel. The
 provider's refund notification (or reconciliation) marks it done.
+
+`refund_stray(payment, ...)`: money that arrived for an order that could no longer take
+it (closed meanwhile, or paid already) goes back whole to the payer, never into the
+ledger: nothing of it was ever the platform's or the merchant's.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from app.domain.settlement import share_of
 from app.errors import DomainError
 from app.models.orders import Order, OrderRefund
 from app.models.payments import (
+    STRAY_REFUND_PREFIX,
     ChannelRefund,
     Payment,
     PaymentStatus,
@@ -80,6 +85,50 @@ async def request_channel_refund(
             await submit(existing)
         existing = await ChannelRefund.get(id=existing.id)
     return existing
+
+
+def stray_refund_key(payment: Payment) -> str:
+    return f"{STRAY_REFUND_PREFIX}{payment.out_trade_no}"
+
+
+async def refund_stray(payment_id: int, channel_txn_id: str, reason: str) -> ChannelRefund:
+    """A verified payment its order refused (`reason`: the order's error code): the
+    payment is marked `stray` and its whole amount refunded at the channel, once per
+    payment (the key is the payment's). The refund is sent now; a channel error leaves it
+    pending for reconciliation, as any refund."""
+    async with in_transaction() as conn:
+        payment = await Payment.filter(id=payment_id).select_for_update().using_db(conn).get()
+        if payment.status == PaymentStatus.PAID:
+            # (cannot happen: the order refused it) never refund money the ledger holds
+            raise DomainError("CONFLICT", "the payment was applied to its order", "payment")
+        first = payment.status != PaymentStatus.STRAY
+        if first:
+            await (
+                Payment.filter(id=payment.id)
+                .using_db(conn)
+                .update(
+                    status=PaymentStatus.STRAY,
+                    channel_txn_id=channel_txn_id,
+                    paid_at=datetime.now(UTC),
+                    error_code=f"ORDER_REFUSED:{reason}"[:64],
+                )
+            )
+        key = stray_refund_key(payment)
+        cr = await ChannelRefund.filter(refund_key=key).using_db(conn).first()
+        if cr is None:
+            cr = await ChannelRefund.create(
+                payment_id=payment.id, refund_key=key, amount_fen=payment.amount_fen, using_db=conn
+            )
+    if cr.status == RefundStatus.PENDING:
+        with contextlib.suppress(ChannelError):
+            await submit(cr)
+        cr = await ChannelRefund.get(id=cr.id)
+    if first:
+        log.warning(
+            "payment %s for order %s arrived after the order refused it (%s): refund %s %s",
+            payment.id, payment.order_id, reason, cr.id, cr.status,
+        )  # fmt: skip
+    return cr
 
 
 async def _record(order: Order, refund_key: str, amount: int) -> ChannelRefund:

@@ -48,6 +48,9 @@ async def provider_merchant_id(merchant_id: int, channel: str) -> str:
     return mc.provider_merchant_id if mc else ""
 
 
+_SETTLED = (PaymentStatus.PAID, PaymentStatus.CLOSED, PaymentStatus.STRAY)
+
+
 @dataclass(frozen=True)
 class FirstPayment:
     """What the order's creation already read, for the first payment of a new order
@@ -77,7 +80,7 @@ async def start_payment(
         ):
             return dict(existing.pay_params)
         # A refused creation (failed) may be tried again; a paid or closed one may not.
-        if existing is not None and existing.status in (PaymentStatus.PAID, PaymentStatus.CLOSED):
+        if existing is not None and existing.status in _SETTLED:
             raise DomainError("INVALID_STATE", f"payment is already {existing.status}", "order")
         consumer = await User.get_or_none(id=order.consumer_id)
         first = FirstPayment(
@@ -155,22 +158,39 @@ async def _new_payment(order: Order, plan: SplitPlan, pmid: str) -> Payment:
     return Payment._init_from_db(**rows[0])
 
 
-async def apply_paid(payment: Payment, channel_txn_id: str, amount_fen: int) -> str:
-    """Apply a verified "paid" exactly once. Returns applied | duplicate."""
-    from app.domain import orders as order_domain
+# mark_paid's answers that mean the order will never take this money
+_ORDER_REFUSES = frozenset({"INVALID_STATE", "DUPLICATE_PAYMENT"})
 
-    if payment.status == PaymentStatus.PAID:
-        if payment.channel_txn_id == channel_txn_id:
-            return "duplicate"
-        raise DomainError("CONFLICT", "order already paid by another transaction", "order")
+
+async def apply_paid(payment: Payment, channel_txn_id: str, amount_fen: int) -> str:
+    """Apply a verified "paid" exactly once. Returns applied | duplicate | stray.
+
+    `stray`: the order could no longer take the money (closed meanwhile, or paid by
+    another transaction): the payment is refunded whole (`refunds.refund_stray`).
+    """
+    from app.domain import orders as order_domain
+    from app.payments.refunds import refund_stray
+
+    if payment.status in (PaymentStatus.PAID, PaymentStatus.STRAY):
+        if payment.channel_txn_id != channel_txn_id:
+            raise DomainError("CONFLICT", "order already paid by another transaction", "order")
+        if payment.status == PaymentStatus.STRAY:
+            await refund_stray(payment.id, channel_txn_id, "REPEAT")  # on its way, once
+        return "duplicate"
     if amount_fen != payment.amount_fen:
         raise DomainError("AMOUNT_MISMATCH", "paid amount differs from the payment", "amountFen")
-    await order_domain.mark_paid(
-        payment.order_id,
-        channel=payment.channel,
-        channel_txn_id=channel_txn_id,
-        amount_fen=amount_fen,
-    )
+    try:
+        await order_domain.mark_paid(
+            payment.order_id,
+            channel=payment.channel,
+            channel_txn_id=channel_txn_id,
+            amount_fen=amount_fen,
+        )
+    except DomainError as exc:
+        if exc.code not in _ORDER_REFUSES:
+            raise
+        await refund_stray(payment.id, channel_txn_id, exc.code)
+        return "stray"
     adapter = registry.get_channel(payment.channel)
     needs_split = adapter.splits_after_payment and payment.platform_fen > 0
     won = (

@@ -8,8 +8,10 @@ Outcomes stored on the notification row:
 - `rejected`: failed verification or does not match the payment; answered failure
 - `retry`: cannot be applied yet (refund before its record, unknown order); answered
   failure so the provider delivers it again later
-- `conflict`: verified but contradicts our state (paid after close...); answered
-  success and logged for operations, since redelivery cannot fix it
+- `stray`: a verified payment its order could no longer take (closed meanwhile):
+  answered success, the payment refunded whole at the channel (`refunds.refund_stray`)
+- `conflict`: verified but contradicts our state otherwise; answered success and logged
+  for operations, since redelivery cannot fix it
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ async def handle_notification(channel: str, headers: dict[str, str], body: bytes
         await _finish(row, "retry", "internal error while applying")
         return NotifyOutcome(adapter.reply(False, "retry later"), "retry")
     await _finish(row, outcome, reason)
-    ok = outcome in {"applied", "duplicate", "ignored", "conflict"}
+    ok = outcome in {"applied", "duplicate", "ignored", "conflict", "stray"}
     if outcome in {"rejected", "conflict"}:
         log.warning("%s notification %s %s: %s", channel, row.id, outcome, reason)
     return NotifyOutcome(
@@ -111,6 +113,8 @@ async def _apply_payment(
         if exc.code == "AMOUNT_MISMATCH":
             return "rejected", "amount mismatch", None
         return "conflict", f"{exc.code}: {exc.message}", None
+    if outcome == "stray":
+        return "stray", "the order no longer takes payments: refunded in full", None
     if outcome == "applied":
         fresh = await Payment.get(id=payment.id)
         split = fresh.id if fresh.split_status == SplitStatus.PENDING else None
