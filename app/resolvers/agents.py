@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry import relay
 from strawberry.types import Info
 
 from app.domain import agents
 from app.errors import NotFound
 from app.models.users import Role
 from app.schema.agents import AgentStatement
-from app.schema.ids import decode_id, encode_id
+from app.schema.ids import InputID, decode_id, encode_id
 from app.schema.permissions import IsAgent
 
 
@@ -20,9 +19,7 @@ class AgentQuery:
         permission_classes=[IsAgent],
         description="An agency's statement for one month (YYYY-MM, Asia/Shanghai).",
     )
-    async def agent_statement(
-        self, info: Info, agent_id: relay.GlobalID, month: str
-    ) -> AgentStatement:
+    async def agent_statement(self, info: Info, agent_id: InputID, month: str) -> AgentStatement:
         p = info.context.principal
         s = await agents.statement(decode_id(agent_id, "Agent", "agentId"), month)
         if p.role != Role.ADMIN.value and s.user_id != p.user_id:

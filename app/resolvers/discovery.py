@@ -33,7 +33,7 @@ from app.schema.discovery import (
     TrafficPoints,
 )
 from app.schema.errors import handles_errors
-from app.schema.ids import decode_id, encode_id
+from app.schema.ids import InputID, decode_id, encode_id
 from app.schema.merchants import CoordSystemEnum, LocationInput
 from app.schema.pagination import Connection, Edge, PageInfo
 from app.schema.permissions import IsMerchant, IsMerchantOwner, has_role
@@ -98,7 +98,7 @@ def _nearby_node(x: near.NearbyItem, out: CoordSystem) -> NearbyMerchant:
     )
 
 
-async def _merchant_for_reader(info: Info, merchant_id: relay.GlobalID | None) -> int:
+async def _merchant_for_reader(info: Info, merchant_id: InputID | None) -> int:
     principal = info.context.principal
     if merchant_id is None:
         m = await traffic.owned_merchant(principal.user_id, principal.role, None)
@@ -202,7 +202,7 @@ class DiscoveryQuery:
     async def merchant_stats(
         self,
         info: Info,
-        merchant_id: relay.GlobalID,
+        merchant_id: InputID,
         from_: Annotated[date, strawberry.argument(name="from")],
         to: date,
     ) -> MerchantStats:
@@ -230,9 +230,7 @@ class DiscoveryQuery:
         permission_classes=[IsMerchant],
         description="A merchant's traffic points and boost (its owner's only merchant if omitted).",
     )
-    async def traffic_points(
-        self, info: Info, merchant_id: relay.GlobalID | None = None
-    ) -> TrafficPoints:
+    async def traffic_points(self, info: Info, merchant_id: InputID | None = None) -> TrafficPoints:
         from app.domain.policy import get_policy
 
         mid = await _merchant_for_reader(info, merchant_id)
@@ -262,7 +260,7 @@ class DiscoveryMutation:
         info: Info,
         points: int,
         hours: int,
-        merchant_id: relay.GlobalID | None = None,
+        merchant_id: InputID | None = None,
         idempotency_key: str | None = None,
     ) -> BoostResult:
         principal = info.context.principal

@@ -9,7 +9,7 @@ from app.domain.merchants import MerchantErrorCode
 from app.models.merchants import Merchant, MerchantStatus
 from app.models.users import Role
 from app.schema.errors import handles_errors
-from app.schema.ids import decode_id
+from app.schema.ids import InputID, decode_id
 from app.schema.merchants import (
     ApplyMerchantInput,
     BindQr,
@@ -48,7 +48,7 @@ def _uid(info: Info) -> int:
     return info.context.principal.user_id
 
 
-def _mid(gid: relay.GlobalID, field: str = "merchantId") -> int:
+def _mid(gid: InputID, field: str = "merchantId") -> int:
     return decode_id(gid, "Merchant", field)
 
 
@@ -59,7 +59,7 @@ def _ok(m: Merchant) -> MerchantSuccess:
 @strawberry.type
 class MerchantQuery:
     @strawberry.field(description="A merchant open for business (or your own, in any state).")
-    async def merchant(self, info: Info, id: relay.GlobalID) -> MerchantType | None:
+    async def merchant(self, info: Info, id: InputID) -> MerchantType | None:
         m = await Merchant.get_or_none(id=_mid(id, "id"))
         if m is None:
             return None
@@ -78,7 +78,7 @@ class MerchantQuery:
         )
 
     @strawberry.field(permission_classes=[IsMerchant], description="A store's balances.")
-    async def merchant_wallet(self, info: Info, merchant_id: relay.GlobalID) -> MerchantWallet:
+    async def merchant_wallet(self, info: Info, merchant_id: InputID) -> MerchantWallet:
         from app.domain.ledger import acct, balances_named
 
         mid = _mid(merchant_id)
@@ -129,23 +129,23 @@ class MerchantMutation:
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     @on_error
-    async def approve_merchant(self, info: Info, id: relay.GlobalID) -> MerchantResult:
+    async def approve_merchant(self, info: Info, id: InputID) -> MerchantResult:
         return _ok(await merchants.approve_merchant(_mid(id, "id")))
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     @on_error
-    async def suspend_merchant(self, info: Info, id: relay.GlobalID) -> MerchantResult:
+    async def suspend_merchant(self, info: Info, id: InputID) -> MerchantResult:
         return _ok(await merchants.suspend_merchant(_mid(id, "id")))
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     @on_error
-    async def close_merchant(self, info: Info, id: relay.GlobalID) -> MerchantResult:
+    async def close_merchant(self, info: Info, id: InputID) -> MerchantResult:
         return _ok(await merchants.close_merchant(_mid(id, "id")))
 
     @strawberry.mutation(permission_classes=[IsMerchantOwner])
     @on_error
     async def update_merchant(
-        self, info: Info, id: relay.GlobalID, input: UpdateMerchantInput
+        self, info: Info, id: InputID, input: UpdateMerchantInput
     ) -> MerchantResult:
         def val(m):  # strawberry.Maybe: None = absent, Some(x) = given
             return None if m is None else m.value
@@ -165,14 +165,14 @@ class MerchantMutation:
     @strawberry.mutation(permission_classes=[IsMerchantOwner], description="让利比例, in bps.")
     @on_error
     async def set_discount_rate(
-        self, info: Info, merchant_id: relay.GlobalID, discount_bps: int
+        self, info: Info, merchant_id: InputID, discount_bps: int
     ) -> MerchantResult:
         return _ok(await merchants.set_discount_rate(_uid(info), _mid(merchant_id), discount_bps))
 
     @strawberry.mutation(permission_classes=[IsMerchantOwner])
     @on_error
     async def add_merchant_staff(
-        self, info: Info, merchant_id: relay.GlobalID, user_id: relay.GlobalID
+        self, info: Info, merchant_id: InputID, user_id: InputID
     ) -> StaffResult:
         staff = await merchants.add_staff(
             _uid(info), _mid(merchant_id), decode_id(user_id, "User", "userId")
@@ -183,7 +183,7 @@ class MerchantMutation:
     @strawberry.mutation(permission_classes=[IsMerchantOwner])
     @on_error
     async def register_pos_device(
-        self, info: Info, merchant_id: relay.GlobalID, serial: str
+        self, info: Info, merchant_id: InputID, serial: str
     ) -> PosDeviceResult:
         device, secret = await merchants.register_pos_device(_uid(info), _mid(merchant_id), serial)
         return PosDeviceRegistered(
@@ -209,7 +209,7 @@ class MerchantMutation:
         description="The signed QR a store (or its POS) shows for scan-to-bind (扫码锁客).",
     )
     @on_error
-    async def merchant_bind_qr(self, info: Info, merchant_id: relay.GlobalID) -> BindQrResult:
+    async def merchant_bind_qr(self, info: Info, merchant_id: InputID) -> BindQrResult:
         p = info.context.principal
         mid = _mid(merchant_id)
         if p.role == Role.POS_DEVICE.value:
@@ -237,7 +237,7 @@ class MerchantMutation:
     )
     @on_error
     async def move_store_vouchers_to_wallet(
-        self, info: Info, merchant_id: relay.GlobalID, amount_fen: int, idempotency_key: str
+        self, info: Info, merchant_id: InputID, amount_fen: int, idempotency_key: str
     ) -> VouchersMovedResult:
         left = await merchants.withdraw_merchant_vouchers(
             _uid(info), _mid(merchant_id), amount_fen, idempotency_key
@@ -246,6 +246,6 @@ class MerchantMutation:
 
     @strawberry.mutation(permission_classes=[IsConsumer], description="Set who invited you, once.")
     @on_error
-    async def set_inviter(self, info: Info, inviter_id: relay.GlobalID) -> InviterResult:
+    async def set_inviter(self, info: Info, inviter_id: InputID) -> InviterResult:
         await merchants.set_inviter(_uid(info), decode_id(inviter_id, "User", "inviterId"))
         return InviterSet(inviter_id=strawberry.ID(str(inviter_id)))

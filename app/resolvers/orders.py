@@ -4,7 +4,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import strawberry
-from strawberry import relay
 from strawberry.types import Info
 from tortoise.expressions import Q, Subquery
 
@@ -17,7 +16,7 @@ from app.models.ledger import Account, LedgerEntry, Posting
 from app.models.orders import Order, PointLot
 from app.models.users import Role
 from app.schema.errors import handles_errors
-from app.schema.ids import decode_id
+from app.schema.ids import InputID, decode_id
 from app.schema.orders import (
     AccountType,
     CreateOrderInput,
@@ -93,7 +92,7 @@ async def _entries_with_postings(rows: Sequence[LedgerEntry]) -> list[LedgerEntr
 @strawberry.type
 class OrderQuery:
     @strawberry.field(permission_classes=[IsAuthenticated], description="One of your orders.")
-    async def order(self, info: Info, id: relay.GlobalID) -> OrderType | None:
+    async def order(self, info: Info, id: InputID) -> OrderType | None:
         o = await Order.get_or_none(id=decode_id(id, "Order", "id"))
         return OrderType.from_model(o) if o and await can_read_order(info, o) else None
 
@@ -108,7 +107,7 @@ class OrderQuery:
     async def merchant_orders(
         self,
         info: Info,
-        merchant_id: relay.GlobalID,
+        merchant_id: InputID,
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[OrderType]:
@@ -147,7 +146,7 @@ class OrderQuery:
     async def ledger_entries(
         self,
         info: Info,
-        merchant_id: relay.GlobalID | None = None,
+        merchant_id: InputID | None = None,
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[LedgerEntryType]:
@@ -203,7 +202,7 @@ class OrderMutation:
     )
     @on_error
     async def reverse_order_after_window(
-        self, info: Info, order_id: relay.GlobalID, reason: str, reversal_key: str
+        self, info: Info, order_id: InputID, reason: str, reversal_key: str
     ) -> ReverseOrderResult:
         return await _reverse(info, order_id, reason, reversal_key)
 
@@ -213,7 +212,7 @@ class OrderMutation:
     )
     @on_error
     async def refund_order(
-        self, info: Info, order_id: relay.GlobalID, amount_fen: int, refund_key: str
+        self, info: Info, order_id: InputID, amount_fen: int, refund_key: str
     ) -> RefundOrderResult:
         p = _principal(info)
         oid = decode_id(order_id, "Order", "orderId")
@@ -237,7 +236,7 @@ class OrderMutation:
         )
 
 
-async def _reverse(info: Info, order_id: relay.GlobalID, reason: str, reversal_key: str):
+async def _reverse(info: Info, order_id: InputID, reason: str, reversal_key: str):
     from app.domain import disputes
 
     oid = decode_id(order_id, "Order", "orderId")

@@ -4,14 +4,13 @@ channels. Admin only."""
 from __future__ import annotations
 
 import strawberry
-from strawberry import relay
 from strawberry.types import Info
 
 from app.models.payments import MerchantChannel
 from app.payments import admin
 from app.payments.base import PaymentErrorCode
 from app.schema.errors import handles_errors
-from app.schema.ids import decode_id
+from app.schema.ids import InputID, decode_id
 from app.schema.payments import (
     ChannelStatusType,
     MerchantChannelInput,
@@ -37,7 +36,7 @@ class PaymentQuery:
         permission_classes=[IsAdmin], description="A merchant's channels, best first."
     )
     async def merchant_payment_channels(
-        self, info: Info, merchant_id: relay.GlobalID
+        self, info: Info, merchant_id: InputID
     ) -> list[MerchantChannelType]:
         mid = decode_id(merchant_id, "Merchant", "merchantId")
         rows = await MerchantChannel.filter(merchant_id=mid).order_by("priority", "id")
@@ -65,7 +64,7 @@ class PaymentMutation:
     )
     @on_error
     async def set_merchant_channels(
-        self, info: Info, merchant_id: relay.GlobalID, channels: list[MerchantChannelInput]
+        self, info: Info, merchant_id: InputID, channels: list[MerchantChannelInput]
     ) -> SetMerchantChannelsResult:
         mid = decode_id(merchant_id, "Merchant", "merchantId")
         rows = await admin.set_merchant_channels(

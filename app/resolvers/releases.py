@@ -6,14 +6,13 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 import strawberry
-from strawberry import relay
 from strawberry.types import Info
 
 from app.domain.releases.queries import all_pools, lot_projection
 from app.errors import NotFound
 from app.models.orders import PointLot
 from app.models.releases import Pool, Release, ReleasePayment
-from app.schema.ids import decode_id
+from app.schema.ids import InputID, decode_id
 from app.schema.pagination import Connection, paginate
 from app.schema.permissions import IsAuthenticated, IsConsumer
 from app.schema.releases import LotProjectionType, PoolType, ReleasePaymentType
@@ -64,7 +63,7 @@ class ReleaseQuery:
     async def my_releases(
         self,
         info: Info,
-        merchant_id: relay.GlobalID | None = None,
+        merchant_id: InputID | None = None,
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[ReleasePaymentType]:
@@ -87,7 +86,7 @@ class ReleaseQuery:
         ),
     )
     async def lot_projection(
-        self, info: Info, lot_id: relay.GlobalID, growth_bps: int
+        self, info: Info, lot_id: InputID, growth_bps: int
     ) -> LotProjectionType:
         from app.resolvers.orders import can_read_lot
 

@@ -1,16 +1,23 @@
 """What a client sees of a failure.
 
 A DomainError raised outside a typed mutation result (e.g. from a query) keeps its
-code, field and message. Anything else is unexpected: it is logged with its traceback
-under the request id, and the client sees only "internal error" and that id.
+code, field and message. The client's own mistakes that GraphQL catches before any
+resolver runs keep their message and get a code and, where there is one, the field:
+`GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`, and `INVALID` for a value that
+does not coerce (a variable, an argument: e.g. a malformed ID given to `node`).
+Anything else is unexpected: it is logged with its traceback under the request id,
+and the client sees only "internal error" and that id.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 
 from graphql import GraphQLError
+from graphql.language import FieldNode
+from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
 
 from app.errors import DomainError
@@ -29,7 +36,10 @@ class ErrorShaping(SchemaExtension):
         shaped = []
         for err in result.errors or []:
             original = err.original_error
-            if original is None:  # validation/parse errors: safe and useful as they are
+            client_error = _client_error(err)
+            if client_error is not None:
+                shaped.append(client_error)
+            elif original is None:
                 shaped.append(err)
             elif isinstance(original, DomainError):
                 shaped.append(
@@ -62,3 +72,42 @@ class ErrorShaping(SchemaExtension):
                     )
                 )
         result.errors = shaped
+
+
+# graphql-core's wording of a variable that does not coerce: "Variable '$i' has invalid
+# value at .items[0].amountFen: ..." (or "... of required type ... was not provided.")
+_VARIABLE = re.compile(r"^Variable '\$(\w+)' (?:has invalid value|of required type|of non-null)")
+_AT = re.compile(r" at ((?:\.\w+|\[\d+\])+):")
+
+
+def _client_error(err: GraphQLError) -> GraphQLError | None:
+    """The error with its code and field, when it is the client's own mistake about the
+    request (never an error of ours); None otherwise."""
+    if err.extensions and "code" in err.extensions:
+        return None
+    message = err.message
+    variable = _VARIABLE.match(message)
+    if variable is not None:
+        at = _AT.search(message)
+        names = re.findall(r"\.(\w+)", at.group(1)) if at else []
+        field = names[-1] if names else variable.group(1)
+        return _with(err, "INVALID", field)
+    if isinstance(err.original_error, StrawberryInputCoercionError):
+        node = err.nodes[0] if err.nodes else None
+        args = (node.arguments if isinstance(node, FieldNode) else None) or ()
+        return _with(err, "INVALID", args[0].name.value if len(args) == 1 else None)
+    if err.original_error is None and err.path is None:  # before execution
+        code = "GRAPHQL_PARSE_FAILED" if message.startswith("Syntax Error") else None
+        return _with(err, code or "GRAPHQL_VALIDATION_FAILED", None)
+    return None
+
+
+def _with(err: GraphQLError, code: str, field: str | None) -> GraphQLError:
+    return GraphQLError(
+        err.message,
+        nodes=err.nodes,
+        source=err.source,
+        positions=err.positions,
+        path=err.path,
+        extensions={**(err.extensions or {}), "code": code, "field": field},
+    )

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import strawberry
 from strawberry.relay import GlobalID
 
 from app.errors import DomainError
+
+# A Global ID as a client sends it (the same `ID` in the schema). Arguments and input
+# fields take it as text and the resolver decodes it with `decode_id`, so a malformed
+# one is the field's typed error (`INVALID`, the field's name), like one of the wrong
+# type, instead of a coercion error before the resolver runs.
+InputID = strawberry.ID
 
 
 def decode_id(gid: GlobalID | str, expected: str, field: str) -> int:

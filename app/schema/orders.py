@@ -14,6 +14,7 @@ from app.domain.orders import OrderErrorCode
 from app.models.ledger import Asset, LedgerEntry
 from app.models.orders import HolderKind, LotStatus, Order, OrderStatus, PointLot
 from app.schema.errors import error_type
+from app.schema.ids import InputID
 from app.schema.merchants import MerchantType
 from app.schema.scalars import Int64
 
@@ -179,7 +180,7 @@ class AccountType:
 
 @strawberry.input
 class CreateOrderInput:
-    merchant_id: relay.GlobalID
+    merchant_id: InputID
     amount_fen: int
     idempotency_key: str = strawberry.field(description="The same key never makes two orders.")
     voucher_fen: int = 0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import strawberry
+from graphql import GraphQLError
 from graphql.language.parser import parse
 from strawberry import relay
 from strawberry.extensions import (
@@ -108,7 +110,11 @@ class RequestGuards(ErrorShaping):
 
     def on_parse(self) -> Iterator[None]:
         ec = self.execution_context
-        ec.graphql_document = _parse(ec.query, **ec.parse_options)
+        with contextlib.suppress(GraphQLError):
+            # Left to Strawberry's own parse, which raises the same error inside the
+            # operation, as a result that ErrorShaping then sees (raised here, it would
+            # skip the shaping).
+            ec.graphql_document = _parse(ec.query, **ec.parse_options)
         yield
 
     def on_validate(self) -> Iterator[None]:

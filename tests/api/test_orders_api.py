@@ -92,15 +92,20 @@ async def test_typed_errors_change_nothing(client, db):
         res = await gql(client, CREATE, {"i": {**inp, "idempotencyKey": f"e{i}"}}, token)
         err = res["data"]["createOrder"]
         assert (err["code"], err["field"]) == (code, field), (inp, err)
-    # a malformed ID never reaches the resolver: GraphQL refuses the variable, clearly
-    res = await gql(
-        client,
-        CREATE,
-        {"i": {"merchantId": "garbage", "amountFen": 100, "idempotencyKey": "g"}},
-        token,
-        expect_errors=True,
-    )
-    assert "GlobalID" in res["errors"][0]["message"]
+    # a malformed ID is the mutation's typed error too, like an ID of another type
+    for bad in ("garbage", "", gid("Order", 1)):
+        res = await gql(
+            client,
+            CREATE,
+            {"i": {"merchantId": bad, "amountFen": 100, "idempotencyKey": "g"}},
+            token,
+        )
+        err = res["data"]["createOrder"]
+        assert (err["__typename"], err["code"], err["field"]) == (
+            "OrderError",
+            "INVALID",
+            "merchantId",
+        ), bad
     assert await Order.all().count() == 0
 
 
