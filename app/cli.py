@@ -109,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, (_, add_args, help_text) in sorted(commands.items()):
         add_args(sub.add_parser(name, help=help_text))
     ns = parser.parse_args(argv)
+    from app.config import get_settings
+    from app.logging import setup_logging
+
+    setup_logging(get_settings())
     fn = commands[ns.command][0]
     return asyncio.run(fn(ns))  # type: ignore[arg-type]
 

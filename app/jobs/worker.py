@@ -60,7 +60,9 @@ async def reconcile(ctx: dict[str, Any] | None = None) -> dict[str, int]:
 
 async def startup(ctx: dict[str, Any]) -> None:
     from app.db import init_db
+    from app.logging import setup_logging
 
+    setup_logging(get_settings())  # arq's handlers too: no tracebacks, no secrets
     await init_db()
 
 

@@ -5,8 +5,9 @@ code, field and message. The client's own mistakes that GraphQL catches before a
 resolver runs keep their message and get a code and, where there is one, the field:
 `GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`, and `INVALID` for a value that
 does not coerce (a variable, an argument: e.g. a malformed ID given to `node`).
-Anything else is unexpected: it is logged with its traceback under the request id,
-and the client sees only "internal error" and that id.
+Anything else is unexpected: it is logged under the request id (its type and where it
+was raised: app/logging.py keeps tracebacks and secrets out of every log line), and the
+client sees only "internal error" and that id.
 """
 
 from __future__ import annotations

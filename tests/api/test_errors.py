@@ -63,7 +63,7 @@ async def test_the_clients_own_request_mistakes_carry_a_code_and_field(client, d
         ("{ order(id: }", None, ("GRAPHQL_PARSE_FAILED", None)),
         ("query($a: Int) { __typename }", None, ("GRAPHQL_VALIDATION_FAILED", None)),
         ("{ nosuchfield }", None, ("GRAPHQL_VALIDATION_FAILED", None)),
-        ("{ node(id: \"%%%\") { id } }", None, ("INVALID", "id")),
+        ('{ node(id: "%%%") { id } }', None, ("INVALID", "id")),
     ]
     with caplog.at_level(logging.ERROR, logger="app.graphql"):
         for query, variables, (code, field) in cases:
