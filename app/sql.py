@@ -2,8 +2,8 @@
 
 The ORM builds a query object per call (a large share of a paid order's CPU); the few
 statements every order runs are written here once instead: `?` placeholders, rewritten
-to `$1..$n` for PostgreSQL once per text, and `FOR UPDATE` dropped on SQLite (one
-writer at a time: nothing to lock).
+to `$1..$n` for PostgreSQL once per text, and `FOR UPDATE [OF t]` dropped on SQLite
+(one writer at a time: nothing to lock).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 _PLACEHOLDER = re.compile(r"\?")
+_FOR_UPDATE = re.compile(r" FOR UPDATE(?: OF \w+(?:, \w+)*)?")
 
 
 def is_pg(conn: Any) -> bool:
@@ -22,7 +23,7 @@ def is_pg(conn: Any) -> bool:
 @lru_cache(maxsize=1024)
 def _render(sql: str, pg: bool) -> str:
     if not pg:
-        return sql.replace(" FOR UPDATE", "")
+        return _FOR_UPDATE.sub("", sql)
     n = 0
 
     def repl(_: re.Match[str]) -> str:
@@ -44,11 +45,12 @@ def marks(n: int) -> str:
 
 
 async def fetch(conn: Any, sql: str, values: list[Any] | None = None) -> list[dict[str, Any]]:
-    rows = await conn.execute_query_dict(portable(conn, sql), values or [])
-    return [dict(r) for r in rows]
+    # Both of Tortoise's clients hand back fresh dicts already: no copy needed.
+    return await conn.execute_query_dict(portable(conn, sql), values or [])
 
 
 async def run(conn: Any, sql: str, values: list[Any] | None = None) -> int:
-    """Execute; the number of rows it changed."""
+    """Execute; the number of rows it changed. (Tortoise counts a statement that starts
+    with `WITH` by the rows it returns: give such a one `RETURNING` and `fetch` it.)"""
     count, _ = await conn.execute_query(portable(conn, sql), values or [])
     return int(count or 0)

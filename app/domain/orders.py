@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -102,7 +103,7 @@ async def create_order(
         raise DomainError("INVALID", "idempotencyKey is required (1-64 chars)", "idempotencyKey")
     _check_amounts(amount_fen, voucher_fen, policy)
 
-    facts = await _order_facts(consumer_id, merchant_id, key)
+    facts, channels = await _order_facts(consumer_id, merchant_id, key)
     if facts["existing"] is not None:
         existing = await Order.get(id=facts["existing"])
         return _same_request(existing, merchant_id, amount_fen, voucher_fen)
@@ -122,7 +123,7 @@ async def create_order(
         from app.payments.routing import route
         from app.payments.service import FirstPayment
 
-        way = await route(merchant_id, channel)
+        way = await route(merchant_id, channel, channels)
         chosen = way.channel
         first = FirstPayment(way.provider_merchant_id, facts["openid"], way.failing)
     else:
@@ -142,10 +143,10 @@ async def create_order(
     )
     try:
         if not voucher_fen:  # a single insert: nothing to hold together
-            order = await _insert_order(row, connections.get("default"))
+            order, first = await _insert_order(row, connections.get("default"), first)
         else:
             async with in_transaction() as conn:
-                order = await _insert_order(row, conn)
+                order, first = await _insert_order(row, conn, first)
                 await ledger.post(
                     "voucher_hold",
                     f"order:{order.id}",
@@ -175,32 +176,54 @@ async def create_order(
         return await mark_paid(
             order.id, channel=VOUCHER_CHANNEL, channel_txn_id=f"voucher-{order.id}", amount_fen=0
         )
+    assert first is not None  # cash to pay: routed above
     await _start_payment(order, first)
     return order
 
 
-# The order's key, the merchant, whether the buyer staffs it and the buyer's openid:
-# everything `create_order` checks before it writes, in one round trip.
-_ORDER_FACTS = (
-    "SELECT m.status, m.owner_id, m.discount_bps, "
-    "EXISTS (SELECT 1 FROM merchant_staff s WHERE s.merchant_id = m.id AND s.user_id = ?) "
-    "AS staff, "
-    "(SELECT o.id FROM orders o WHERE o.consumer_id = ? AND o.idempotency_key = ?) AS existing, "
-    "(SELECT u.wechat_openid FROM users u WHERE u.id = ?) AS openid "
-    "FROM (SELECT 1 AS one) AS x LEFT JOIN merchants m ON m.id = ?"
-)
+# The order's key, the merchant, whether the buyer staffs it, the buyer's openid and
+# the merchant's payment channels (routing's table, one row each): everything
+# `create_order` reads before it writes, in one round trip.
+@cache
+def _order_facts_sql() -> str:
+    from app.payments.routing import CHANNEL_TABLE
+
+    return (
+        "SELECT m.status, m.owner_id, m.discount_bps, "
+        "EXISTS (SELECT 1 FROM merchant_staff s WHERE s.merchant_id = m.id AND s.user_id = ?) "
+        "AS staff, "
+        "(SELECT o.id FROM orders o WHERE o.consumer_id = ? AND o.idempotency_key = ?) "
+        "AS existing, (SELECT u.wechat_openid FROM users u WHERE u.id = ?) AS openid, "
+        "c.kind, c.channel, c.flag, c.text, c.priority, c.id "
+        "FROM (SELECT 1 AS one) AS x LEFT JOIN merchants m ON m.id = ? "
+        f"LEFT JOIN ({CHANNEL_TABLE}) AS c ON 1 = 1 ORDER BY c.kind, c.priority, c.id"
+    )
 
 
-async def _insert_order(row: dict[str, Any], conn) -> Order:
-    """A new order row (hand-written: this runs for every order)."""
+async def _insert_order(
+    row: dict[str, Any], conn, first: FirstPayment | None
+) -> tuple[Order, FirstPayment | None]:
+    """A new order row (hand-written: this runs for every order); on PostgreSQL the row
+    of its first payment goes in the same statement (`first` then names it)."""
+    from app.payments import service
+
     values = {**row, "status": OrderStatus.CREATED.value, "refunded_fen": 0,
               "created_at": datetime.now(UTC)}  # fmt: skip
+    insert = f"INSERT INTO orders ({', '.join(values)}) VALUES ({sql.marks(len(values))})"
+    if first is None or not sql.is_pg(conn):
+        found = await sql.fetch(conn, insert + " RETURNING *", list(values.values()))
+        return Order._init_from_db(**found[0]), first
     found = await sql.fetch(
         conn,
-        f"INSERT INTO orders ({', '.join(values)}) VALUES ({sql.marks(len(values))}) RETURNING *",
-        list(values.values()),
+        f"WITH o AS ({insert} RETURNING *), {service.PAYMENT_OF_NEW_ORDER} "
+        "SELECT o.*, p.id AS _payment, p.out_trade_no AS _trade_no FROM o, p",
+        [
+            *values.values(),
+            *service.payment_of_new_order(row["cash_fen"], row["discount_fen"], first),
+        ],
     )
-    return Order._init_from_db(**found[0])
+    paid_with = replace(first, payment_id=found[0]["_payment"], trade_no=found[0]["_trade_no"])
+    return Order._init_from_db(**found[0]), paid_with
 
 
 async def _lock_order(order_id: int, conn) -> Order | None:
@@ -210,28 +233,24 @@ async def _lock_order(order_id: int, conn) -> Order | None:
     return Order._init_from_db(**rows[0]) if rows else None
 
 
-async def _order_facts(consumer_id: int, merchant_id: int, key: str) -> dict:
+async def _order_facts(
+    consumer_id: int, merchant_id: int, key: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The facts (first row) and the merchant's channel table rows."""
     rows = await sql.fetch(
         connections.get("default"),
-        _ORDER_FACTS,
-        [consumer_id, consumer_id, key, consumer_id, merchant_id],
+        _order_facts_sql(),
+        [consumer_id, consumer_id, key, consumer_id, merchant_id, merchant_id],
     )
-    return rows[0]
+    return rows[0], [r for r in rows if r["kind"] is not None]
 
 
-async def _start_payment(order: Order, first: FirstPayment | None = None) -> None:
+async def _start_payment(order: Order, first: FirstPayment) -> None:
+    """The first payment at the channel; the order moves to PAYING with its parameters
+    in the statement that records them (or is reloaded, paid by a fast notification)."""
     from app.payments.routing import start_payment
 
-    params = await start_payment(order, first=first)
-    updated = await sql.run(
-        connections.get("default"),
-        "UPDATE orders SET status = ?, pay_params = ? WHERE id = ? AND status = ?",
-        [str(OrderStatus.PAYING), json.dumps(params), order.id, str(OrderStatus.CREATED)],
-    )
-    if updated:
-        order.status, order.pay_params = OrderStatus.PAYING, params
-    else:  # paid already (a fast notification): keep what the payment made of it
-        await order.refresh_from_db()
+    await start_payment(order, first=first)
 
 
 def _check_amounts(amount_fen: int, voucher_fen: int, policy: Policy) -> None:
@@ -280,7 +299,7 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
     """Apply a verified payment exactly once (SPEC §3.2)."""
     policy = get_policy()
     async with in_transaction() as conn:
-        order = await _lock_order(order_id, conn)
+        order, around, merchant = await _lock_paying(order_id, conn)
         if order is None:
             raise NotFound("order", "orderId")
         if order.status in PAID_STATES:
@@ -301,7 +320,7 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
             raise DomainError(
                 OrderErrorCode.AMOUNT_MISMATCH, "paid amount differs from the order", "amountFen"
             )
-        around, merchant = await _surroundings(order, conn)
+        assert around is not None and merchant is not None  # the join found the order
         plan = _plan(order, policy, around)
         now = datetime.now(UTC)
         paid_day = today_shanghai(now)
@@ -324,8 +343,8 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
         order.paid_at = now
         order.settle_on = settle_on
         order.settlement = plan.to_json()
-        # The lots (each holder type has its own pool, SPEC §4) and the order row: one
-        # statement on PostgreSQL.
+        # The lots (each holder type has its own pool, SPEC §4) and the order row ride
+        # in the ledger entry's statement on PostgreSQL.
         lots_sql = (
             "INSERT INTO point_lots (order_id, holder_kind, holder_id, pool, points, status, "
             "activate_on, released_units, release_count, recruiter_user_id, created_at) "
@@ -343,14 +362,9 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
         )
         order_values = [OrderStatus.PAID.value, channel_txn_id, now, settle_on,
                         json.dumps(order.settlement), order.id]  # fmt: skip
-        if lots and sql.is_pg(conn):
-            await sql.run(conn, f"WITH l AS ({lots_sql}) {order_sql}", lot_values + order_values)
-        else:
-            if lots:
-                await sql.run(conn, lots_sql, lot_values)
-            await sql.run(conn, order_sql, order_values)
+        riders = [(lots_sql, lot_values)] if lots else []
         # The ledger entry last: the shared accounts and the hash chain it locks are then
-        # held only until the commit that follows, not across the writes above.
+        # held only until the commit that follows.
         await ledger.post(
             "order_paid",
             f"order:{order.id}",
@@ -358,6 +372,7 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
             idem_key=f"order:{order.id}:paid",
             conn=conn,
             key_locked=True,  # only mark_paid posts this key, under the order row lock
+            riders=[*riders, (order_sql, order_values)],
         )
     await _after("order_paid", order, merchant_at=(merchant.lat, merchant.lng))
     return order
@@ -365,43 +380,47 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
 
 @dataclass(frozen=True)
 class _PaidMerchant:
-    """What a payment needs of its merchant: lot recruiter, agents' region, map position."""
+    """What a payment needs of its merchant: lot recruiter, map position."""
 
-    region_code: str
     recruiter_user_id: int | None
     lat: float
     lng: float
 
 
-# Who stands around a payment (two inviter levels, the bound store) and its merchant,
-# in one round trip; the region's agents in a second.
-_SURROUNDINGS = (
-    "SELECT u.inviter_id AS i1, u2.inviter_id AS i2, "
-    "(SELECT b.merchant_id FROM consumer_bindings b WHERE b.consumer_id = u.id) AS bound, "
-    "m.region_code, m.recruiter_user_id, m.lat, m.lng "
-    "FROM users u LEFT JOIN users u2 ON u2.id = u.inviter_id "
-    "JOIN merchants m ON m.id = ? WHERE u.id = ?"
+# The order row, locked, with who stands around its payment (two inviter levels, the
+# bound store, the agents of the merchant's province, city and district) and its
+# merchant, in one round trip: one row per agent found (at least one). The joined
+# columns carry a `_` prefix, apart from the order's own.
+_LOCK_PAYING = (
+    "SELECT o.*, u.inviter_id AS _i1, u2.inviter_id AS _i2, "
+    "(SELECT b.merchant_id FROM consumer_bindings b WHERE b.consumer_id = o.consumer_id) "
+    "AS _bound, m.recruiter_user_id AS _recruiter, m.lat AS _lat, m.lng AS _lng, "
+    "a.id AS _agent, a.level AS _level "
+    "FROM orders o JOIN users u ON u.id = o.consumer_id "
+    "LEFT JOIN users u2 ON u2.id = u.inviter_id "
+    "JOIN merchants m ON m.id = o.merchant_id "
+    "LEFT JOIN agents a ON (a.level = 'province' "
+    "AND a.region_code = substr(m.region_code, 1, 2) || '0000') "
+    "OR (a.level = 'city' AND a.region_code = substr(m.region_code, 1, 4) || '00') "
+    "OR (a.level = 'district' AND a.region_code = m.region_code) "
+    "WHERE o.id = ? FOR UPDATE OF o"
 )
 
 
-async def _surroundings(order: Order, conn) -> tuple[Surroundings, _PaidMerchant]:
-    row = (await sql.fetch(conn, _SURROUNDINGS, [order.merchant_id, order.consumer_id]))[0]
-    inviters = tuple(int(i) for i in (row["i1"], row["i2"]) if i is not None)
-    region = str(row["region_code"])
-    codes = {"province": region[:2] + "0000", "city": region[:4] + "00", "district": region}
-    found = await sql.fetch(
-        conn,
-        "SELECT id, level, region_code FROM agents WHERE region_code IN (?, ?, ?)",
-        list(codes.values()),
-    )
-    agents = [(r["level"], r["id"]) for r in found if codes.get(r["level"]) == r["region_code"]]
+async def _lock_paying(
+    order_id: int, conn
+) -> tuple[Order | None, Surroundings | None, _PaidMerchant | None]:
+    rows = await sql.fetch(conn, _LOCK_PAYING, [order_id])
+    if not rows:
+        return None, None, None
+    row = rows[0]
     around = Surroundings(
-        inviters=inviters,
-        bound_merchant_id=row["bound"],
-        agents=tuple(sorted(agents)),
+        inviters=tuple(int(i) for i in (row["_i1"], row["_i2"]) if i is not None),
+        bound_merchant_id=row["_bound"],
+        agents=tuple(sorted((r["_level"], r["_agent"]) for r in rows if r["_agent"] is not None)),
     )
-    merchant = _PaidMerchant(region, row["recruiter_user_id"], float(row["lat"]), float(row["lng"]))
-    return around, merchant
+    merchant = _PaidMerchant(row["_recruiter"], float(row["_lat"]), float(row["_lng"]))
+    return Order._init_from_db(**row), around, merchant
 
 
 def _plan(order: Order, policy: Policy, around: Surroundings) -> SettlementPlan:

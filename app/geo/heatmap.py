@@ -85,6 +85,8 @@ class Change:
     period: str
     orders_delta: int
     week_orders: int | None  # the merchant's orders served that week, after the change
+    # the tasks already rewarded for that week, when the change read them (else unknown)
+    rewarded: frozenset[str] | None = None
 
 
 async def record_order(order_id: int) -> Change | None:
@@ -136,7 +138,9 @@ async def record_order(order_id: int) -> Change | None:
 
 # A new paid order in one statement: the fact, its heat cell and the merchant's weekly
 # counter (PostgreSQL; `record_order` does the same in steps, and handles every later
-# change). Nothing is written when the order already has a fact.
+# change), with the tasks already rewarded that week, so the hook looks a reward up
+# only when a threshold is newly in reach. Nothing is written when the order already
+# has a fact.
 _NEW_PAID_ORDER = (
     "WITH f AS (INSERT INTO geo_order_facts (order_id, merchant_id, cell, paid_at, hour, "
     "period, amount_fen, refunded_fen, counted, created_at) "
@@ -150,7 +154,8 @@ _NEW_PAID_ORDER = (
     "SELECT merchant_id, 'orders_served_week', period, 1 FROM f "
     "ON CONFLICT (merchant_id, metric, period) DO UPDATE SET "
     "value = geo_task_counters.value + 1 RETURNING value) "
-    "SELECT value FROM w"
+    "SELECT value, (SELECT string_agg(r.task_code, ',') FROM geo_task_rewards r "
+    "WHERE r.merchant_id = ? AND r.period = ?) AS rewarded FROM w"
 )
 
 
@@ -180,11 +185,15 @@ async def record_paid_order(
             datetime.now(UTC),
             clat,
             clng,
+            order.merchant_id,
+            period,
         ],
     )
     if not rows:  # the order has a fact already: bring it in step the long way
         return await record_order(order.id)
-    return Change(order.merchant_id, paid_at, period, 1, int(rows[0]["value"]))
+    done = rows[0]["rewarded"]
+    rewarded = frozenset(done.split(",")) if done else frozenset()
+    return Change(order.merchant_id, paid_at, period, 1, int(rows[0]["value"]), rewarded)
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,21 @@ async def _apply_change(change: heatmap.Change | None) -> None:
         return
     await index.add_heat(change.merchant_id, change.paid_at, change.orders_delta)
     if change.orders_delta > 0 and change.week_orders is not None:
+        if change.rewarded is not None and not _unpaid_due(change.week_orders, change.rewarded):
+            return  # every task this count reaches is paid already: no lookup needed
         await traffic.pay_due_tasks(
-            change.merchant_id, "orders_served_week", change.period, change.week_orders
+            change.merchant_id, WEEK_ORDERS, change.period, change.week_orders
         )
+
+
+WEEK_ORDERS = "orders_served_week"
+
+
+def _unpaid_due(value: int, rewarded: frozenset[str]) -> bool:
+    """Whether a weekly-orders task that `value` reaches is not among those paid."""
+    from app.domain.policy import get_policy
+
+    return any(
+        t.metric == WEEK_ORDERS and t.threshold <= value and t.code not in rewarded
+        for t in get_policy().traffic.tasks
+    )

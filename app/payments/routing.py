@@ -30,17 +30,18 @@ class Route:
     failing: bool = False  # the channel has failures counted: a success must clear them
 
 
-# The merchant's channels and every channel's admin state, in one round trip.
-_CHANNEL_TABLE = (
+# The merchant's channels and every channel's admin state, in one round trip (a caller
+# may join it to its own query: the order, by kind, priority and id, goes outside).
+CHANNEL_TABLE = (
     "SELECT 0 AS kind, channel, enabled AS flag, provider_merchant_id AS text, priority, id "
     "FROM payment_merchant_channels WHERE merchant_id = ? "
-    "UNION ALL SELECT 1, channel, live, reason, 0, id FROM payment_channel_states "
-    "ORDER BY kind, priority, id"
+    "UNION ALL SELECT 1, channel, live, reason, 0, id FROM payment_channel_states"
 )
 
+ChannelRows = list[dict[str, Any]]
 
-async def _channel_table(merchant_id: int) -> tuple[list[Route], dict[str, tuple[bool, str]]]:
-    rows = await fetch(connections.get("default"), _CHANNEL_TABLE, [merchant_id])
+
+def _channel_table(rows: ChannelRows) -> tuple[list[Route], dict[str, tuple[bool, str]]]:
     configured = [r for r in rows if r["kind"] == 0]
     states = {r["channel"]: (bool(r["flag"]), r["text"]) for r in rows if r["kind"] == 1}
     if configured:
@@ -51,10 +52,15 @@ async def _channel_table(merchant_id: int) -> tuple[list[Route], dict[str, tuple
     return [], states
 
 
-async def route(merchant_id: int, requested: str | None) -> Route:
+async def route(merchant_id: int, requested: str | None, table: ChannelRows | None = None) -> Route:
     """The channel a new order pays through: the requested one when it is enabled for the
-    merchant and live, else the merchant's first live channel in priority order."""
-    routes, admin_states = await _channel_table(merchant_id)
+    merchant and live, else the merchant's first live channel in priority order.
+    `table`: the merchant's `CHANNEL_TABLE` rows, in order, when the caller read them
+    already."""
+    if table is None:
+        sql = f"{CHANNEL_TABLE} ORDER BY kind, priority, id"
+        table = await fetch(connections.get("default"), sql, [merchant_id])
+    routes, admin_states = _channel_table(table)
     states = await health.health([r.channel for r in routes], admin_states)
     live = [replace(r, failing=states[r.channel].failing) for r in routes if states[r.channel].live]
     for r in live:

@@ -13,7 +13,7 @@ from tortoise import connections
 
 from app.config import get_settings
 from app.errors import DomainError
-from app.models.orders import Order
+from app.models.orders import Order, OrderStatus
 from app.models.payments import MerchantChannel, Payment, PaymentStatus, SplitStatus
 from app.models.users import User
 from app.payments import health, registry
@@ -25,7 +25,7 @@ from app.payments.base import (
     SplitPlan,
     SplitRequest,
 )
-from app.sql import fetch, run
+from app.sql import fetch, is_pg, run
 
 log = logging.getLogger("app.payments")
 
@@ -54,11 +54,35 @@ _SETTLED = (PaymentStatus.PAID, PaymentStatus.CLOSED, PaymentStatus.STRAY)
 @dataclass(frozen=True)
 class FirstPayment:
     """What the order's creation already read, for the first payment of a new order
-    (no payment row can exist yet): saves three lookups on the hot path."""
+    (no payment row can exist yet): saves three lookups on the hot path. The order is
+    still CREATED; once the channel has the payment, the order moves to PAYING in the
+    statement that records it."""
 
     provider_merchant_id: str
     payer_openid: str | None
     channel_failing: bool = True  # as routing saw it: whether a success must reset it
+    payment_id: int | None = None  # the payment row, when it was written with the order
+    trade_no: str = ""  # and its out_trade_no
+
+
+# The payment row of an order being inserted in the same statement (PostgreSQL: a
+# data-modifying CTE after `o AS (INSERT INTO orders ... RETURNING *)`); the trade
+# number is `out_trade_no(o.id)`.
+PAYMENT_OF_NEW_ORDER = (
+    "p AS (INSERT INTO payments (order_id, channel, out_trade_no, amount_fen, merchant_fen, "
+    "platform_fen, provider_merchant_id, status, error_code, split_status, "
+    "split_returned_fen, split_attempts, created_at, updated_at) "
+    "SELECT o.id, o.channel, 'MS' || CASE WHEN o.id < 10000000000 "
+    "THEN lpad(o.id::text, 10, '0') ELSE o.id::text END, o.cash_fen, ?, ?, ?, ?, '', ?, "
+    "0, 0, o.created_at, o.created_at FROM o RETURNING id, out_trade_no)"
+)
+
+
+def payment_of_new_order(cash_fen: int, discount_fen: int, first: FirstPayment) -> list[Any]:
+    """The values of `PAYMENT_OF_NEW_ORDER`, in order."""
+    plan = SplitPlan.for_order(cash_fen, discount_fen)
+    return [plan.merchant_fen, plan.platform_fen, first.provider_merchant_id,
+            PaymentStatus.PENDING.value, SplitStatus.NONE.value]  # fmt: skip
 
 
 async def start_payment(
@@ -68,7 +92,9 @@ async def start_payment(
 
     Idempotent per order: a repeat returns the parameters already made. A channel
     failure raises a `ChannelError` (the order stays; reconciliation settles it) and
-    counts against the channel's health when it is transient.
+    counts against the channel's health when it is transient. With `first` (a new
+    order), the order moves to PAYING with the parameters, unless a notification paid
+    it meanwhile (then `order` is reloaded).
     """
     existing = None
     if first is None:
@@ -83,25 +109,32 @@ async def start_payment(
         if existing is not None and existing.status in _SETTLED:
             raise DomainError("INVALID_STATE", f"payment is already {existing.status}", "order")
         consumer = await User.get_or_none(id=order.consumer_id)
-        first = FirstPayment(
+        first_seen = FirstPayment(
             await provider_merchant_id(order.merchant_id, order.channel),
             consumer.wechat_openid if consumer else None,
         )
+    else:
+        first_seen = first
     adapter = registry.get_channel(order.channel)
     plan = SplitPlan.for_order(order.cash_fen, order.discount_fen)
-    pmid = first.provider_merchant_id
+    pmid = first_seen.provider_merchant_id
     # The payer id the channel knows: the WeChat openid for WeChat Pay and the
     # aggregators (WeChat mini-program pay through them). We hold no Alipay buyer id, so
     # Alipay pays in the app (order string) unless the client says otherwise.
-    openid = first.payer_openid if order.channel != "alipay" else None
+    openid = first_seen.payer_openid if order.channel != "alipay" else None
     if client not in (None, *[k.value for k in ClientKind]):
         raise DomainError("INVALID", "client is miniprogram or app", "client")
     kind = ClientKind(client) if client else (ClientKind.MINIPROGRAM if openid else ClientKind.APP)
     if order.channel == "sandbox":
         kind = ClientKind.WEB
-    payment = existing or await _new_payment(order, plan, pmid)
+    if existing is not None:
+        payment_id, trade_no = existing.id, existing.out_trade_no
+    elif first_seen.payment_id is not None:
+        payment_id, trade_no = first_seen.payment_id, first_seen.trade_no
+    else:
+        payment_id, trade_no = await _new_payment(order, plan, pmid)
     req = PayRequest(
-        out_trade_no=payment.out_trade_no,
+        out_trade_no=trade_no,
         amount_fen=order.cash_fen,
         description=f"Order {order.id}",
         notify_url=notify_url(order.channel),
@@ -118,44 +151,56 @@ async def start_payment(
             await health.record_failure(order.channel)
         # A timeout leaves the outcome unknown: keep it pending for reconciliation.
         status = PaymentStatus.PENDING if exc.code == "CHANNEL_TIMEOUT" else PaymentStatus.FAILED
-        await Payment.filter(id=payment.id).update(status=status, error_code=exc.code[:64])
+        await Payment.filter(id=payment_id).update(status=status, error_code=exc.code[:64])
         log.warning("payment for order %s failed at %s: %s", order.id, order.channel, exc.code)
         raise
-    if first.channel_failing:
+    if first_seen.channel_failing:
         await health.record_success(order.channel)
-    await run(
-        connections.get("default"),
-        "UPDATE payments SET pay_params = ?, status = ?, error_code = '', updated_at = ? "
-        "WHERE id = ?",
-        [
-            json.dumps(started.pay_params),
-            PaymentStatus.PENDING.value,
-            datetime.now(UTC),
-            payment.id,
-        ],
-    )
+    params = json.dumps(started.pay_params)
+    values = [params, PaymentStatus.PENDING.value, datetime.now(UTC), payment_id]
+    conn = connections.get("default")
+    if first is None:
+        await run(conn, _STARTED, values)
+        return dict(started.pay_params)
+    paying = [OrderStatus.PAYING.value, params, order.id, OrderStatus.CREATED.value]
+    if is_pg(conn):  # one statement: the payment's parameters and the order's state
+        both = f"WITH p AS ({_STARTED}) {_ORDER_PAYING} RETURNING id"
+        moved = len(await fetch(conn, both, values + paying))
+    else:
+        await run(conn, _STARTED, values)
+        moved = await run(conn, _ORDER_PAYING, paying)
+    if moved:
+        order.status, order.pay_params = OrderStatus.PAYING, dict(started.pay_params)
+    else:  # paid already (a fast notification): keep what the payment made of it
+        await order.refresh_from_db()
     return dict(started.pay_params)
 
+
+_STARTED = (
+    "UPDATE payments SET pay_params = ?, status = ?, error_code = '', updated_at = ? WHERE id = ?"
+)
+_ORDER_PAYING = "UPDATE orders SET status = ?, pay_params = ? WHERE id = ? AND status = ?"
 
 _NEW_PAYMENT = (
     "INSERT INTO payments (order_id, channel, out_trade_no, amount_fen, merchant_fen, "
     "platform_fen, provider_merchant_id, status, error_code, split_status, "
     "split_returned_fen, split_attempts, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?, 0, 0, ?, ?) RETURNING *"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?, 0, 0, ?, ?) RETURNING id"
 )
 
 
-async def _new_payment(order: Order, plan: SplitPlan, pmid: str) -> Payment:
-    """The payment row, before the channel is asked (one hand-written insert: this runs
-    for every order)."""
+async def _new_payment(order: Order, plan: SplitPlan, pmid: str) -> tuple[int, str]:
+    """The payment row, before the channel is asked (one hand-written insert, for an
+    order whose own insert did not write it); its id and out_trade_no."""
     now = datetime.now(UTC)
+    trade_no = out_trade_no(order.id)
     rows = await fetch(
         connections.get("default"),
         _NEW_PAYMENT,
-        [order.id, order.channel, out_trade_no(order.id), order.cash_fen, plan.merchant_fen,
+        [order.id, order.channel, trade_no, order.cash_fen, plan.merchant_fen,
          plan.platform_fen, pmid, PaymentStatus.PENDING.value, SplitStatus.NONE.value, now, now],
     )  # fmt: skip
-    return Payment._init_from_db(**rows[0])
+    return int(rows[0]["id"]), trade_no
 
 
 # mark_paid's answers that mean the order will never take this money

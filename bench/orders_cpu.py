@@ -1,0 +1,187 @@
+"""CPU per paid order in this process, SQL statements and Redis commands per order.
+
+    .venv/bin/python bench/orders_cpu.py                 # 300 orders after 50 warm-up
+    .venv/bin/python bench/orders_cpu.py --profile out.html   # pyinstrument, same loop
+
+One client, sequential orders (`create_order` + `mark_paid`, every 4th paying a fifth
+with vouchers), seeded as `orders_vs_pgbench.py` seeds, on a scratch database (dropped
+at the end). `time.process_time()` is the worker's own CPU, so other load on the machine
+barely moves it; PostgreSQL's and Redis's CPU are not in it (hence the counts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import orders_vs_pgbench as ovp  # noqa: E402
+
+
+def count_calls() -> Counter[str]:
+    """Count asyncpg statements (and BEGIN/COMMIT) and Redis round trips."""
+    import asyncpg
+    import asyncpg.transaction
+    import redis.asyncio.client as rc
+
+    seen: Counter[str] = Counter()
+
+    def wrap(cls: type, name: str, label: str) -> None:
+        orig = getattr(cls, name)
+
+        async def counted(self, *a, **k):  # type: ignore[no-untyped-def]
+            seen[label] += 1
+            if os.environ.get("BENCH_TRACE"):
+                print(label, name, str(a[0])[:100] if a else "", file=sys.stderr)
+            return await orig(self, *a, **k)
+
+        setattr(cls, name, counted)
+
+    for name in ("fetch", "fetchrow", "fetchval", "execute", "executemany"):
+        wrap(asyncpg.Connection, name, "sql")
+    wrap(asyncpg.transaction.Transaction, "start", "begin")
+    wrap(asyncpg.transaction.Transaction, "commit", "commit")
+    wrap(rc.Redis, "execute_command", "redis")
+    wrap(rc.Pipeline, "execute", "redis_pipeline")
+    return seen
+
+
+async def orders_loop(consumers: list[int], merchants: list[int], n: int, rng, tag: str) -> None:
+    from app.domain import orders
+
+    for i in range(1, n + 1):
+        consumer_id = consumers[i % len(consumers)]
+        amount = rng.randint(100, 50_000)
+        order = await orders.create_order(
+            consumer_id=consumer_id,
+            merchant_id=rng.choice(merchants),
+            amount_fen=amount,
+            voucher_fen=amount // 5 if i % 4 == 0 else 0,
+            idempotency_key=f"{tag}-{consumer_id}-{i}",
+        )
+        if order.status not in orders.PAID_STATES:
+            order = await orders.mark_paid(
+                order.id,
+                channel=order.channel,
+                channel_txn_id=f"{tag}-txn-{order.id}",
+                amount_fen=order.cash_fen,
+            )
+        assert order.status == "paid"
+
+
+async def pg_backends() -> list[int]:
+    """The PostgreSQL backends of this process's pool (local server: their /proc CPU)."""
+    from tortoise import connections
+
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name = '' AND backend_type = 'client backend'"
+    )
+    return [int(r["pid"]) for r in rows]
+
+
+def backend_cpu(pids: list[int]) -> float:
+    """user + system CPU seconds of these processes (0 for one that is gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(args: argparse.Namespace, setup: dict) -> dict:
+    from app.db import close_db, init_db
+    from app.domain.ledger.verify import verify_ledger
+
+    seen = count_calls()
+    await init_db()
+    try:
+        rng = random.Random(1)
+        consumers, merchants = setup["consumers"], setup["merchants"]
+        await orders_loop(consumers, merchants, args.warmup, rng, "warm")
+        seen.clear()
+        backends = await pg_backends()
+        pg_cpu = backend_cpu(backends)
+        profiler = None
+        if args.profile:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.0005, async_mode="disabled")
+            profiler.start()
+        cpu, wall = time.process_time(), time.perf_counter()
+        await orders_loop(consumers, merchants, args.orders, rng, "run")
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        pg_cpu = backend_cpu(backends) - pg_cpu
+        if profiler is not None:
+            profiler.stop()
+            Path(args.profile).write_text(profiler.output_html())
+            print(profiler.output_text(show_all=False, color=False), file=sys.stderr)
+        per = {k: round(v / args.orders, 2) for k, v in sorted(seen.items())}
+        report = await verify_ledger()
+        return {
+            "orders": args.orders,
+            "cpu_ms_per_order": round(1000 * cpu / args.orders, 2),
+            "wall_ms_per_order": round(1000 * wall / args.orders, 2),
+            "pg_backend_cpu_ms_per_order": round(1000 * pg_cpu / args.orders, 2),
+            "per_order": per,
+            "ledger_ok": report.ok,
+        }
+    finally:
+        await close_db()
+
+
+async def seed(consumers: int) -> dict:
+    from app.redis import close_redis
+
+    try:
+        return await ovp.seed(consumers)
+    finally:
+        await close_redis()  # its connections belong to this loop
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--url", default=os.environ.get("BENCH_PG_URL", ovp.DEFAULT_URL))
+    ap.add_argument("--redis", default=os.environ.get("BENCH_REDIS", ovp.DEFAULT_REDIS))
+    ap.add_argument("--orders", type=int, default=300)
+    ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--consumers", type=int, default=2, help="seeded consumers, used in turn")
+    ap.add_argument("--profile", help="write a pyinstrument HTML profile here")
+    ap.add_argument("--no-uvloop", action="store_true")
+    args = ap.parse_args()
+
+    name = f"bench_orders_cpu_{secrets.token_hex(4)}"
+    prefix = f"bench:orders:{secrets.token_hex(4)}:"
+    asyncio.run(ovp.admin(args.url, f'CREATE DATABASE "{name}"'))
+    try:
+        os.environ.update(ovp.app_env(ovp.with_db(args.url, name), args.redis, prefix, 4))
+        setup = asyncio.run(seed(args.consumers))
+        loop_factory = None
+        if not args.no_uvloop:
+            import uvloop
+
+            loop_factory = uvloop.new_event_loop
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            result = runner.run(measure(args, setup))
+    finally:
+        asyncio.run(ovp.admin(args.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(ovp.clean_redis(args.redis, prefix))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
