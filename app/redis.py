@@ -3,19 +3,34 @@ speaks the same redis.asyncio API, so the embedded default runs the same code pa
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
 import redis.asyncio as aioredis
+from redis.asyncio.connection import ConnectionPool
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 
 from app.config import Settings, get_settings
 
+SOCKET_TIMEOUT_S = 5.0
+LEAN_NAME = "app-lean"  # the name (CLIENT LIST) of the lean pool's connections
+
 _client: aioredis.Redis | None = None
+# (the client it serves, a pool on the same server without per-operation timeouts)
+_lean: tuple[aioredis.Redis, ConnectionPool] | None = None
 
 
-def make_redis(url: str) -> aioredis.Redis:
+def make_redis(url: str, socket_timeout: float | None = SOCKET_TIMEOUT_S) -> aioredis.Redis:
     if url.startswith("memory://"):
         import fakeredis
 
         return fakeredis.FakeAsyncRedis(decode_responses=True)
-    return aioredis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2)
+    return aioredis.from_url(
+        url, decode_responses=True, socket_timeout=socket_timeout, socket_connect_timeout=2
+    )
 
 
 def get_redis(settings: Settings | None = None) -> aioredis.Redis:
@@ -32,7 +47,82 @@ def set_redis(client: aioredis.Redis | None) -> None:
 
 
 async def close_redis() -> None:
-    global _client
+    global _client, _lean
     if _client is not None:
         await _client.aclose()
         _client = None
+    if _lean is not None:
+        await _lean[1].disconnect()
+        _lean = None
+
+
+class _LeanPool(ConnectionPool):
+    """Hands out its connections without polling each for unread data first (redis-py
+    does that read with a zero timeout on every command, a tenth of a nearby query's
+    CPU). Nothing can be left unread on them: `run_script` reads every reply whole,
+    and redis-py drops a connection whose send or read is interrupted (a timeout, a
+    cancelled request). A connection the server closed meanwhile fails its next call
+    with a ConnectionError, which `run_script` retries once on a new connection."""
+
+    async def ensure_connection(self, connection: Any) -> None:
+        await connection.connect()  # (nothing to do when it is connected)
+
+
+async def _lean_pool(r: aioredis.Redis) -> ConnectionPool:
+    """A second pool on `r`'s server whose connections set no timer of their own:
+    with a socket timeout, redis-py runs every write in a task of its own (wait_for)
+    and wraps every read in a timeout. Callers bound the whole call instead."""
+    global _lean
+    if _lean is None or _lean[0] is not r:
+        if _lean is not None:
+            await _lean[1].disconnect()
+        base = r.connection_pool
+        pool = _LeanPool(
+            connection_class=base.connection_class,
+            max_connections=base.max_connections,
+            **{**base.connection_kwargs, "socket_timeout": None, "client_name": LEAN_NAME},
+        )
+        _lean = (r, pool)
+    return _lean[1]
+
+
+def script_sha(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+async def run_script(
+    r: aioredis.Redis,
+    text: str,
+    sha: str,
+    keys: Sequence[str],
+    args: Sequence[Any],
+) -> Any:
+    """EVALSHA of a read-only script on one pooled connection (loading the script if the
+    server lost it), the whole call bounded by one timeout where the client's socket
+    timeout bounds each read and write. A timeout or cancellation drops the connection
+    (redis-py disconnects on any interruption), so no half-read reply is ever reused;
+    a connection found closed is retried once, as the script only reads."""
+    pool = await _lean_pool(r)
+    async with asyncio.timeout(SOCKET_TIMEOUT_S):
+        for attempt in (0, 1):
+            conn = await pool.get_connection()
+            try:
+                return await _evalsha(conn, text, sha, keys, args)
+            except RedisConnectionError:
+                if attempt:
+                    raise
+            finally:
+                await pool.release(conn)
+    raise AssertionError("unreachable")
+
+
+async def _evalsha(conn: Any, text: str, sha: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    command = conn.pack_command("EVALSHA", sha, len(keys), *keys, *args)
+    await conn.send_packed_command(command, check_health=False)
+    try:
+        return await conn.read_response()
+    except NoScriptError:  # a restarted or flushed server: load it, once
+        await conn.send_packed_command(conn.pack_command("SCRIPT", "LOAD", text))
+        await conn.read_response()
+        await conn.send_packed_command(command, check_health=False)
+        return await conn.read_response()

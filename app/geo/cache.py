@@ -27,9 +27,9 @@ from . import index
 from .ranking import WEIGHTS
 
 BACKLOG = 500  # more pending changes than this: reload in full
-# columns of FeatureCache.table
-PHI, LAMBDA, COS_PHI, STATIC, HEAT, BOOST_UNTIL = range(6)  # position in radians
-N_COLS = 6
+# columns of FeatureCache.table (position in radians; PRESENT: 1.0 if listed)
+PHI, LAMBDA, COS_PHI, STATIC, HEAT, BOOST_UNTIL, PRESENT = range(7)
+N_COLS = 8  # (one 64-byte row per merchant: a candidate's inputs are one cache line)
 # name, address, category, lat, lng (GCJ-02), discount_bps, rating_x100, boost_until,
 # discount part, rating part
 Shown = tuple[str, str, str, float, float, int, int, int, float, float]
@@ -48,43 +48,57 @@ class FeatureCache:
         self._alloc(0)
 
     def _alloc(self, size: int) -> None:
-        self.present = np.zeros(size, dtype=bool)
-        # one column per merchant id, so a query gathers its candidates' inputs at once
-        # (`take` along axis 1) into contiguous rows, one per input
-        self.table = np.zeros((N_COLS, size), dtype=np.float64)
+        # one row per merchant id, so a query gathers its ~700 candidates' inputs with
+        # one `take` touching one cache line each (under load most are not cached)
+        self.table = np.zeros((size, N_COLS), dtype=np.float64)
 
     @property
     def size(self) -> int:
-        return len(self.present)
+        return len(self.table)
+
+    def gather(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The listed ones of `ids` (order kept) and their inputs, one row per input."""
+        ids = ids[ids < self.size]
+        rows = self.table.take(ids, axis=0)
+        listed = rows[:, PRESENT] != 0.0
+        if not listed.all():
+            ids, rows = ids[listed], rows[listed]
+        return ids, np.ascontiguousarray(rows.T)
+
+    def listed(self, ids: np.ndarray) -> np.ndarray:
+        """Which of `ids` are listed (a mask)."""
+        known = ids < self.size
+        known[known] = self.table[ids[known], PRESENT] != 0.0
+        return known
 
     def _grow(self, max_id: int) -> None:
         if max_id < self.size:
             return
         new = max(max_id + 1, self.size * 2, 1024)
-        present, table = self.present, self.table
+        table = self.table
         self._alloc(new)
-        self.present[: len(present)] = present
-        self.table[:, : table.shape[1]] = table
+        self.table[: len(table)] = table
 
     def _set(self, mid: int, feat: str | None, heat: str | None, card: str | None) -> None:
         self._grow(mid)
         if feat is None:
-            self.present[mid] = False
+            self.table[mid] = 0.0
             self.shown.pop(mid, None)
             return
         f = index.decode_feat(feat)
         c = orjson.loads(card) if card else {}
         discount, rating = self.discount_part(f), self.rating_part(f)
         phi = math.radians(f.lat)
-        self.table[:, mid] = (
+        self.table[mid] = (
             phi,
             math.radians(f.lng),
             math.cos(phi),
             discount + rating,
             float(heat) if heat else 0.0,
             float(f.boost_until),  # Unix seconds: exact in a float
+            1.0,
+            0.0,
         )
-        self.present[mid] = True
         self.shown[mid] = (
             c.get("name", ""),
             c.get("address", ""),

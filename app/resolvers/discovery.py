@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, cast
 
 import strawberry
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode
@@ -74,28 +74,82 @@ def _merchant_gid(merchant_id: int) -> relay.GlobalID:
     return encode_id("Merchant", merchant_id)
 
 
-def _nearby_node(x: near.NearbyItem, out: CoordSystem) -> NearbyMerchant:
-    lat, lng = x.lat, x.lng
-    if out is not CoordSystem.GCJ02:
-        lat, lng = convert(lat, lng, CoordSystem.GCJ02, out)
-    p = x.parts
-    return NearbyMerchant(
-        merchant_id=_merchant_gid(x.merchant_id),
-        name=x.name,
-        category=x.category,
-        address=x.address,
-        lat=lat,
-        lng=lng,
-        coord_system=out,
-        discount_bps=x.discount_bps,
-        rating=x.rating_x100 / 100,
-        distance_m=round(x.distance_m, 2),
-        score=round(p.total, 6),
-        score_parts=ScoreParts(
+class _NearbyNode:
+    """A `NearbyMerchant` read from its page item: each field is worked out only if the
+    query selects it (a page is 20 of them; most queries select a few of 13 fields).
+    GraphQL reads a field by attribute, and calls `NearbyMerchant.merchant` with this
+    node as its `self`."""
+
+    __slots__ = ("_out", "_x")
+
+    def __init__(self, x: near.NearbyItem, out: CoordSystem) -> None:
+        self._x, self._out = x, out
+
+    @property
+    def merchant_id(self) -> relay.GlobalID:
+        return _merchant_gid(self._x.merchant_id)
+
+    @property
+    def name(self) -> str:
+        return self._x.name
+
+    @property
+    def category(self) -> str:
+        return self._x.category
+
+    @property
+    def address(self) -> str:
+        return self._x.address
+
+    def _position(self) -> tuple[float, float]:
+        x = self._x
+        if self._out is CoordSystem.GCJ02:
+            return x.lat, x.lng
+        return convert(x.lat, x.lng, CoordSystem.GCJ02, self._out)
+
+    @property
+    def lat(self) -> float:
+        return self._position()[0]
+
+    @property
+    def lng(self) -> float:
+        return self._position()[1]
+
+    @property
+    def coord_system(self) -> CoordSystem:
+        return self._out
+
+    @property
+    def discount_bps(self) -> int:
+        return self._x.discount_bps
+
+    @property
+    def rating(self) -> float:
+        return self._x.rating_x100 / 100
+
+    @property
+    def distance_m(self) -> float:
+        return round(self._x.distance_m, 2)
+
+    @property
+    def score(self) -> float:
+        return round(self._x.parts.total, 6)
+
+    @property
+    def score_parts(self) -> ScoreParts:
+        p = self._x.parts
+        return ScoreParts(
             distance=p.distance, discount=p.discount, heat=p.heat, rating=p.rating, boost=p.boost
-        ),
-        boosted_until=datetime.fromtimestamp(x.boost_until, UTC) if x.boost_until else None,
-    )
+        )
+
+    @property
+    def boosted_until(self) -> datetime | None:
+        until = self._x.boost_until
+        return datetime.fromtimestamp(until, UTC) if until else None
+
+
+def _nearby_node(x: near.NearbyItem, out: CoordSystem) -> NearbyMerchant:
+    return cast(NearbyMerchant, _NearbyNode(x, out))
 
 
 async def _merchant_for_reader(info: Info, merchant_id: InputID | None) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -106,21 +105,25 @@ class RequestGuards(ErrorShaping):
         ec.validation_rules = ec.validation_rules + _rules(
             s.max_query_depth, s.max_aliases, s.app_env == "prod"
         )
+        self._parse_and_validate()
         yield from super().on_operation()  # ErrorShaping: after the operation
 
-    def on_parse(self) -> Iterator[None]:
+    def _parse_and_validate(self) -> None:
+        """Parse and validate here rather than in `on_parse`/`on_validate` hooks: each hook
+        costs Strawberry a context manager on every request. A document set here is not
+        parsed again, and errors set here are what validation would give, so Strawberry
+        skips both steps; its own checks between them (operation type) still run. A
+        query that does not parse is left to Strawberry's parser, which raises the same
+        error in its own place."""
         ec = self.execution_context
-        with contextlib.suppress(GraphQLError):
-            # Left to Strawberry's own parse, which raises the same error inside the
-            # operation, as a result that ErrorShaping then sees (raised here, it would
-            # skip the shaping).
-            ec.graphql_document = _parse(ec.query, **ec.parse_options)
-        yield
-
-    def on_validate(self) -> Iterator[None]:
-        ec = self.execution_context
-        document, rules = ec.graphql_document, ec.validation_rules
-        assert document is not None  # validation runs after a successful parse
+        if ec.query is None or ec.graphql_document is not None:
+            return
+        try:
+            document = _parse(ec.query, **ec.parse_options)
+        except GraphQLError:
+            return
+        ec.graphql_document = document
+        rules = ec.validation_rules
         key = (id(document), rules)
         hit = self._validated.get(key)
         if hit is not None and hit[0] is document:
@@ -131,7 +134,6 @@ class RequestGuards(ErrorShaping):
                 self._validated.clear()
             self._validated[key] = (document, errors)
         ec.pre_execution_errors = errors
-        yield
 
 
 class CachedNameConverter(NameConverter):

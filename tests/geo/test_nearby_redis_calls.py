@@ -1,0 +1,36 @@
+"""The nearby script's own Redis calls (app.redis.run_script) on a real server: a server
+that lost its scripts, or closed the connection, is met without an error."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.geo.nearby import nearby
+from app.redis import LEAN_NAME, get_redis
+from tests.geo.factories import CENTRE, merchant, offset
+
+pytestmark = pytest.mark.redis
+
+
+def ids(page):
+    return [x.merchant_id for x in page.items]
+
+
+async def test_a_server_that_lost_the_script_gets_it_again(db):
+    ms = [await merchant(at=offset(*CENTRE, north_m=100 * i)) for i in range(1, 4)]
+    before = await nearby(*CENTRE)
+    await get_redis().script_flush()
+    after = await nearby(*CENTRE)
+    assert ids(before) == ids(after) == [m.id for m in ms]
+
+
+async def test_a_connection_the_server_closed_is_retried(db):
+    ms = [await merchant(at=offset(*CENTRE, north_m=100 * i)) for i in range(1, 4)]
+    before = await nearby(*CENTRE)
+    r = get_redis()
+    lean = [c for c in await r.client_list() if c["name"] == LEAN_NAME]
+    assert lean  # the pooled connection the first query used
+    for c in lean:
+        await r.client_kill_filter(_id=c["id"])
+    after = await nearby(*CENTRE)
+    assert ids(before) == ids(after) == [m.id for m in ms]
