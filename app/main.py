@@ -37,9 +37,9 @@ class GraphQLApp(GraphQL[Context, None]):
     (`execute_single`: the same schema, extensions, operation-type rules and HTTP 400s;
     `process_result`; `create_response`'s status and headers), without the view's
     general set-up (a sub-response object, request adapters, content-type and IDE
-    checks made for every kind of request). Anything else, including a body that is not such an object, takes the view's own
-    path with the body already read, so its answers (400s, batches, uploads, GET,
-    GraphiQL) stay Strawberry's."""
+    checks made for every kind of request). Anything else, including a body that is
+    not such an object, takes the view's own path with the body already read, so its
+    answers (400s, batches, uploads, GET, GraphiQL) stay Strawberry's."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":

@@ -28,6 +28,7 @@ from app.resolvers.merchants import MerchantMutation, MerchantQuery
 from app.resolvers.orders import OrderMutation, OrderQuery
 from app.resolvers.payments import PaymentMutation, PaymentQuery
 from app.resolvers.releases import ReleaseQuery
+from app.schema import arguments
 from app.schema.execution import PlainCompletion
 from app.schema.extensions import ErrorShaping
 from app.schema.scalars import SCALAR_MAP
@@ -151,6 +152,7 @@ class CachedNameConverter(NameConverter):
         return converted
 
 
+arguments.install()
 schema = Schema(
     query=Query,
     mutation=Mutation,
