@@ -13,4 +13,5 @@ DiscoveryErrorCode = error_codes(
     "OVERDRAFT",
     "MERCHANT_NOT_ACTIVE",
     "AREA_TOO_LARGE",
+    "IDEMPOTENCY_KEY_REUSED",
 )

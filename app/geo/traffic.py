@@ -14,8 +14,8 @@ ahead of now; a new boost while one runs extends it. Points go back to the issue
 from __future__ import annotations
 
 import logging
-import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
@@ -29,6 +29,7 @@ from app.models.merchants import Merchant, MerchantStatus
 from app.sql import fetch
 
 from . import index
+from .errors import DiscoveryErrorCode
 from .heatmap import bump_counter, week_period
 
 log = logging.getLogger(__name__)
@@ -135,11 +136,16 @@ async def boost_exposure(
     points: int,
     hours: int,
     by_user_id: int,
-    idempotency_key: str | None = None,
+    idempotency_key: str,
     now: datetime | None = None,
 ) -> ExposureBoost:
-    """Spend `points` traffic points for `hours` hours of ranking boost."""
+    """Spend `points` traffic points for `hours` hours of ranking boost, once per
+    `idempotency_key` (a repeat returns the same boost; the key with other terms is
+    refused)."""
     traffic = get_policy().traffic
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > 64:
+        raise DomainError("INVALID", "idempotencyKey is required (1-64 chars)", "idempotencyKey")
     if merchant.status != MerchantStatus.APPROVED:
         raise DomainError(
             "MERCHANT_NOT_ACTIVE", "only an approved merchant can be boosted", "merchantId"
@@ -153,8 +159,8 @@ async def boost_exposure(
         raise DomainError(
             "PRICE_MISMATCH", f"{hours} hours cost {price} traffic points (centi)", "points"
         )
-    idem = f"boost:{merchant.id}:{idempotency_key or secrets.token_hex(12)}"
-    done = await ExposureBoost.get_or_none(idem_key=idem)
+    idem = f"boost:{merchant.id}:{key}"
+    done = await _same_boost(idem, points, hours)
     if done is not None:
         return done
     now = now or datetime.now(UTC)
@@ -162,6 +168,9 @@ async def boost_exposure(
         # One boost at a time per merchant: the merchant row is the lock (a model query:
         # Tortoise drops FOR UPDATE from `.values()` queries).
         await Merchant.filter(id=merchant.id).select_for_update().using_db(conn).first()
+        done = await _same_boost(idem, points, hours, conn)  # a twin request got here first
+        if done is not None:
+            return done
         current = (
             await ExposureBoost.filter(merchant_id=merchant.id, ends_at__gt=now)
             .using_db(conn)
@@ -207,6 +216,17 @@ async def boost_exposure(
     except Exception:  # noqa: BLE001 - the boost is paid; the next sync or rebuild shows it
         log.exception("geo index sync after boost failed for merchant %s", merchant.id)
     return boost
+
+
+async def _same_boost(idem: str, points: int, hours: int, conn: Any = None) -> ExposureBoost | None:
+    done = await ExposureBoost.filter(idem_key=idem).using_db(conn).first()
+    if done is not None and (done.points, done.hours) != (points, hours):
+        raise DomainError(
+            DiscoveryErrorCode.IDEMPOTENCY_KEY_REUSED,
+            "this idempotency key was used for another boost",
+            "idempotencyKey",
+        )
+    return done
 
 
 async def traffic_balance(merchant_id: int) -> int:

@@ -305,7 +305,8 @@ class DiscoveryMutation:
         permission_classes=[IsMerchantOwner],
         description=(
             "Spend traffic points (centi) for `hours` of ranking boost; `points` must equal "
-            "the policy price. The same `idempotencyKey` never pays twice."
+            "the policy price. The same `idempotencyKey` never pays twice (with other terms it is "
+            "refused: IDEMPOTENCY_KEY_REUSED)."
         ),
     )
     @on_error
@@ -314,8 +315,8 @@ class DiscoveryMutation:
         info: Info,
         points: int,
         hours: int,
+        idempotency_key: str,
         merchant_id: InputID | None = None,
-        idempotency_key: str | None = None,
     ) -> BoostResult:
         principal = info.context.principal
         mid = decode_id(merchant_id, "Merchant", "merchantId") if merchant_id else None

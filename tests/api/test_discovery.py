@@ -250,8 +250,8 @@ async def test_heatmap_for_owners_and_admins_not_consumers(client):
 
 
 BOOST = """
-mutation($points: Int!, $hours: Int!) {
-  boostExposure(points: $points, hours: $hours) {
+mutation($points: Int!, $hours: Int!, $key: String!) {
+  boostExposure(points: $points, hours: $hours, idempotencyKey: $key) {
     __typename
     ... on ExposureBoost { hours trafficPointsLeft }
     ... on DiscoveryError { code field message }
@@ -264,7 +264,7 @@ async def test_boost_mutation_spends_points_and_refuses_overdraft(client):
     owner = await user(Role.MERCHANT_OWNER)
     m = await merchant(owner)
     token = await token_for(owner.id, "merchant_owner")
-    body = await gql(client, BOOST, {"points": per_hour, "hours": 1}, token=token)
+    body = await gql(client, BOOST, {"points": per_hour, "hours": 1, "key": "b1"}, token=token)
     err = body["data"]["boostExposure"]
     assert err["__typename"] == "DiscoveryError" and err["code"] == "OVERDRAFT"
     await post(
@@ -272,6 +272,6 @@ async def test_boost_mutation_spends_points_and_refuses_overdraft(client):
         f"merchant:{m.id}",
         [Post(acct.issuer(Asset.TRAFFIC_POINTS), acct.merchant_traffic_points(m.id), per_hour)],
     )
-    body = await gql(client, BOOST, {"points": per_hour, "hours": 1}, token=token)
+    body = await gql(client, BOOST, {"points": per_hour, "hours": 1, "key": "b1"}, token=token)
     ok = body["data"]["boostExposure"]
     assert ok == {"__typename": "ExposureBoost", "hours": 1, "trafficPointsLeft": 0}

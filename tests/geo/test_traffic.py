@@ -92,7 +92,9 @@ async def test_boost_lifts_ranking_then_expires():
     assert [x.merchant_id for x in (await nearby(*CENTRE)).items] == [near.id, far.id]
     await _fund(far.id, 3 * per_hour)
     # when the far merchant buys a 2-hour boost
-    b = await traffic.boost_exposure(far, points=2 * per_hour, hours=2, by_user_id=far.owner_id)
+    b = await traffic.boost_exposure(
+        far, points=2 * per_hour, hours=2, by_user_id=far.owner_id, idempotency_key="b1"
+    )
     # then it is charged, and ranks first while the boost runs
     assert await tp(far.id) == per_hour
     page = await nearby(*CENTRE)
@@ -112,16 +114,26 @@ async def test_boost_refuses_overdraft_wrong_price_and_too_long():
     m = await merchant()
     await _fund(m.id, per_hour)
     with pytest.raises(DomainError) as e:
-        await traffic.boost_exposure(m, points=2 * per_hour, hours=2, by_user_id=1)
+        await traffic.boost_exposure(
+            m, points=2 * per_hour, hours=2, by_user_id=1, idempotency_key="b1"
+        )
     assert e.value.code == "OVERDRAFT"
     with pytest.raises(DomainError) as e:
-        await traffic.boost_exposure(m, points=per_hour - 1, hours=1, by_user_id=1)
+        await traffic.boost_exposure(
+            m, points=per_hour - 1, hours=1, by_user_id=1, idempotency_key="b2"
+        )
     assert e.value.code == "PRICE_MISMATCH"
     with pytest.raises(DomainError) as e:
         await traffic.boost_exposure(
-            m, points=per_hour * (max_h + 1), hours=max_h + 1, by_user_id=1
+            m, points=per_hour * (max_h + 1), hours=max_h + 1, by_user_id=1, idempotency_key="b3"
         )
     assert e.value.code == "BOOST_TOO_LONG"
+    for key in ("", " ", "k" * 65):
+        with pytest.raises(DomainError) as e:
+            await traffic.boost_exposure(
+                m, points=per_hour, hours=1, by_user_id=1, idempotency_key=key
+            )
+        assert (e.value.code, e.value.field) == ("INVALID", "idempotencyKey")
     assert await tp(m.id) == per_hour and await ExposureBoost.all().count() == 0
 
 
@@ -135,7 +147,15 @@ async def test_boosts_stack_and_the_same_key_pays_once():
     again = await traffic.boost_exposure(
         m, points=per_hour, hours=1, by_user_id=1, idempotency_key="k1"
     )
-    b2 = await traffic.boost_exposure(m, points=2 * per_hour, hours=2, by_user_id=1)
+    b2 = await traffic.boost_exposure(
+        m, points=2 * per_hour, hours=2, by_user_id=1, idempotency_key="k2"
+    )
+    # the same key for other terms is refused and spends nothing
+    with pytest.raises(DomainError) as e:
+        await traffic.boost_exposure(
+            m, points=2 * per_hour, hours=2, by_user_id=1, idempotency_key="k1"
+        )
+    assert (e.value.code, e.value.field) == ("IDEMPOTENCY_KEY_REUSED", "idempotencyKey")
     assert again.id == b1.id
     assert b2.starts_at == b1.ends_at and b2.ends_at - b1.starts_at == timedelta(hours=3)
     assert await tp(m.id) == 7 * per_hour
@@ -174,7 +194,10 @@ async def test_concurrent_boosts_never_overdraw():
     m = await merchant()
     await _fund(m.id, 3 * per_hour)
     results = await asyncio.gather(
-        *(traffic.boost_exposure(m, points=per_hour, hours=1, by_user_id=1) for _ in range(6)),
+        *(
+            traffic.boost_exposure(m, points=per_hour, hours=1, by_user_id=1, idempotency_key=k)
+            for k in "abcdef"
+        ),
         return_exceptions=True,
     )
     ok = [x for x in results if isinstance(x, ExposureBoost)]
@@ -185,3 +208,20 @@ async def test_concurrent_boosts_never_overdraw():
     ends = sorted(b.ends_at for b in ok)
     # stacked back to back, not overlapping
     assert ends[2] - ends[0] == timedelta(hours=2)
+
+
+@pytest.mark.postgres
+async def test_a_request_sent_twice_at_once_pays_once():
+    import asyncio
+
+    per_hour = get_policy().traffic.boost_points_per_hour
+    m = await merchant()
+    await _fund(m.id, 3 * per_hour)
+    results = await asyncio.gather(
+        *(
+            traffic.boost_exposure(m, points=per_hour, hours=1, by_user_id=1, idempotency_key="tap")
+            for _ in range(4)
+        )
+    )
+    assert len({b.id for b in results}) == 1
+    assert await tp(m.id) == 2 * per_hour and await ExposureBoost.all().count() == 1
