@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import asyncpg
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 
 from app.config import Settings, get_settings
 
@@ -36,10 +38,30 @@ def db_url(settings: Settings) -> str:
     return url
 
 
+class _Connection(asyncpg.Connection):
+    """A pooled connection handed back without asyncpg's session reset: a round trip
+    (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`) on every release,
+    ~0.2 ms of worker and ~0.15 ms of server CPU, several times per paid order. The app
+    keeps no session state: its advisory locks are transaction-scoped, its settings
+    `SET LOCAL`, and it neither LISTENs nor holds cursors past a transaction. An open
+    transaction is still rolled back on release (asyncpg does that before the query)."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+def _connection(url: str) -> str | dict[str, Any]:
+    if not url.startswith("postgres://"):
+        return url
+    conf = expand_db_url(url)
+    conf["credentials"]["connection_class"] = _Connection
+    return conf
+
+
 def tortoise_config(settings: Settings | None = None, url: str | None = None) -> dict[str, Any]:
     settings = settings or get_settings()
     return {
-        "connections": {"default": url or db_url(settings)},
+        "connections": {"default": _connection(url or db_url(settings))},
         "apps": {
             label: {
                 "models": modules,

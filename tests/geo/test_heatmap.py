@@ -123,3 +123,32 @@ async def test_a_payment_through_mark_paid_reaches_map_heat_and_week_counter():
     from app.redis import get_redis
 
     assert float(await get_redis().hget(index.K_HEAT, str(m.id)) or 0) > 0
+
+
+async def test_heat_is_measured_from_the_current_epoch_even_after_it_moved():
+    import math
+
+    from app.geo import index
+    from app.geo.ranking import heat_weight
+    from app.redis import get_redis
+
+    r = get_redis()
+    paid = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    await r.set(index.K_HEAT_EPOCH, str(int(paid.timestamp()) - 3600))
+    await index.add_heat(1, paid)  # this process now knows that epoch
+    first = float(await r.hget(index.K_HEAT, "1"))
+    assert math.isclose(first, heat_weight(paid.timestamp(), paid.timestamp() - 3600))
+    # when a rebuild moves the epoch (and rewrites the sums) behind this process's back
+    moved = paid.timestamp() + 7200
+    await r.set(index.K_HEAT_EPOCH, str(int(moved)))
+    await r.hset(index.K_HEAT, "1", str(heat_weight(paid.timestamp(), moved)))
+    await index.add_heat(1, paid)
+    # then the new order still counts as measured from the new epoch
+    assert math.isclose(
+        float(await r.hget(index.K_HEAT, "1")), 2 * heat_weight(paid.timestamp(), moved)
+    )
+    # and a refund takes back exactly what its order added
+    await index.add_heat(1, paid, sign=-1)
+    assert math.isclose(
+        float(await r.hget(index.K_HEAT, "1")), heat_weight(paid.timestamp(), moved)
+    )
