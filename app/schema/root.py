@@ -28,7 +28,6 @@ from app.resolvers.merchants import MerchantMutation, MerchantQuery
 from app.resolvers.orders import OrderMutation, OrderQuery
 from app.resolvers.payments import PaymentMutation, PaymentQuery
 from app.resolvers.releases import ReleaseQuery
-from app.schema import arguments
 from app.schema.execution import PlainCompletion
 from app.schema.extensions import ErrorShaping
 from app.schema.scalars import SCALAR_MAP
@@ -152,7 +151,6 @@ class CachedNameConverter(NameConverter):
         return converted
 
 
-arguments.install()
 schema = Schema(
     query=Query,
     mutation=Mutation,
