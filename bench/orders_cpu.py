@@ -58,26 +58,8 @@ def count_calls() -> Counter[str]:
 
 
 async def orders_loop(consumers: list[int], merchants: list[int], n: int, rng, tag: str) -> None:
-    from app.domain import orders
-
     for i in range(1, n + 1):
-        consumer_id = consumers[i % len(consumers)]
-        amount = rng.randint(100, 50_000)
-        order = await orders.create_order(
-            consumer_id=consumer_id,
-            merchant_id=rng.choice(merchants),
-            amount_fen=amount,
-            voucher_fen=amount // 5 if i % 4 == 0 else 0,
-            idempotency_key=f"{tag}-{consumer_id}-{i}",
-        )
-        if order.status not in orders.PAID_STATES:
-            order = await orders.mark_paid(
-                order.id,
-                channel=order.channel,
-                channel_txn_id=f"{tag}-txn-{order.id}",
-                amount_fen=order.cash_fen,
-            )
-        assert order.status == "paid"
+        await ovp.paid_order(consumers[i % len(consumers)], merchants, i, rng, tag)
 
 
 async def pg_backends() -> list[int]:

@@ -186,31 +186,38 @@ async def seed(clients: int) -> dict:
         await close_db()
 
 
+async def paid_order(
+    consumer_id: int, merchants: list[int], n: int, rng: random.Random, tag: str
+) -> None:
+    """The consumer's n-th order, created and paid (every 4th pays a fifth with vouchers)."""
+    from app.domain import orders
+
+    amount = rng.randint(100, 50_000)
+    order = await orders.create_order(
+        consumer_id=consumer_id,
+        merchant_id=rng.choice(merchants),
+        amount_fen=amount,
+        voucher_fen=amount // 5 if n % 4 == 0 else 0,
+        idempotency_key=f"{tag}-{consumer_id}-{n}",
+    )
+    if order.status not in orders.PAID_STATES:
+        order = await orders.mark_paid(
+            order.id,
+            channel=order.channel,
+            channel_txn_id=f"{tag}-txn-{order.id}",
+            amount_fen=order.cash_fen,
+        )
+    assert order.status == "paid"
+
+
 async def client_loop(
     consumer_id: int, merchants: list[int], until: float, rng: random.Random, tag: str
 ) -> tuple[int, list[float]]:
-    from app.domain import orders
-
     done, latencies, n = 0, [], 0
     while time.monotonic() < until:
         n += 1
-        amount = rng.randint(100, 50_000)
         started = time.monotonic()
-        order = await orders.create_order(
-            consumer_id=consumer_id,
-            merchant_id=rng.choice(merchants),
-            amount_fen=amount,
-            voucher_fen=amount // 5 if n % 4 == 0 else 0,
-            idempotency_key=f"{tag}-{consumer_id}-{n}",
-        )
-        if order.status not in orders.PAID_STATES:
-            order = await orders.mark_paid(
-                order.id,
-                channel=order.channel,
-                channel_txn_id=f"{tag}-txn-{order.id}",
-                amount_fen=order.cash_fen,
-            )
-        assert order.status == "paid"
+        await paid_order(consumer_id, merchants, n, rng, tag)
         latencies.append(time.monotonic() - started)
         done += 1
     return done, latencies
