@@ -194,3 +194,27 @@ async def app_client(db):
             transport=httpx.ASGITransport(app=app), base_url="http://test"
         ) as c:
             yield c
+
+
+@pytest.fixture
+async def shop(db, wechat):
+    """A merchant paid through WeChat Pay (the fake) and a consumer with an openid."""
+    from app.models.payments import MerchantChannel
+    from tests.factories import make_merchant, make_user
+
+    registry.install(wechat.adapter())
+    merchant = await make_merchant(discount_bps=1000)
+    await MerchantChannel.create(
+        merchant_id=merchant.id, channel="wechatpay", priority=10, provider_merchant_id=SUB_MCHID
+    )
+    consumer = await make_user(wechat_openid="o-consumer-1")
+    return consumer, merchant
+
+
+async def shop_order(shop, amount=10_000, key="k1"):
+    from app.domain import orders
+
+    consumer, merchant = shop
+    return await orders.create_order(
+        consumer_id=consumer.id, merchant_id=merchant.id, amount_fen=amount, idempotency_key=key
+    )

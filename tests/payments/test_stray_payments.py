@@ -17,36 +17,19 @@ from app.models.ledger import LedgerEntry
 from app.models.orders import Order, OrderStatus
 from app.models.payments import (
     ChannelRefund,
-    MerchantChannel,
     Payment,
     PaymentNotification,
     PaymentStatus,
     RefundStatus,
 )
-from app.payments import registry
 from app.payments.money import now_shanghai
-from tests.factories import make_merchant, make_user
-from tests.payments.conftest import SUB_MCHID
+from tests.payments.conftest import shop_order
 
 NOTIFY = "/pay/notify/wechatpay"
 
 
-@pytest.fixture
-async def shop(db, wechat):
-    registry.install(wechat.adapter())
-    merchant = await make_merchant(discount_bps=1000)
-    await MerchantChannel.create(
-        merchant_id=merchant.id, channel="wechatpay", priority=10, provider_merchant_id=SUB_MCHID
-    )
-    consumer = await make_user(wechat_openid="o-consumer-1")
-    return consumer, merchant
-
-
 async def _order(shop, amount=10_000, key="k1") -> tuple[Order, Payment]:
-    consumer, merchant = shop
-    order = await orders.create_order(
-        consumer_id=consumer.id, merchant_id=merchant.id, amount_fen=amount, idempotency_key=key
-    )
+    order = await shop_order(shop, amount, key)
     return order, await Payment.get(order_id=order.id)
 
 

@@ -15,7 +15,6 @@ from app.models.ledger import LedgerEntry
 from app.models.orders import Order, OrderStatus
 from app.models.payments import (
     ChannelRefund,
-    MerchantChannel,
     Payment,
     PaymentNotification,
     PaymentStatus,
@@ -24,28 +23,12 @@ from app.models.payments import (
 )
 from app.payments import refunds, registry
 from app.payments.money import now_shanghai
-from tests.factories import make_merchant, make_user
-from tests.payments.conftest import SP_MCHID, SUB_MCHID
+from tests.payments.conftest import SP_MCHID, SUB_MCHID, shop_order
 
 NOTIFY = "/pay/notify/wechatpay"
 
 
-@pytest.fixture
-async def shop(db, wechat):
-    registry.install(wechat.adapter())
-    merchant = await make_merchant(discount_bps=1000)
-    await MerchantChannel.create(
-        merchant_id=merchant.id, channel="wechatpay", priority=10, provider_merchant_id=SUB_MCHID
-    )
-    consumer = await make_user(wechat_openid="o-consumer-1")
-    return consumer, merchant
-
-
-async def _order(shop, amount=10_000, key="k1") -> Order:
-    consumer, merchant = shop
-    return await orders.create_order(
-        consumer_id=consumer.id, merchant_id=merchant.id, amount_fen=amount, idempotency_key=key
-    )
+_order = shop_order
 
 
 async def _outcomes() -> list[str]:
