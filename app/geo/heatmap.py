@@ -14,7 +14,7 @@ Windows are whole hours: `since` is floored and `until` rounded up to the hour.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -285,8 +285,3 @@ async def heatmap(
         until=datetime.fromtimestamp(h1 * 3600, UTC),
         cells=cells,
     )
-
-
-def day_bounds(d: date) -> tuple[datetime, datetime]:
-    start = datetime(d.year, d.month, d.day, tzinfo=SHANGHAI)
-    return start, start + timedelta(days=1)
