@@ -158,6 +158,9 @@ async def _empty_tables() -> None:
     tables = [t for t in tables if t in existing]
     if not tables:
         return
+    from app.domain.ledger.core import forget_account_ids
+
+    forget_account_ids()  # the ids the ledger remembers are about to be handed out again
     if USE_PG:
         await conn.execute_script(
             "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"

@@ -160,6 +160,7 @@ async def create_order(
                     idem_key=f"order:{order.id}:hold",
                     field="voucherFen",
                     conn=conn,
+                    key_locked=True,  # the order row is new: no one else can post its key
                 )
     except ledger.Overdraft:
         raise DomainError(

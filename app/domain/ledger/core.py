@@ -200,6 +200,8 @@ async def _post(
                 await _ride(conn, riders)
                 return done
         raise ValueError("an entry needs at least one posting")
+    if pg:
+        return await _post_pg(kind, ref, postings, idem_key, memo, field, conn, riders)
     rows, existing = await _lock_accounts(
         [n for p in postings for n in (p.source, p.destination)], conn, idem_key
     )
@@ -207,11 +209,7 @@ async def _post(
         await _ride(conn, riders)
         return await LedgerEntry.filter(id=existing).using_db(conn).get()
     ids = {a: r.id for a, r in rows.items()}
-
-    delta: dict[int, int] = defaultdict(int)
-    for p in postings:
-        delta[ids[p.source]] -= p.amount
-        delta[ids[p.destination]] += p.amount
+    delta = _deltas(postings, ids)
     for name, row in rows.items():
         after = row.balance + delta[row.id]
         if after < 0 and not row.allow_negative:
@@ -219,58 +217,49 @@ async def _post(
     changed = sorted(k for k, v in delta.items() if v != 0)
 
     # The entry is written already linked into the hash chain (the chain head is locked
-    # here and held to commit, like the shared accounts above).
-    digest = digest_lines(
-        posting_line(p.source.name, p.destination.name, p.asset.value, p.amount) for p in postings
-    )
+    # here and held to commit, like the accounts above).
+    digest = _digest(postings)
     created_at = datetime.now(UTC).replace(microsecond=0)
     head_seq, head_hash = await _lock_head(conn)
     seq = head_seq + 1
     h = entry_hash(head_hash, seq, kind, ref, created_at, len(postings), digest)
     memo = memo[:255]
     entry_values = [kind, ref, idem_key, memo, created_at, len(postings), seq, head_hash, h, digest]
-    posting_values = [
-        v
-        for i, p in enumerate(postings)
-        for v in (i, ids[p.source], ids[p.destination], p.asset.value, p.amount)
-    ]
-    # Balances, entry, postings and chain head: on PostgreSQL one statement; the
-    # postings are inserted in the order given, which is the order the digest hashes.
-    if pg:
-        write = _write_sql(len(changed), len(postings))
-        if riders:
-            ctes = ", ".join(f"r{i} AS ({sql})" for i, (sql, _) in enumerate(riders))
-            write = f"WITH {ctes}, {write.removeprefix('WITH ')}"
-        found = await fetch(
-            conn,
-            write,
-            [
-                *[v for _, values in riders for v in values],
-                *[v for k in changed for v in (k, delta[k])],
-                *entry_values,
-                *posting_values,
-                seq,
-                h,
-            ],
-        )
-        entry_id = int(found[0]["id"])
-    else:
-        await _ride(conn, riders)
-        if changed:
-            await run(conn, _balances_case(delta, changed))
-        found = await fetch(conn, _ENTRY_SQL + " RETURNING id", entry_values)
-        entry_id = int(found[0]["id"])
-        await run(
-            conn,
-            "INSERT INTO ledger_postings (entry_id, source_id, destination_id, asset, amount) "
-            f"VALUES {', '.join(['(?, ?, ?, ?, ?)'] * len(postings))}",
-            [
-                v
-                for i, p in enumerate(postings)
-                for v in (entry_id, ids[p.source], ids[p.destination], p.asset.value, p.amount)
-            ],
-        )
-        await run(conn, "UPDATE ledger_head SET seq = ?, hash = ? WHERE id = 1", [seq, h])
+    await _ride(conn, riders)
+    if changed:
+        await run(conn, _balances_case(delta, changed))
+    found = await fetch(conn, _ENTRY_SQL + " RETURNING id", entry_values)
+    entry_id = int(found[0]["id"])
+    await run(
+        conn,
+        "INSERT INTO ledger_postings (entry_id, source_id, destination_id, asset, amount) "
+        f"VALUES {', '.join(['(?, ?, ?, ?, ?)'] * len(postings))}",
+        [
+            v
+            for p in postings
+            for v in (entry_id, ids[p.source], ids[p.destination], p.asset.value, p.amount)
+        ],
+    )
+    await run(conn, "UPDATE ledger_head SET seq = ?, hash = ? WHERE id = 1", [seq, h])
+    return _entry(entry_id, kind, ref, idem_key, memo, created_at, len(postings), seq,
+                  head_hash, h, digest)  # fmt: skip
+
+
+def _deltas(postings: Sequence[Post], ids: dict[AccountName, int]) -> dict[int, int]:
+    delta: dict[int, int] = defaultdict(int)
+    for p in postings:
+        delta[ids[p.source]] -= p.amount
+        delta[ids[p.destination]] += p.amount
+    return delta
+
+
+def _digest(postings: Sequence[Post]) -> str:
+    return digest_lines(
+        posting_line(p.source.name, p.destination.name, p.asset.value, p.amount) for p in postings
+    )
+
+
+def _entry(entry_id, kind, ref, idem_key, memo, created_at, count, seq, prev_hash, h, digest):
     # As read from the database (the model's constructor costs ~0.2 ms: field checks).
     return LedgerEntry._init_from_db(
         id=entry_id,
@@ -279,11 +268,169 @@ async def _post(
         idem_key=idem_key,
         memo=memo,
         created_at=created_at,
-        posting_count=len(postings),
+        posting_count=count,
         seq=seq,
-        prev_hash=head_hash,
+        prev_hash=prev_hash,
         hash=h,
         postings_digest=digest,
+    )
+
+
+# ------------------------------------------------------------------ PostgreSQL: one statement
+
+
+class StaleAccountIds(RuntimeError):
+    """A remembered account id no longer names that account (the table was emptied or
+    restored under a running process). Nothing of the entry was written; the ids are
+    forgotten, and the caller's transaction must roll back (this is raised into it)."""
+
+
+# (name, asset) -> id of accounts seen committed. Account rows are never deleted and
+# their name never changes, so an id stays right for the life of the database; the
+# entry's statement checks every id against its name anyway, and writes nothing if one
+# does not match.
+_ACCOUNT_IDS: dict[AccountName, int] = {}
+_ACCOUNT_IDS_MAX = 200_000
+
+
+def forget_account_ids() -> None:
+    """Drop every remembered account id (after the tables were emptied)."""
+    _ACCOUNT_IDS.clear()
+
+
+async def _account_ids(names: Iterable[AccountName], conn) -> dict[AccountName, int]:
+    """The ids of these accounts; missing ones are created (in the caller's transaction,
+    holding no lock of the entry: see `_lock_accounts`)."""
+    wanted = set(names)
+    missing = [a for a in wanted if a not in _ACCOUNT_IDS]
+    if not missing:
+        return {a: _ACCOUNT_IDS[a] for a in wanted}
+    await _ensure_head(conn)  # a first entry, or the first since the ids were forgotten
+    found = await _select_ids(missing, conn)
+    absent = [a for a in missing if a not in found]
+    if absent:
+        now = datetime.now(UTC)
+        await run(
+            conn,
+            "INSERT INTO ledger_accounts (name, asset, balance, allow_negative, created_at) "
+            f"VALUES {', '.join(['(?, ?, 0, ?, ?)'] * len(absent))} "
+            "ON CONFLICT (name, asset) DO NOTHING",
+            [v for a in absent for v in (a.name, a.asset.value, a.allow_negative, now)],
+        )
+        found.update(await _select_ids(absent, conn))
+    else:
+        # Found by a transaction that created none of them: committed rows, kept.
+        if len(_ACCOUNT_IDS) + len(found) > _ACCOUNT_IDS_MAX:
+            _ACCOUNT_IDS.clear()
+        _ACCOUNT_IDS.update(found)
+    return {a: _ACCOUNT_IDS[a] if a in _ACCOUNT_IDS else found[a] for a in wanted}
+
+
+async def _select_ids(names: Sequence[AccountName], conn) -> dict[AccountName, int]:
+    by_key = {(a.name, a.asset.value): a for a in names}
+    rows = await fetch(
+        conn,
+        "SELECT id, name, asset FROM ledger_accounts "
+        f"WHERE (name, asset) IN ({', '.join(['(?, ?)'] * len(names))})",
+        [v for a in names for v in (a.name, a.asset.value)],
+    )
+    return {by_key[(r["name"], str(r["asset"]))]: int(r["id"]) for r in rows}
+
+
+async def _post_pg(kind, ref, postings, idem_key, memo, field, conn, riders) -> LedgerEntry:
+    """The whole entry in one statement: the accounts locked in id order (each id
+    checked against its name), the key and every balance checked, and only if all is
+    well the balances moved, the chain head advanced (its hash computed by the server
+    from the locked tip, the same sha256 `entry_hash` computes), the entry and its
+    postings written. The locks are taken and released with one round trip and the
+    commit, instead of being held across three."""
+    ids = await _account_ids((n for p in postings for n in (p.source, p.destination)), conn)
+    delta = _deltas(postings, ids)
+    digest = _digest(postings)
+    created_at = datetime.now(UTC).replace(microsecond=0)
+    memo = memo[:255]
+    accounts = sorted(ids.items(), key=lambda item: item[1])
+    write = _one_statement_sql(len(accounts), len(postings))
+    if riders:
+        ctes = ", ".join(f"r{i} AS ({sql})" for i, (sql, _) in enumerate(riders))
+        write = f"WITH {ctes}, {write.removeprefix('WITH ')}"
+    suffix = _hash_suffix(kind, ref, created_at, len(postings), digest)
+    found = await fetch(
+        conn,
+        write,
+        [
+            *[v for _, values in riders for v in values],
+            *[v for a, i in accounts for v in (i, a.name, a.asset.value, delta[i])],
+            idem_key,
+            len(accounts),
+            suffix,
+            kind, ref, idem_key, memo, created_at, len(postings), digest,
+            *[v for n, p in enumerate(postings)
+              for v in (n, ids[p.source], ids[p.destination], p.asset.value, p.amount)],
+        ],
+    )  # fmt: skip
+    row = found[0]
+    if row["id"] is not None:
+        return _entry(int(row["id"]), kind, ref, idem_key, memo, created_at, len(postings),
+                      int(row["seq"]), row["prev_hash"], row["hash"], digest)  # fmt: skip
+    if row["existing"] is not None:
+        return await LedgerEntry.filter(id=row["existing"]).using_db(conn).get()
+    if row["found"] != len(accounts):
+        forget_account_ids()
+        raise StaleAccountIds("a remembered ledger account id does not match its account")
+    if row["bad"] is not None:
+        name = next(a for a, i in accounts if i == row["bad"])
+        raise Overdraft(name, int(row["bad_after"]), field)
+    raise StaleAccountIds("the ledger's chain head is missing")
+
+
+def _hash_suffix(kind: str, ref: str, created_at: datetime, count: int, digest: str) -> str:
+    """What follows the sequence number in `entry_hash`'s header."""
+    return f"|{kind}|{ref}|{created_at.astimezone(UTC).isoformat()}|{count}|{digest}"
+
+
+async def _ensure_head(conn) -> None:
+    await run(
+        conn,
+        "INSERT INTO ledger_head (id, seq, hash) VALUES (1, 0, '') ON CONFLICT (id) DO NOTHING",
+    )
+
+
+@lru_cache(maxsize=256)
+def _one_statement_sql(n_accounts: int, n_postings: int) -> str:
+    accounts = ", ".join(["(?::bigint, ?::text, ?::text, ?::bigint)"] * n_accounts)
+    rows = ", ".join(["(?::int, ?::bigint, ?::bigint, ?::text, ?::bigint)"] * n_postings)
+    bad = "WHERE NOT a.allow_negative AND a.balance + d.delta < 0"
+    # `ok` reads every locked row before the head is locked (accounts first, then the
+    # head: the order every writer of the ledger takes them in). The head is read FOR
+    # UPDATE, which waits for a writer ahead and then sees its tip.
+    return (
+        f"WITH d(id, name, asset, delta) AS (VALUES {accounts}), "
+        "a AS (SELECT t.id, t.balance, t.allow_negative FROM ledger_accounts t "
+        "JOIN d ON t.id = d.id AND t.name = d.name AND t.asset = d.asset "
+        "ORDER BY t.id FOR UPDATE OF t), "
+        "x AS (SELECT count(*) AS found, "
+        f"(array_agg(a.id ORDER BY a.id) FILTER ({bad}))[1] AS bad, "
+        f"(array_agg(a.balance + d.delta ORDER BY a.id) FILTER ({bad}))[1] AS bad_after, "
+        "(SELECT e.id FROM ledger_entries e WHERE e.idem_key = ?::text) AS existing "
+        "FROM a JOIN d ON d.id = a.id), "
+        "ok AS (SELECT found = ?::bigint AND bad IS NULL AND existing IS NULL AS go FROM x), "
+        "hl AS (SELECT seq, hash FROM ledger_head WHERE id = 1 AND (SELECT go FROM ok) "
+        "FOR UPDATE), "
+        "h AS (UPDATE ledger_head t SET seq = hl.seq + 1, hash = encode(sha256(convert_to("
+        "hl.hash || E'\\n' || (hl.seq + 1)::text || ?::text, 'UTF8')), 'hex') "
+        "FROM hl WHERE t.id = 1 RETURNING t.seq, t.hash, hl.hash AS prev_hash), "
+        "b AS (UPDATE ledger_accounts t SET balance = t.balance + d.delta FROM d, h "
+        "WHERE t.id = d.id AND d.delta <> 0), "
+        "e AS (INSERT INTO ledger_entries (kind, ref, idem_key, memo, created_at, "
+        "posting_count, seq, prev_hash, hash, postings_digest) "
+        "SELECT ?::text, ?::text, ?::text, ?::text, ?::timestamptz, ?::int, h.seq, "
+        "h.prev_hash, h.hash, ?::text FROM h RETURNING id, seq, prev_hash, hash), "
+        "p AS (INSERT INTO ledger_postings (entry_id, source_id, destination_id, asset, amount) "
+        f"SELECT e.id, v.s, v.d, v.a, v.m FROM e, (VALUES {rows}) AS v(n, s, d, a, m) "
+        "ORDER BY v.n) "
+        "SELECT e.id, e.seq, e.prev_hash, e.hash, x.found, x.bad, x.bad_after, x.existing "
+        "FROM x LEFT JOIN e ON TRUE"
     )
 
 
@@ -298,26 +445,6 @@ def _balances_case(delta: dict[int, int], changed: list[int]) -> str:
     case = " ".join(f"WHEN {k} THEN {int(delta[k])}" for k in changed)
     ids = ", ".join(str(int(k)) for k in changed)
     return f"UPDATE ledger_accounts SET balance = balance + CASE id {case} END WHERE id IN ({ids})"
-
-
-@lru_cache(maxsize=256)
-def _write_sql(n_changed: int, n_postings: int) -> str:
-    balances = ""
-    if n_changed:
-        values = ", ".join(["(?::bigint, ?::bigint)"] * n_changed)
-        balances = (
-            "b AS (UPDATE ledger_accounts SET balance = ledger_accounts.balance + d.delta "
-            f"FROM (VALUES {values}) AS d(id, delta) WHERE ledger_accounts.id = d.id), "
-        )
-    rows = ", ".join(["(?::int, ?::bigint, ?::bigint, ?::text, ?::bigint)"] * n_postings)
-    return (
-        f"WITH {balances}e AS ({_ENTRY_SQL} RETURNING id), "
-        "p AS (INSERT INTO ledger_postings (entry_id, source_id, destination_id, asset, amount) "
-        f"SELECT e.id, v.s, v.d, v.a, v.m FROM e, (VALUES {rows}) AS v(n, s, d, a, m) "
-        "ORDER BY v.n), "
-        "h AS (UPDATE ledger_head SET seq = ?, hash = ? WHERE id = 1) "
-        "SELECT id FROM e"
-    )
 
 
 async def _lock_head(conn) -> tuple[int, str]:

@@ -1,0 +1,76 @@
+"""The PostgreSQL entry statement: remembered account ids, checked against their names."""
+
+from __future__ import annotations
+
+import pytest
+from tortoise import connections
+
+from app.domain.ledger import Overdraft, Post, acct, balance_of, post
+from app.domain.ledger.core import _ACCOUNT_IDS, StaleAccountIds, entry_hash
+from app.domain.ledger.verify import verify_ledger
+from app.models.ledger import Account, LedgerEntry
+
+pytestmark = pytest.mark.postgres
+
+
+async def test_an_id_that_names_another_account_writes_nothing(db):
+    # given two accounts whose ids the ledger remembers
+    await post("test", "t:1", [Post(acct.WORLD_CNY, acct.merchant_payable(1), 500)])
+    a = await Account.get(name=acct.merchant_payable(1).name)
+    b_name = acct.merchant_payable(2)
+    await post("test", "t:2", [Post(acct.WORLD_CNY, b_name, 100)])
+    # (ids are remembered once seen committed: by an entry that created no account)
+    await post("test", "t:2b", [Post(b_name, acct.merchant_payable(1), 1)])
+    # when the table is rewritten under the process, so the remembered id of
+    # merchant 1's account now belongs to a different account
+    conn = connections.get("default")
+    await conn.execute_query("UPDATE ledger_accounts SET name = 'moved' WHERE id = $1", [a.id])
+    await conn.execute_query(
+        "INSERT INTO ledger_accounts (name, asset, balance, allow_negative, created_at) "
+        "VALUES ($1, 'CNY', 0, FALSE, now())",
+        [acct.merchant_payable(1).name],
+    )
+    assert _ACCOUNT_IDS[acct.merchant_payable(1)] == a.id
+    entries = await LedgerEntry.all().count()
+    # then an entry on it is refused whole, and the ids are forgotten
+    with pytest.raises(StaleAccountIds):
+        await post("test", "t:3", [Post(acct.merchant_payable(1), b_name, 50)])
+    assert await LedgerEntry.all().count() == entries
+    assert await balance_of(b_name) == 99
+    assert not _ACCOUNT_IDS
+    # and the next entry finds the right rows again
+    await post("test", "t:4", [Post(acct.WORLD_CNY, acct.merchant_payable(1), 70)])
+    assert await balance_of(acct.merchant_payable(1)) == 70
+    assert (await Account.get(id=a.id)).balance == 501  # the moved row is untouched
+
+
+async def test_the_server_hashes_the_chain_as_python_does(db):
+    # given entries written by the one statement
+    for i in range(3):
+        await post("test", f"t:{i}", [Post(acct.WORLD_CNY, acct.PLATFORM_REVENUE, 10 + i)])
+    # then each hash is entry_hash over the previous one, recomputed here
+    prev = ""
+    for e in await LedgerEntry.all().order_by("seq"):
+        assert e.prev_hash == prev
+        assert e.hash == entry_hash(
+            prev, e.seq, e.kind, e.ref, e.created_at, e.posting_count, e.postings_digest
+        )
+        prev = e.hash
+    assert (await verify_ledger()).ok
+
+
+async def test_overdraft_names_the_account_and_its_balance_after(db):
+    await post("test", "t:1", [Post(acct.WORLD_CNY, acct.merchant_payable(1), 30)])
+    with pytest.raises(Overdraft) as refused:
+        await post(
+            "test",
+            "t:2",
+            [
+                Post(acct.WORLD_CNY, acct.PLATFORM_REVENUE, 5),
+                Post(acct.merchant_payable(1), acct.PLATFORM_REVENUE, 31),
+            ],
+        )
+    assert refused.value.account == acct.merchant_payable(1)
+    assert refused.value.balance_after == -1
+    assert await balance_of(acct.PLATFORM_REVENUE) == 0
+    assert await LedgerEntry.all().count() == 1
