@@ -33,6 +33,7 @@ from app.domain.settlement import (
     share_of,
 )
 from app.errors import DomainError, NotFound, error_codes
+from app.geo import heatmap
 from app.models.ledger import Asset
 from app.models.merchants import MerchantStatus
 from app.models.orders import (
@@ -300,6 +301,7 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
     """Apply a verified payment exactly once (SPEC §3.2)."""
     policy = get_policy()
     async with in_transaction() as conn:
+        pg = sql.is_pg(conn)
         order, around, merchant = await _lock_paying(order_id, conn)
         if order is None:
             raise NotFound("order", "orderId")
@@ -363,7 +365,12 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
         )
         order_values = [OrderStatus.PAID.value, channel_txn_id, now, settle_on,
                         json.dumps(order.settlement), order.id]  # fmt: skip
-        riders = [(lots_sql, lot_values)] if lots else []
+        riders: list[ledger.Rider] = [(lots_sql, lot_values)] if lots else []
+        riders.append((order_sql, order_values))
+        # On PostgreSQL the heat map records the order in the same statement too (on
+        # SQLite the after-commit hook does, from the order row).
+        heat = heatmap.paid_order_write(order, now, merchant.lat, merchant.lng) if pg else None
+        recorded: dict[str, Any] = {}
         # The ledger entry last: the shared accounts and the hash chain it locks are then
         # held only until the commit that follows.
         await ledger.post(
@@ -373,9 +380,11 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
             idem_key=f"order:{order.id}:paid",
             conn=conn,
             key_locked=True,  # only mark_paid posts this key, under the order row lock
-            riders=[*riders, (order_sql, order_values)],
+            riders=[*riders, *(heat.riders if heat else [])],
+            columns=heat.columns if heat else None,
+            out=recorded,
         )
-    await _after("order_paid", order, merchant_at=(merchant.lat, merchant.lng))
+    await _after("order_paid", order, change=heat.change(recorded) if heat else None)
     return order
 
 
@@ -730,7 +739,7 @@ async def settle_order(order_id: int, at: date | None = None) -> int:
 # ---------------------------------------------------------------- hooks
 
 
-async def _after(event: str, order: Order, *args: int, **kwargs: tuple[float, float]) -> None:
+async def _after(event: str, order: Order, *args: int, **kwargs: Any) -> None:
     """Tell discovery what happened, after commit; it must never undo a payment."""
     try:
         from app.geo import hooks

@@ -19,7 +19,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import h3
-from tortoise import connections
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
@@ -27,7 +26,7 @@ from app.errors import DomainError
 from app.models.geo import GeoOrderFact, HeatCell
 from app.models.merchants import Merchant
 from app.models.orders import Order
-from app.sql import fetch, is_pg
+from app.sql import fetch
 
 from .coords import CoordSystem, convert
 from .errors import DiscoveryErrorCode
@@ -136,64 +135,87 @@ async def record_order(order_id: int) -> Change | None:
     return Change(fact.merchant_id, fact.paid_at, fact.period, d_orders, week)
 
 
-# A new paid order in one statement: the fact, its heat cell and the merchant's weekly
-# counter (PostgreSQL; `record_order` does the same in steps, and handles every later
-# change), with the tasks already rewarded that week, so the hook looks a reward up
-# only when a threshold is newly in reach. Nothing is written when the order already
-# has a fact.
-_NEW_PAID_ORDER = (
-    "WITH f AS (INSERT INTO geo_order_facts (order_id, merchant_id, cell, paid_at, hour, "
-    "period, amount_fen, refunded_fen, counted, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, 0, TRUE, ?) ON CONFLICT (order_id) DO NOTHING "
-    "RETURNING merchant_id, cell, hour, period, amount_fen), "
-    "c AS (INSERT INTO geo_heat_cells (cell, hour, lat, lng, orders, amount_fen) "
-    "SELECT cell, hour, ?, ?, 1, amount_fen FROM f "
-    "ON CONFLICT (cell, hour) DO UPDATE SET orders = geo_heat_cells.orders + 1, "
-    "amount_fen = geo_heat_cells.amount_fen + excluded.amount_fen), "
-    "w AS (INSERT INTO geo_task_counters (merchant_id, metric, period, value) "
-    "SELECT merchant_id, 'orders_served_week', period, 1 FROM f "
-    "ON CONFLICT (merchant_id, metric, period) DO UPDATE SET "
-    "value = geo_task_counters.value + 1 RETURNING value) "
-    "SELECT value, (SELECT string_agg(r.task_code, ',') FROM geo_task_rewards r "
-    "WHERE r.merchant_id = ? AND r.period = ?) AS rewarded FROM w"
+# A new paid order's fact, heat cell and the merchant's weekly counter, as data-modifying
+# CTEs that ride in the payment's own statement (PostgreSQL: `orders.mark_paid` hands them
+# to its ledger entry), so they are written exactly once, with the payment and in its
+# commit. `record_order` does the same in steps (SQLite) and handles every later change.
+# Read back with them: the week's count after this order and the tasks already rewarded
+# that week, so the after-commit part looks a reward up only when a threshold is newly
+# in reach. Nothing is written when the order has a fact already.
+_PAID_ORDER_CTES = (
+    (
+        "geo_f",
+        "INSERT INTO geo_order_facts (order_id, merchant_id, cell, paid_at, hour, period, "
+        "amount_fen, refunded_fen, counted, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, 0, TRUE, ?) ON CONFLICT (order_id) DO NOTHING "
+        "RETURNING merchant_id, cell, hour, period, amount_fen",
+    ),
+    (
+        "geo_c",
+        "INSERT INTO geo_heat_cells (cell, hour, lat, lng, orders, amount_fen) "
+        "SELECT cell, hour, ?, ?, 1, amount_fen FROM geo_f "
+        "ON CONFLICT (cell, hour) DO UPDATE SET orders = geo_heat_cells.orders + 1, "
+        "amount_fen = geo_heat_cells.amount_fen + excluded.amount_fen RETURNING orders",
+    ),
+    (
+        "geo_w",
+        "INSERT INTO geo_task_counters (merchant_id, metric, period, value) "
+        "SELECT merchant_id, 'orders_served_week', period, 1 FROM geo_f "
+        "ON CONFLICT (merchant_id, metric, period) DO UPDATE SET "
+        "value = geo_task_counters.value + 1 RETURNING value",
+    ),
+)
+# Read left to right, so the cell's row is locked before the counter's, as in
+# `record_order` (a refund's update of the same rows then queues, never deadlocks).
+_PAID_ORDER_COLUMNS = (
+    "(SELECT count(*) FROM geo_c) AS geo_cells, (SELECT value FROM geo_w) AS geo_week_orders, "
+    "(SELECT string_agg(r.task_code, ',') FROM geo_task_rewards r "
+    "WHERE r.merchant_id = ? AND r.period = ?) AS geo_rewarded"
 )
 
 
-async def record_paid_order(
-    order: Order, merchant_lat: float, merchant_lng: float
-) -> Change | None:
-    """`record_order` for an order just paid (nothing refunded yet), from what the
-    payment already holds: one round trip on PostgreSQL instead of seven."""
-    conn = connections.get("default")
-    if not is_pg(conn) or order.paid_at is None or order.refunded_fen:
-        return await record_order(order.id)
-    paid_at = order.paid_at
+@dataclass(frozen=True)
+class PaidOrderWrite:
+    """`record_order` for an order being paid, as riders of its payment's statement."""
+
+    merchant_id: int
+    paid_at: datetime
+    period: str
+    riders: list[tuple[str, str, list[Any]]]
+    columns: tuple[str, list[Any]]
+
+    def change(self, row: dict[str, Any]) -> Change | None:
+        """What the write changed, from the statement's row; None when the order had a
+        fact already (then `record_order` brings it in step the long way)."""
+        if row.get("geo_week_orders") is None:
+            return None
+        done = row["geo_rewarded"]
+        rewarded = frozenset(done.split(",")) if done else frozenset()
+        return Change(
+            self.merchant_id, self.paid_at, self.period, 1, int(row["geo_week_orders"]), rewarded
+        )
+
+
+def paid_order_write(
+    order: Order, paid_at: datetime, merchant_lat: float, merchant_lng: float
+) -> PaidOrderWrite:
     cell = cell_of(merchant_lat, merchant_lng)
     clat, clng = h3.cell_to_latlng(cell)
     period = week_period(paid_at)
-    rows = await fetch(
-        conn,
-        _NEW_PAID_ORDER,
-        [
-            order.id,
-            order.merchant_id,
-            cell,
-            paid_at,
-            hour_of(paid_at),
-            period,
-            order.amount_fen,
-            datetime.now(UTC),
-            clat,
-            clng,
-            order.merchant_id,
-            period,
-        ],
+    values: tuple[list[Any], ...] = (
+        [order.id, order.merchant_id, cell, paid_at, hour_of(paid_at), period,
+         order.amount_fen, datetime.now(UTC)],
+        [clat, clng],
+        [],
+    )  # fmt: skip
+    riders = [(name, sql, v) for (name, sql), v in zip(_PAID_ORDER_CTES, values, strict=True)]
+    return PaidOrderWrite(
+        order.merchant_id,
+        paid_at,
+        period,
+        riders,
+        (_PAID_ORDER_COLUMNS, [order.merchant_id, period]),
     )
-    if not rows:  # the order has a fact already: bring it in step the long way
-        return await record_order(order.id)
-    done = rows[0]["rewarded"]
-    rewarded = frozenset(done.split(",")) if done else frozenset()
-    return Change(order.merchant_id, paid_at, period, 1, int(rows[0]["value"]), rewarded)
 
 
 @dataclass(frozen=True)

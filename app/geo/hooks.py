@@ -31,15 +31,12 @@ async def merchant_changed(merchant: Merchant) -> None:
         log.exception("geo merchant_changed failed for merchant %s", merchant.id)
 
 
-async def order_paid(order: Order, merchant_at: tuple[float, float] | None = None) -> None:
-    """Called after an order is paid (after commit): heat map, heat, merchant tasks.
-    With the merchant's position (GCJ-02) at hand, a first payment is recorded in one
-    round trip."""
+async def order_paid(order: Order, change: heatmap.Change | None = None) -> None:
+    """Called after an order is paid (after commit): heat, merchant tasks. `change`: what
+    the payment's own statement recorded of it (PostgreSQL); without one, the heat map
+    is brought in step with the order row first."""
     try:
-        if merchant_at is None:
-            await apply_order(order.id)
-        else:
-            await _apply_change(await heatmap.record_paid_order(order, *merchant_at))
+        await _apply_change(change if change is not None else await heatmap.record_order(order.id))
     except Exception:  # noqa: BLE001 - never undo a payment
         log.exception("geo order_paid failed for order %s", order.id)
 

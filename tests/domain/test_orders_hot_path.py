@@ -103,3 +103,41 @@ async def test_new_order_and_its_payment_row_agree(db):
         consumer_id=consumer.id, merchant_id=shop.id, amount_fen=8_000, idempotency_key="k2"
     )
     assert again.id == order.id and await Payment.filter(order_id=order.id).count() == 1
+
+
+async def test_the_heat_map_counts_a_payment_once_and_only_with_it(db):
+    from tortoise import connections
+
+    from app import sql
+    from app.domain.ledger import Overdraft, acct
+    from app.models.geo import GeoOrderFact, HeatCell, MerchantTaskCounter
+    from tests.factories import paid_order
+
+    m, c = await make_merchant(), await make_user()
+    # given a paid order, and its payment applied again (a repeated notification)
+    o = await paid_order(c, m, 1_000)
+    again = await orders.mark_paid(
+        o.id, channel=o.channel, channel_txn_id=o.channel_txn_id, amount_fen=o.cash_fen
+    )
+    assert again.status == OrderStatus.PAID
+    # then the heat map holds it once: one fact, one order in its cell, one in the week
+    assert await GeoOrderFact.filter(order_id=o.id).count() == 1
+    assert sum(h.orders for h in await HeatCell.all()) == 1
+    assert sum(t.value for t in await MerchantTaskCounter.filter(merchant_id=m.id)) == 1
+    # and when the ledger refuses a payment's entry (the orders' transit account, which
+    # every payment passes through, made to look overdrawn), nothing of it is recorded
+    second = await orders.create_order(
+        consumer_id=c.id, merchant_id=m.id, amount_fen=500, idempotency_key="second"
+    )
+    await sql.run(
+        connections.get("default"),
+        "UPDATE ledger_accounts SET balance = -1 WHERE name = ?",
+        [acct.ORDER_TRANSIT.name],
+    )
+    with pytest.raises(Overdraft):
+        await orders.mark_paid(
+            second.id, channel=second.channel, channel_txn_id="t2", amount_fen=500
+        )
+    assert not await GeoOrderFact.filter(order_id=second.id).exists()
+    assert sum(h.orders for h in await HeatCell.all()) == 1
+    assert (await orders.Order.get(id=second.id)).status != OrderStatus.PAID

@@ -98,7 +98,7 @@ async def paid_order(
         paid_at=paid_at or datetime.now(UTC),
     )
     if hook:
-        await hooks.order_paid(o, (float(m.lat), float(m.lng)))  # as `mark_paid` calls it
+        await hooks.order_paid(o)  # as `mark_paid` calls it on SQLite: from the order row
     return o
 
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
 from app.geo import hooks, traffic
 from app.models.geo import TaskReward
-from tests.geo.factories import merchant, paid_order, user
+from tests.factories import make_merchant, make_user, paid_order
 
-pytestmark = pytest.mark.postgres  # the one-statement path that reads the rewards
-
-MONDAY = datetime(2026, 11, 16, 2, 0, tzinfo=UTC)  # week 47 in Shanghai
+# The payment's own statement reads the rewards (PostgreSQL); the orders are real ones,
+# paid now, so all in this week.
+pytestmark = pytest.mark.postgres
 
 
 def weekly_task():
@@ -37,9 +35,9 @@ def lookups(monkeypatch):
 
 async def test_orders_after_the_reward_skip_the_lookup(lookups):
     t = weekly_task()
-    m, c = await merchant(), await user()
-    for i in range(t.threshold + 3):
-        await paid_order(m, c, 1_000, MONDAY + timedelta(minutes=i))
+    m, c = await make_merchant(), await make_user()
+    for _ in range(t.threshold + 3):
+        await paid_order(c, m, 1_000)
     # the threshold-th order looked the reward up and paid it; the ones before had no
     # task in reach and the ones after found it paid in the counter's own statement
     assert lookups == [t.threshold]
@@ -48,9 +46,9 @@ async def test_orders_after_the_reward_skip_the_lookup(lookups):
 
 async def test_a_reward_missed_at_the_threshold_is_paid_by_a_later_order(lookups, monkeypatch):
     t = weekly_task()
-    m, c = await merchant(), await user()
-    for i in range(t.threshold - 1):
-        await paid_order(m, c, 1_000, MONDAY + timedelta(minutes=i))
+    m, c = await make_merchant(), await make_user()
+    for _ in range(t.threshold - 1):
+        await paid_order(c, m, 1_000)
 
     async def down(*args):
         raise RuntimeError("database away")
@@ -58,9 +56,9 @@ async def test_a_reward_missed_at_the_threshold_is_paid_by_a_later_order(lookups
     # given the hook of the threshold-th order failed (logged, the payment stands)
     with monkeypatch.context() as mp:
         mp.setattr(traffic, "pay_due_tasks", down)
-        await paid_order(m, c, 1_000, MONDAY + timedelta(hours=1))
+        await paid_order(c, m, 1_000)
     assert not await TaskReward.exists(merchant_id=m.id, task_code=t.code)
     # when the next order of the week is paid, it sees the task unpaid and pays it
-    await paid_order(m, c, 1_000, MONDAY + timedelta(hours=2))
+    await paid_order(c, m, 1_000)
     assert lookups == [t.threshold + 1]
     assert await TaskReward.filter(merchant_id=m.id, task_code=t.code).count() == 1

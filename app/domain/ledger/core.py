@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from tortoise.transactions import in_transaction
 
@@ -88,6 +88,32 @@ class _Locked(NamedTuple):
 
 # ------------------------------------------------------------------ posting
 
+# (sql, values), or (name, sql, values): a caller's write made with an entry
+Rider = tuple[str, list] | tuple[str, str, list]
+
+
+@dataclass(frozen=True)
+class _Riding:
+    """The caller's writes that ride with an entry, and what it reads back of them."""
+
+    riders: Sequence[Rider] = ()
+    columns: tuple[str, list] | None = None
+    out: dict[str, Any] | None = None
+
+    def ctes(self) -> str:
+        return ", ".join(
+            f"{r[0] if len(r) == 3 else f'r{i}'} AS ({r[-2]})" for i, r in enumerate(self.riders)
+        )
+
+    def values(self) -> list:
+        return [v for r in self.riders for v in r[-1]]
+
+    def statements(self) -> list[tuple[str, list]]:
+        """The riders one by one (SQLite): plain statements only."""
+        if self.columns is not None or any(len(r) == 3 for r in self.riders):
+            raise ValueError("named riders and their columns need PostgreSQL")
+        return [(str(r[0]), list(r[-1])) for r in self.riders]
+
 
 async def post(
     kind: str,
@@ -99,7 +125,9 @@ async def post(
     field: str | None = None,
     conn=None,
     key_locked: bool = False,
-    riders: Sequence[tuple[str, list]] = (),
+    riders: Sequence[Rider] = (),
+    columns: tuple[str, list] | None = None,
+    out: dict[str, Any] | None = None,
 ) -> LedgerEntry:
     """Write one balanced entry. Inside the caller's transaction if `conn` is given.
 
@@ -111,15 +139,19 @@ async def post(
     entry's one statement on PostgreSQL (each an INSERT, UPDATE or DELETE without
     RETURNING, run as a data-modifying CTE), just before it otherwise. They are made
     also when the key's entry exists already; not when the entry is refused.
+    A rider given as (`name`, `sql`, values) is a CTE of that name, which later riders
+    and `columns` (output expressions, values) may read from; `out` receives those
+    columns. Named riders and columns exist on PostgreSQL only.
     """
     postings = [p for p in postings if p.amount != 0]
     for p in postings:
         if p.amount < 0:
             raise ValueError(f"negative posting amount {p.amount}: swap source and destination")
+    riding = _Riding(riders, columns, out)
     if conn is None:
         async with in_transaction() as tx:
-            return await _post(kind, ref, postings, idem_key, memo, field, tx, key_locked, riders)
-    return await _post(kind, ref, postings, idem_key, memo, field, conn, key_locked, riders)
+            return await _post(kind, ref, postings, idem_key, memo, field, tx, key_locked, riding)
+    return await _post(kind, ref, postings, idem_key, memo, field, conn, key_locked, riding)
 
 
 async def _lock_accounts(
@@ -178,13 +210,13 @@ async def _lock_accounts(
     return await lock(columns, [idem_key, *keys])
 
 
-async def _ride(conn, riders: Sequence[tuple[str, list]]) -> None:
-    for sql, values in riders:
+async def _ride(conn, riding: _Riding) -> None:
+    for sql, values in riding.statements():
         await run(conn, sql, values)
 
 
 async def _post(
-    kind, ref, postings, idem_key, memo, field, conn, key_locked, riders=()
+    kind, ref, postings, idem_key, memo, field, conn, key_locked, riding: _Riding
 ) -> LedgerEntry:
     pg = is_pg(conn)
     if idem_key is not None and pg and not key_locked:
@@ -197,16 +229,16 @@ async def _post(
         if idem_key is not None:
             done = await LedgerEntry.filter(idem_key=idem_key).using_db(conn).first()
             if done is not None:
-                await _ride(conn, riders)
+                await _ride(conn, riding)
                 return done
         raise ValueError("an entry needs at least one posting")
     if pg:
-        return await _post_pg(kind, ref, postings, idem_key, memo, field, conn, riders)
+        return await _post_pg(kind, ref, postings, idem_key, memo, field, conn, riding)
     rows, existing = await _lock_accounts(
         [n for p in postings for n in (p.source, p.destination)], conn, idem_key
     )
     if existing is not None:
-        await _ride(conn, riders)
+        await _ride(conn, riding)
         return await LedgerEntry.filter(id=existing).using_db(conn).get()
     ids = {a: r.id for a, r in rows.items()}
     delta = _deltas(postings, ids)
@@ -225,7 +257,7 @@ async def _post(
     h = entry_hash(head_hash, seq, kind, ref, created_at, len(postings), digest)
     memo = memo[:255]
     entry_values = [kind, ref, idem_key, memo, created_at, len(postings), seq, head_hash, h, digest]
-    await _ride(conn, riders)
+    await _ride(conn, riding)
     if changed:
         await run(conn, _balances_case(delta, changed))
     found = await fetch(conn, _ENTRY_SQL + " RETURNING id", entry_values)
@@ -337,7 +369,7 @@ async def _select_ids(names: Sequence[AccountName], conn) -> dict[AccountName, i
     return {by_key[(r["name"], str(r["asset"]))]: int(r["id"]) for r in rows}
 
 
-async def _post_pg(kind, ref, postings, idem_key, memo, field, conn, riders) -> LedgerEntry:
+async def _post_pg(kind, ref, postings, idem_key, memo, field, conn, riding) -> LedgerEntry:
     """The whole entry in one statement: the accounts locked in id order (each id
     checked against its name), the key and every balance checked, and only if all is
     well the balances moved, the chain head advanced (its hash computed by the server
@@ -350,16 +382,16 @@ async def _post_pg(kind, ref, postings, idem_key, memo, field, conn, riders) -> 
     created_at = datetime.now(UTC).replace(microsecond=0)
     memo = memo[:255]
     accounts = sorted(ids.items(), key=lambda item: item[1])
-    write = _one_statement_sql(len(accounts), len(postings))
-    if riders:
-        ctes = ", ".join(f"r{i} AS ({sql})" for i, (sql, _) in enumerate(riders))
-        write = f"WITH {ctes}, {write.removeprefix('WITH ')}"
+    columns, column_values = riding.columns or ("", [])
+    write = _one_statement_sql(len(accounts), len(postings), columns)
+    if riding.riders:
+        write = f"WITH {riding.ctes()}, {write.removeprefix('WITH ')}"
     suffix = _hash_suffix(kind, ref, created_at, len(postings), digest)
     found = await fetch(
         conn,
         write,
         [
-            *[v for _, values in riders for v in values],
+            *riding.values(),
             *[v for a, i in accounts for v in (i, a.name, a.asset.value, delta[i])],
             idem_key,
             len(accounts),
@@ -367,9 +399,12 @@ async def _post_pg(kind, ref, postings, idem_key, memo, field, conn, riders) -> 
             kind, ref, idem_key, memo, created_at, len(postings), digest,
             *[v for n, p in enumerate(postings)
               for v in (n, ids[p.source], ids[p.destination], p.asset.value, p.amount)],
+            *column_values,
         ],
     )  # fmt: skip
     row = found[0]
+    if riding.out is not None:
+        riding.out.update(row)
     if row["id"] is not None:
         return _entry(int(row["id"]), kind, ref, idem_key, memo, created_at, len(postings),
                       int(row["seq"]), row["prev_hash"], row["hash"], digest)  # fmt: skip
@@ -397,7 +432,7 @@ async def _ensure_head(conn) -> None:
 
 
 @lru_cache(maxsize=256)
-def _one_statement_sql(n_accounts: int, n_postings: int) -> str:
+def _one_statement_sql(n_accounts: int, n_postings: int, columns: str = "") -> str:
     accounts = ", ".join(["(?::bigint, ?::text, ?::text, ?::bigint)"] * n_accounts)
     rows = ", ".join(["(?::int, ?::bigint, ?::bigint, ?::text, ?::bigint)"] * n_postings)
     bad = "WHERE NOT a.allow_negative AND a.balance + d.delta < 0"
@@ -429,8 +464,8 @@ def _one_statement_sql(n_accounts: int, n_postings: int) -> str:
         "p AS (INSERT INTO ledger_postings (entry_id, source_id, destination_id, asset, amount) "
         f"SELECT e.id, v.s, v.d, v.a, v.m FROM e, (VALUES {rows}) AS v(n, s, d, a, m) "
         "ORDER BY v.n) "
-        "SELECT e.id, e.seq, e.prev_hash, e.hash, x.found, x.bad, x.bad_after, x.existing "
-        "FROM x LEFT JOIN e ON TRUE"
+        "SELECT e.id, e.seq, e.prev_hash, e.hash, x.found, x.bad, x.bad_after, x.existing"
+        f"{', ' + columns if columns else ''} FROM x LEFT JOIN e ON TRUE"
     )
 
 
