@@ -59,10 +59,11 @@ async def close_redis() -> None:
 class _LeanPool(ConnectionPool):
     """Hands out its connections without polling each for unread data first (redis-py
     does that read with a zero timeout on every command, a tenth of a nearby query's
-    CPU). Nothing can be left unread on them: `run_script` reads every reply whole,
-    and redis-py drops a connection whose send or read is interrupted (a timeout, a
-    cancelled request). A connection the server closed meanwhile fails its next call
-    with a ConnectionError, which `run_script` retries once on a new connection."""
+    CPU). Nothing can be left unread on them: `run_script` and `run_commands` read
+    every reply whole or drop the connection, and redis-py drops a connection whose
+    send or read is interrupted (a timeout, a cancelled request). A connection the
+    server closed meanwhile fails its next call with a ConnectionError, which
+    `run_script` retries once on a new connection."""
 
     async def ensure_connection(self, connection: Any) -> None:
         await connection.connect()  # (nothing to do when it is connected)
@@ -126,3 +127,51 @@ async def _evalsha(conn: Any, text: str, sha: str, keys: Sequence[str], args: Se
         await conn.read_response()
         await conn.send_packed_command(command, check_health=False)
         return await conn.read_response()
+
+
+def is_server(r: aioredis.Redis) -> bool:
+    """A real Redis server, not the in-process stand-in (fakeredis)."""
+    return not type(r).__module__.startswith("fakeredis")
+
+
+async def run_commands(
+    r: aioredis.Redis, commands: Sequence[Sequence[Any]], *, transaction: bool = False
+) -> list[Any]:
+    """The commands in one round trip, inside MULTI/EXEC when `transaction`; their
+    replies as the server sends them (redis-py's conversions are not applied on a real
+    server). On a real server they go over the lean pool, the whole call bounded by one
+    timeout (a per-command socket timeout costs a task per write in redis-py): ~60 us
+    of CPU for four commands in a MULTI against ~135 us through a pipeline.
+
+    A connection found closed by the server (idle timeout, a kill, a restart) is
+    retried once on a new one, as redis-py's own pool would have reconnected it at
+    checkout: the server closed it before our commands reached it. Any other failure
+    raises, and the connection, with whatever it did not read, is dropped."""
+    if not is_server(r):
+        pipe = r.pipeline(transaction=transaction)
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(await pipe.execute())
+    sent = [("MULTI",), *commands, ("EXEC",)] if transaction else list(commands)
+    pool = await _lean_pool(r)
+    async with asyncio.timeout(SOCKET_TIMEOUT_S):
+        for attempt in (0, 1):
+            conn = await pool.get_connection()
+            try:
+                await conn.send_packed_command(conn.pack_commands(sent), check_health=False)
+                replies = [await conn.read_response() for _ in sent]
+                break
+            except RedisConnectionError:
+                await conn.disconnect()
+                if attempt:
+                    raise
+            except BaseException:
+                await conn.disconnect()
+                raise
+            finally:
+                await pool.release(conn)
+    out = list(replies[-1]) if transaction else replies
+    for reply in out:
+        if isinstance(reply, Exception):  # a queued command the server refused
+            raise reply
+    return out

@@ -34,7 +34,7 @@ import orjson
 
 from app.models.geo import ExposureBoost, GeoOrderFact
 from app.models.merchants import Merchant, MerchantStatus
-from app.redis import get_redis
+from app.redis import get_redis, run_commands
 
 from .ranking import heat_weight
 
@@ -55,10 +55,17 @@ TMP = PREFIX + "tmp:"
 CHANGES_MAXLEN = 100_000
 
 
-def _changed(pipe: Any, merchant_id: int | str) -> None:
+def _changed_commands(merchant_id: int | str) -> list[tuple[Any, ...]]:
     """Inside a MULTI: record that the merchant's ranking inputs changed."""
-    pipe.set(K_GEN, secrets.token_hex(8), nx=True)
-    pipe.xadd(K_CHANGES, {"m": str(merchant_id)}, maxlen=CHANGES_MAXLEN, approximate=True)
+    return [
+        ("SET", K_GEN, secrets.token_hex(8), "NX"),
+        ("XADD", K_CHANGES, "MAXLEN", "~", CHANGES_MAXLEN, "*", "m", str(merchant_id)),
+    ]
+
+
+def _changed(pipe: Any, merchant_id: int | str) -> None:
+    for command in _changed_commands(merchant_id):
+        pipe.execute_command(*command)
 
 
 def cat_key(category: str) -> str:
@@ -161,18 +168,18 @@ async def add_heat(merchant_id: int, paid_at: datetime, sign: int = 1) -> None:
     global _epoch_seen
     epoch = _epoch_seen if _epoch_seen is not None else await heat_epoch()
     ts, mid = paid_at.timestamp(), str(merchant_id)
-    pipe = get_redis().pipeline(transaction=True)
-    pipe.get(K_HEAT_EPOCH)
-    pipe.hincrbyfloat(K_HEAT, mid, sign * heat_weight(ts, epoch))
-    _changed(pipe, merchant_id)
-    current = (await pipe.execute())[0]
+    r = get_redis()
+    heat = ("HINCRBYFLOAT", K_HEAT, mid, sign * heat_weight(ts, epoch))
+    replies = await run_commands(
+        r, [("GET", K_HEAT_EPOCH), heat, *_changed_commands(mid)], transaction=True
+    )
+    current = replies[0]
     if current is None or float(current) != epoch:
         # measured from the wrong epoch: take that back, add it from the right one
         right = await heat_epoch()
-        fix = get_redis().pipeline(transaction=True)
-        fix.hincrbyfloat(K_HEAT, mid, sign * (heat_weight(ts, right) - heat_weight(ts, epoch)))
-        _changed(fix, merchant_id)
-        await fix.execute()
+        again = sign * (heat_weight(ts, right) - heat_weight(ts, epoch))
+        fix = ("HINCRBYFLOAT", K_HEAT, mid, again)
+        await run_commands(r, [fix, *_changed_commands(mid)], transaction=True)
         epoch = right
     _epoch_seen = epoch
 

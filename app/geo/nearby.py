@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from app.errors import DomainError
-from app.redis import get_redis, run_script, script_sha
+from app.redis import get_redis, is_server, run_script, script_sha
 from app.schema.pagination import decode_cursor, encode_cursor, page_size
 
 from . import index
@@ -221,7 +221,7 @@ async def _rank(
     async def search() -> list[Any]:
         since = f"({CACHE.last_id}"
         radius = radius_m + RADIUS_SLACK_M
-        if _scripting(r):  # one command: its reply is parsed once
+        if is_server(r):  # one script, whose reply is parsed once (fakeredis may not run it)
             keys = (key, index.K_GEN, index.K_CHANGES)
             args = (lng, lat, radius, MAX_CANDIDATES, since, BACKLOG)
             found, gen, raw = await run_script(r, SEARCH_LUA, _SEARCH_SHA, keys, args)
@@ -269,11 +269,6 @@ return {
 }
 """
 _SEARCH_SHA = script_sha(SEARCH_LUA)
-
-
-def _scripting(r: Any) -> bool:
-    """Real Redis runs scripts; the in-process stand-in (fakeredis) may not."""
-    return not type(r).__module__.startswith("fakeredis")
 
 
 def _items(

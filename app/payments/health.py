@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from app.config import get_settings
 from app.models.payments import ChannelState
 from app.payments import registry, replay
-from app.redis import get_redis
+from app.redis import get_redis, run_commands
 
 log = logging.getLogger("app.payments")
 
@@ -68,7 +68,7 @@ async def health(
             s.channel: (s.live, s.reason) for s in await ChannelState.filter(channel__in=channels)
         }
     keys = [replay.key(kind, ch) for kind in ("down", "fail") for ch in channels]
-    found = await get_redis().mget(keys) if channels else []
+    found = (await run_commands(get_redis(), [("MGET", *keys)]))[0] if channels else []
     down, failing = found[: len(channels)], found[len(channels) :]
     out = {}
     for ch, marked, fails in zip(channels, down, failing, strict=True):

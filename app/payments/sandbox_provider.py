@@ -28,7 +28,7 @@ from starlette.routing import Route
 from app.config import get_settings
 from app.payments import crypto, money, replay
 from app.payments.sandbox import provider_key, signed_message
-from app.redis import get_redis
+from app.redis import get_redis, run_commands
 
 log = logging.getLogger("app.payments.sandbox")
 
@@ -53,7 +53,8 @@ async def _load(kind: str, ref: str) -> dict[str, Any] | None:
 
 async def _save(kind: str, ref: str, value: dict[str, Any], *, only_new: bool = False) -> bool:
     """Store; with `only_new`, only if nothing is stored under that ref (True if stored)."""
-    done = await get_redis().set(_key(kind, ref), json.dumps(value), ex=30 * 24 * 3600, nx=only_new)
+    command = ("SET", _key(kind, ref), json.dumps(value), "EX", 30 * 24 * 3600)
+    done = (await run_commands(get_redis(), [(*command, "NX") if only_new else command]))[0]
     return bool(done)
 
 

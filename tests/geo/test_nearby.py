@@ -174,7 +174,7 @@ async def test_the_one_script_and_the_pipeline_read_the_same(monkeypatch):
     ms = [await merchant(at=offset(*CENTRE, north_m=150 * i)) for i in range(1, 5)]
     now = time.time()
     a = await nearby(*CENTRE, now=now)
-    monkeypatch.setattr(nearby_module, "_scripting", lambda r: False)
+    monkeypatch.setattr(nearby_module, "is_server", lambda r: False)
     # a change waiting in the feed is applied on either path
     m = ms[1]
     m.status = MerchantStatus.SUSPENDED
