@@ -2,8 +2,9 @@
 
 The ORM builds a query object per call (a large share of a paid order's CPU); the few
 statements every order runs are written here once instead: `?` placeholders, rewritten
-to `$1..$n` for PostgreSQL once per text, and `FOR UPDATE [OF t]` dropped on SQLite
-(one writer at a time: nothing to lock).
+to `$1..$n` for PostgreSQL once per text; `FOR UPDATE [OF t]` dropped on SQLite (one
+writer at a time: nothing to lock), and so are PostgreSQL's `::type` casts (SQLite's
+columns take what they are given).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 _PLACEHOLDER = re.compile(r"\?")
 _FOR_UPDATE = re.compile(r" FOR UPDATE(?: OF \w+(?:, \w+)*)?")
+_CAST = re.compile(r"::[a-z]+\b")
 
 
 def is_pg(conn: Any) -> bool:
@@ -23,7 +25,7 @@ def is_pg(conn: Any) -> bool:
 @lru_cache(maxsize=1024)
 def _render(sql: str, pg: bool) -> str:
     if not pg:
-        return _FOR_UPDATE.sub("", sql)
+        return _CAST.sub("", _FOR_UPDATE.sub("", sql))
     n = 0
 
     def repl(_: re.Match[str]) -> str:

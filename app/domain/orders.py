@@ -298,94 +298,129 @@ def _same_request(order: Order, merchant_id: int, amount_fen: int, voucher_fen: 
 
 
 async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_fen: int) -> Order:
-    """Apply a verified payment exactly once (SPEC §3.2)."""
-    policy = get_policy()
-    async with in_transaction() as conn:
-        pg = sql.is_pg(conn)
-        order, around, merchant = await _lock_paying(order_id, conn)
-        if order is None:
-            raise NotFound("order", "orderId")
-        if order.status in PAID_STATES:
-            if order.channel_txn_id == channel_txn_id and order.channel == channel:
-                return order  # a repeat of the payment already applied
-            raise DomainError(
-                OrderErrorCode.DUPLICATE_PAYMENT,
-                "order already paid by another transaction; refund the duplicate",
-                "channelTxnId",
-            )
-        if order.status not in (OrderStatus.CREATED, OrderStatus.PAYING):
-            raise DomainError(OrderErrorCode.INVALID_STATE, f"order is {order.status}", "orderId")
-        if channel != order.channel:
-            raise DomainError(
-                OrderErrorCode.INVALID_STATE, "paid through another channel", "channel"
-            )
-        if amount_fen != order.cash_fen:
-            raise DomainError(
-                OrderErrorCode.AMOUNT_MISMATCH, "paid amount differs from the order", "amountFen"
-            )
-        assert around is not None and merchant is not None  # the join found the order
-        plan = _plan(order, policy, around)
-        now = datetime.now(UTC)
-        paid_day = today_shanghai(now)
-        settle_on = paid_day + timedelta(days=policy.order.settle_days)
-        lots = [
-            (kind, holder_id, points, recruiter)
-            for kind, holder_id, points, recruiter in (
-                (HolderKind.CONSUMER, order.consumer_id, plan.consumer_points, None),
-                (
-                    HolderKind.MERCHANT,
-                    order.merchant_id,
-                    plan.merchant_points,
-                    merchant.recruiter_user_id,
-                ),
-            )
-            if points
-        ]
-        order.status = OrderStatus.PAID
-        order.channel_txn_id = channel_txn_id
-        order.paid_at = now
-        order.settle_on = settle_on
-        order.settlement = plan.to_json()
-        # The lots (each holder type has its own pool, SPEC §4) and the order row ride
-        # in the ledger entry's statement on PostgreSQL.
-        lots_sql = (
-            "INSERT INTO point_lots (order_id, holder_kind, holder_id, pool, points, status, "
-            "activate_on, released_units, release_count, recruiter_user_id, created_at) "
-            f"VALUES {', '.join(['(?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)'] * len(lots))}"
-        )
-        lot_values = [
-            v
-            for kind, holder_id, points, recruiter in lots
-            for v in (order.id, kind.value, holder_id, kind.value, points,
-                      LotStatus.PENDING.value, settle_on, recruiter, now)
-        ]  # fmt: skip
-        order_sql = (
-            "UPDATE orders SET status = ?, channel_txn_id = ?, paid_at = ?, settle_on = ?, "
-            "settlement = ? WHERE id = ?"
-        )
-        order_values = [OrderStatus.PAID.value, channel_txn_id, now, settle_on,
-                        json.dumps(order.settlement), order.id]  # fmt: skip
-        riders: list[ledger.Rider] = [(lots_sql, lot_values)] if lots else []
-        riders.append((order_sql, order_values))
-        # On PostgreSQL the heat map records the order in the same statement too (on
-        # SQLite the after-commit hook does, from the order row).
-        heat = heatmap.paid_order_write(order, now, merchant.lat, merchant.lng) if pg else None
-        recorded: dict[str, Any] = {}
-        # The ledger entry last: the shared accounts and the hash chain it locks are then
-        # held only until the commit that follows.
-        await ledger.post(
-            "order_paid",
-            f"order:{order.id}",
-            _payment_postings(order, plan),
-            idem_key=f"order:{order.id}:paid",
-            conn=conn,
-            key_locked=True,  # only mark_paid posts this key, under the order row lock
-            riders=[*riders, *(heat.riders if heat else [])],
-            columns=heat.columns if heat else None,
-            out=recorded,
-        )
-    await _after("order_paid", order, change=heat.change(recorded) if heat else None)
+    """Apply a verified payment exactly once (SPEC §3.2).
+
+    On PostgreSQL the payment is one statement outside any transaction: the order is
+    read, then written under a guard that locks its row and finds it still unpaid, so
+    the statement commits on its own and the shared accounts and chain head it locks
+    are held for no client round trip. A guard that finds the order paid or closed
+    meanwhile writes nothing, and the order is read again. On SQLite, one transaction.
+    """
+    conn = connections.get("default")
+    if not sql.is_pg(conn):
+        async with in_transaction() as tx:
+            order, change = await _pay(order_id, channel, channel_txn_id, amount_fen, tx)
+    else:
+        for _ in range(3):  # a second read sees the state that refused the guard
+            try:
+                order, change = await _pay(
+                    order_id, channel, channel_txn_id, amount_fen, conn, guarded=True
+                )
+                break
+            except ledger.GuardRefused:
+                continue
+        else:
+            raise RuntimeError(f"order {order_id} kept changing under its payment")
+    if change is not _NOT_PAID_NOW:
+        await _after("order_paid", order, change=change)
     return order
+
+
+_NOT_PAID_NOW = object()  # `_pay` found the payment applied already: no hook to run
+
+# The order's row while it is unpaid: the guard of its payment's statement.
+_UNPAID_GUARD = (
+    "SELECT id FROM orders WHERE id = ?::bigint "
+    f"AND status IN ('{OrderStatus.CREATED.value}', '{OrderStatus.PAYING.value}') FOR UPDATE"
+)
+
+
+async def _pay(
+    order_id: int, channel: str, channel_txn_id: str, amount_fen: int, conn, guarded: bool = False
+) -> tuple[Order, Any]:
+    """Check the payment against the order and write it; the order and the heat map's
+    record of it (or `_NOT_PAID_NOW` for a repeat)."""
+    policy = get_policy()
+    order, around, merchant = await _paying(order_id, conn, lock=not guarded)
+    if order is None:
+        raise NotFound("order", "orderId")
+    if order.status in PAID_STATES:
+        if order.channel_txn_id == channel_txn_id and order.channel == channel:
+            return order, _NOT_PAID_NOW  # a repeat of the payment already applied
+        raise DomainError(
+            OrderErrorCode.DUPLICATE_PAYMENT,
+            "order already paid by another transaction; refund the duplicate",
+            "channelTxnId",
+        )
+    if order.status not in (OrderStatus.CREATED, OrderStatus.PAYING):
+        raise DomainError(OrderErrorCode.INVALID_STATE, f"order is {order.status}", "orderId")
+    if channel != order.channel:
+        raise DomainError(OrderErrorCode.INVALID_STATE, "paid through another channel", "channel")
+    if amount_fen != order.cash_fen:
+        raise DomainError(
+            OrderErrorCode.AMOUNT_MISMATCH, "paid amount differs from the order", "amountFen"
+        )
+    assert around is not None and merchant is not None  # the join found the order
+    plan = _plan(order, policy, around)
+    now = datetime.now(UTC)
+    paid_day = today_shanghai(now)
+    settle_on = paid_day + timedelta(days=policy.order.settle_days)
+    lots = [
+        (kind, holder_id, points, recruiter)
+        for kind, holder_id, points, recruiter in (
+            (HolderKind.CONSUMER, order.consumer_id, plan.consumer_points, None),
+            (HolderKind.MERCHANT, order.merchant_id, plan.merchant_points,
+             merchant.recruiter_user_id),
+        )
+        if points
+    ]  # fmt: skip
+    order.status = OrderStatus.PAID
+    order.channel_txn_id = channel_txn_id
+    order.paid_at = now
+    order.settle_on = settle_on
+    order.settlement = plan.to_json()
+    # The lots (each holder type has its own pool, SPEC §4) and the order row ride in
+    # the ledger entry's statement on PostgreSQL, made only with the entry.
+    lot_row = "(?::bigint, ?::text, ?::bigint, ?::text, ?::bigint, ?::text, ?::date, 0, 0, " \
+        "?::bigint, ?::timestamptz)"  # fmt: skip
+    lots_sql = (
+        "INSERT INTO point_lots (order_id, holder_kind, holder_id, pool, points, status, "
+        "activate_on, released_units, release_count, recruiter_user_id, created_at) "
+        f"SELECT * FROM (VALUES {', '.join([lot_row] * len(lots))}) AS v WHERE {ledger.GO}"
+    )
+    lot_values = [
+        v
+        for kind, holder_id, points, recruiter in lots
+        for v in (order.id, kind.value, holder_id, kind.value, points,
+                  LotStatus.PENDING.value, settle_on, recruiter, now)
+    ]  # fmt: skip
+    order_sql = (
+        "UPDATE orders SET status = ?, channel_txn_id = ?, paid_at = ?, settle_on = ?, "
+        f"settlement = ? WHERE id = ? AND {ledger.GO}"
+    )
+    order_values = [OrderStatus.PAID.value, channel_txn_id, now, settle_on,
+                    json.dumps(order.settlement), order.id]  # fmt: skip
+    riders: list[ledger.Rider] = [(lots_sql, lot_values)] if lots else []
+    riders.append((order_sql, order_values))
+    # On PostgreSQL the heat map records the order in the same statement too (on SQLite
+    # the after-commit hook does, from the order row).
+    heat = heatmap.paid_order_write(order, now, merchant.lat, merchant.lng) if guarded else None
+    recorded: dict[str, Any] = {}
+    # The ledger entry last: the shared accounts and the hash chain it locks are then
+    # held only until the commit that follows.
+    await ledger.post(
+        "order_paid",
+        f"order:{order.id}",
+        _payment_postings(order, plan),
+        idem_key=f"order:{order.id}:paid",
+        conn=conn,
+        key_locked=True,  # only mark_paid posts this key, under the order row lock
+        riders=[*riders, *(heat.riders if heat else [])],
+        columns=heat.columns if heat else None,
+        out=recorded,
+        guard=(_UNPAID_GUARD, [order.id]) if guarded else None,
+    )
+    return order, heat.change(recorded) if heat else None
 
 
 @dataclass(frozen=True)
@@ -397,11 +432,11 @@ class _PaidMerchant:
     lng: float
 
 
-# The order row, locked, with who stands around its payment (two inviter levels, the
-# bound store, the agents of the merchant's province, city and district) and its
-# merchant, in one round trip: one row per agent found (at least one). The joined
-# columns carry a `_` prefix, apart from the order's own.
-_LOCK_PAYING = (
+# The order row, with who stands around its payment (two inviter levels, the bound
+# store, the agents of the merchant's province, city and district) and its merchant, in
+# one round trip: one row per agent found (at least one). The joined columns carry a
+# `_` prefix, apart from the order's own.
+_PAYING = (
     "SELECT o.*, u.inviter_id AS _i1, u2.inviter_id AS _i2, "
     "(SELECT b.merchant_id FROM consumer_bindings b WHERE b.consumer_id = o.consumer_id) "
     "AS _bound, m.recruiter_user_id AS _recruiter, m.lat AS _lat, m.lng AS _lng, "
@@ -413,14 +448,15 @@ _LOCK_PAYING = (
     "AND a.region_code = substr(m.region_code, 1, 2) || '0000') "
     "OR (a.level = 'city' AND a.region_code = substr(m.region_code, 1, 4) || '00') "
     "OR (a.level = 'district' AND a.region_code = m.region_code) "
-    "WHERE o.id = ? FOR UPDATE OF o"
+    "WHERE o.id = ?"
 )
 
 
-async def _lock_paying(
-    order_id: int, conn
+async def _paying(
+    order_id: int, conn, *, lock: bool
 ) -> tuple[Order | None, Surroundings | None, _PaidMerchant | None]:
-    rows = await sql.fetch(conn, _LOCK_PAYING, [order_id])
+    """`_PAYING`, its order row locked to the end of the transaction when `lock`."""
+    rows = await sql.fetch(conn, _PAYING + (" FOR UPDATE OF o" if lock else ""), [order_id])
     if not rows:
         return None, None, None
     row = rows[0]

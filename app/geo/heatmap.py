@@ -22,6 +22,7 @@ import h3
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
+from app.domain.ledger import GO
 from app.errors import DomainError
 from app.models.geo import GeoOrderFact, HeatCell
 from app.models.merchants import Merchant
@@ -138,7 +139,8 @@ async def record_order(order_id: int) -> Change | None:
 # A new paid order's fact, heat cell and the merchant's weekly counter, as data-modifying
 # CTEs that ride in the payment's own statement (PostgreSQL: `orders.mark_paid` hands them
 # to its ledger entry), so they are written exactly once, with the payment and in its
-# commit. `record_order` does the same in steps (SQLite) and handles every later change.
+# commit (the fact only when the entry is written, `GO`; the others follow the fact).
+# `record_order` does the same in steps (SQLite) and handles every later change.
 # Read back with them: the week's count after this order and the tasks already rewarded
 # that week, so the after-commit part looks a reward up only when a threshold is newly
 # in reach. Nothing is written when the order has a fact already.
@@ -146,8 +148,8 @@ _PAID_ORDER_CTES = (
     (
         "geo_f",
         "INSERT INTO geo_order_facts (order_id, merchant_id, cell, paid_at, hour, period, "
-        "amount_fen, refunded_fen, counted, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, 0, TRUE, ?) ON CONFLICT (order_id) DO NOTHING "
+        f"amount_fen, refunded_fen, counted, created_at) SELECT ?, ?, ?, ?, ?, ?, ?, 0, TRUE, ? "
+        f"WHERE {GO} ON CONFLICT (order_id) DO NOTHING "
         "RETURNING merchant_id, cell, hour, period, amount_fen",
     ),
     (

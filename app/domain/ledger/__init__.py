@@ -10,6 +10,8 @@ fails whole. Each entry is sealed into a sha256 hash chain just before commit.
 
 from app.domain.ledger.accounts import AccountName, acct
 from app.domain.ledger.core import (
+    GO,
+    GuardRefused,
     LedgerErrorCode,
     Overdraft,
     Post,
@@ -21,7 +23,9 @@ from app.domain.ledger.core import (
 )
 
 __all__ = [
+    "GO",
     "AccountName",
+    "GuardRefused",
     "LedgerErrorCode",
     "Overdraft",
     "Post",

@@ -94,25 +94,37 @@ Rider = tuple[str, list] | tuple[str, str, list]
 
 @dataclass(frozen=True)
 class _Riding:
-    """The caller's writes that ride with an entry, and what it reads back of them."""
+    """The caller's writes that ride with an entry, what it reads back of them, and the
+    row lock the entry is made under (PostgreSQL, see `post`)."""
 
     riders: Sequence[Rider] = ()
     columns: tuple[str, list] | None = None
     out: dict[str, Any] | None = None
+    guard: tuple[str, list] | None = None
 
     def ctes(self) -> str:
         return ", ".join(
-            f"{r[0] if len(r) == 3 else f'r{i}'} AS ({r[-2]})" for i, r in enumerate(self.riders)
+            f"{r[0] if len(r) == 3 else f'r{i}'} AS ({r[-2]})".replace(GO, "(SELECT go FROM ok)")
+            for i, r in enumerate(self.riders)
         )
 
     def values(self) -> list:
         return [v for r in self.riders for v in r[-1]]
 
     def statements(self) -> list[tuple[str, list]]:
-        """The riders one by one (SQLite): plain statements only."""
-        if self.columns is not None or any(len(r) == 3 for r in self.riders):
-            raise ValueError("named riders and their columns need PostgreSQL")
-        return [(str(r[0]), list(r[-1])) for r in self.riders]
+        """The riders one by one (SQLite, in the entry's transaction): plain statements
+        only, made before the entry (a refused entry rolls them back)."""
+        if self.columns is not None or self.guard is not None:
+            raise ValueError("a guard and read-back columns need PostgreSQL")
+        if any(len(r) == 3 for r in self.riders):
+            raise ValueError("named riders need PostgreSQL")
+        return [(str(r[0]).replace(GO, "1 = 1"), list(r[-1])) for r in self.riders]
+
+
+# In a rider's SQL: true when the entry is being written (on PostgreSQL the statement's
+# verdict on the accounts, the key and the guard; elsewhere always, as a refused entry
+# rolls the transaction back).
+GO = "{go}"
 
 
 async def post(
@@ -128,6 +140,7 @@ async def post(
     riders: Sequence[Rider] = (),
     columns: tuple[str, list] | None = None,
     out: dict[str, Any] | None = None,
+    guard: tuple[str, list] | None = None,
 ) -> LedgerEntry:
     """Write one balanced entry. Inside the caller's transaction if `conn` is given.
 
@@ -141,13 +154,22 @@ async def post(
     also when the key's entry exists already; not when the entry is refused.
     A rider given as (`name`, `sql`, values) is a CTE of that name, which later riders
     and `columns` (output expressions, values) may read from; `out` receives those
-    columns. Named riders and columns exist on PostgreSQL only.
+    columns. Named riders and columns exist on PostgreSQL only. A rider that contains
+    `GO` ("{go}") as a condition is made only when the entry is.
+    `guard` (PostgreSQL): a `SELECT ... FOR UPDATE` of the caller's row, locked before
+    any account; the entry is written only if it finds the row, else `GuardRefused`.
+    With a guard the statement may run outside a transaction (`conn` a plain client):
+    it then commits on its own, in the same round trip, so the shared accounts and the
+    chain head are held for the statement and its commit only; every rider must then
+    be gated on `GO` (directly, or by reading a rider that is).
     """
     postings = [p for p in postings if p.amount != 0]
     for p in postings:
         if p.amount < 0:
             raise ValueError(f"negative posting amount {p.amount}: swap source and destination")
-    riding = _Riding(riders, columns, out)
+    riding = _Riding(riders, columns, out, guard)
+    if guard is not None and not key_locked:
+        raise ValueError("a guard is the key's lock: pass key_locked=True")
     if conn is None:
         async with in_transaction() as tx:
             return await _post(kind, ref, postings, idem_key, memo, field, tx, key_locked, riding)
@@ -311,6 +333,11 @@ def _entry(entry_id, kind, ref, idem_key, memo, created_at, count, seq, prev_has
 # ------------------------------------------------------------------ PostgreSQL: one statement
 
 
+class GuardRefused(Exception):
+    """The guard's row was not there (or no longer in the state it asks for): nothing
+    was written."""
+
+
 class StaleAccountIds(RuntimeError):
     """A remembered account id no longer names that account (the table was emptied or
     restored under a running process). Nothing of the entry was written; the ids are
@@ -383,18 +410,18 @@ async def _post_pg(kind, ref, postings, idem_key, memo, field, conn, riding) -> 
     memo = memo[:255]
     accounts = sorted(ids.items(), key=lambda item: item[1])
     columns, column_values = riding.columns or ("", [])
-    write = _one_statement_sql(len(accounts), len(postings), columns)
-    if riding.riders:
-        write = f"WITH {riding.ctes()}, {write.removeprefix('WITH ')}"
+    guard, guard_values = riding.guard or ("", [])
+    write = _one_statement_sql(len(accounts), len(postings), columns, riding.ctes(), guard)
     suffix = _hash_suffix(kind, ref, created_at, len(postings), digest)
     found = await fetch(
         conn,
         write,
         [
-            *riding.values(),
+            *guard_values,
             *[v for a, i in accounts for v in (i, a.name, a.asset.value, delta[i])],
             idem_key,
             len(accounts),
+            *riding.values(),
             suffix,
             kind, ref, idem_key, memo, created_at, len(postings), digest,
             *[v for n, p in enumerate(postings)
@@ -408,6 +435,8 @@ async def _post_pg(kind, ref, postings, idem_key, memo, field, conn, riding) -> 
     if row["id"] is not None:
         return _entry(int(row["id"]), kind, ref, idem_key, memo, created_at, len(postings),
                       int(row["seq"]), row["prev_hash"], row["hash"], digest)  # fmt: skip
+    if not row["guarded"]:
+        raise GuardRefused()
     if row["existing"] is not None:
         return await LedgerEntry.filter(id=row["existing"]).using_db(conn).get()
     if row["found"] != len(accounts):
@@ -432,25 +461,34 @@ async def _ensure_head(conn) -> None:
 
 
 @lru_cache(maxsize=256)
-def _one_statement_sql(n_accounts: int, n_postings: int, columns: str = "") -> str:
+def _one_statement_sql(
+    n_accounts: int, n_postings: int, columns: str = "", riders: str = "", guard: str = ""
+) -> str:
     accounts = ", ".join(["(?::bigint, ?::text, ?::text, ?::bigint)"] * n_accounts)
     rows = ", ".join(["(?::int, ?::bigint, ?::bigint, ?::text, ?::bigint)"] * n_postings)
     bad = "WHERE NOT a.allow_negative AND a.balance + d.delta < 0"
-    # `ok` reads every locked row before the head is locked (accounts first, then the
-    # head: the order every writer of the ledger takes them in). The head is read FOR
+    # The guard's row is locked first (the accounts wait for it: a one-time filter), then
+    # the accounts in id order, then the head: the order every writer takes them in.
+    # `ok` reads every locked account before the head is locked. The head is read FOR
     # UPDATE, which waits for a writer ahead and then sees its tip.
     return (
-        f"WITH d(id, name, asset, delta) AS (VALUES {accounts}), "
+        "WITH "
+        + (f"g AS ({guard}), " if guard else "")
+        + f"d(id, name, asset, delta) AS (VALUES {accounts}), "
         "a AS (SELECT t.id, t.balance, t.allow_negative FROM ledger_accounts t "
         "JOIN d ON t.id = d.id AND t.name = d.name AND t.asset = d.asset "
-        "ORDER BY t.id FOR UPDATE OF t), "
+        + ("WHERE EXISTS (SELECT 1 FROM g) " if guard else "")
+        + "ORDER BY t.id FOR UPDATE OF t), "
         "x AS (SELECT count(*) AS found, "
         f"(array_agg(a.id ORDER BY a.id) FILTER ({bad}))[1] AS bad, "
         f"(array_agg(a.balance + d.delta ORDER BY a.id) FILTER ({bad}))[1] AS bad_after, "
-        "(SELECT e.id FROM ledger_entries e WHERE e.idem_key = ?::text) AS existing "
-        "FROM a JOIN d ON d.id = a.id), "
-        "ok AS (SELECT found = ?::bigint AND bad IS NULL AND existing IS NULL AS go FROM x), "
-        "hl AS (SELECT seq, hash FROM ledger_head WHERE id = 1 AND (SELECT go FROM ok) "
+        "(SELECT e.id FROM ledger_entries e WHERE e.idem_key = ?::text) AS existing, "
+        + ("(SELECT count(*) FROM g) AS guarded " if guard else "1 AS guarded ")
+        + "FROM a JOIN d ON d.id = a.id), "
+        "ok AS (SELECT found = ?::bigint AND bad IS NULL AND existing IS NULL "
+        "AND guarded > 0 AS go FROM x), "
+        + (f"{riders}, " if riders else "")
+        + "hl AS (SELECT seq, hash FROM ledger_head WHERE id = 1 AND (SELECT go FROM ok) "
         "FOR UPDATE), "
         "h AS (UPDATE ledger_head t SET seq = hl.seq + 1, hash = encode(sha256(convert_to("
         "hl.hash || E'\\n' || (hl.seq + 1)::text || ?::text, 'UTF8')), 'hex') "
@@ -464,8 +502,8 @@ def _one_statement_sql(n_accounts: int, n_postings: int, columns: str = "") -> s
         "p AS (INSERT INTO ledger_postings (entry_id, source_id, destination_id, asset, amount) "
         f"SELECT e.id, v.s, v.d, v.a, v.m FROM e, (VALUES {rows}) AS v(n, s, d, a, m) "
         "ORDER BY v.n) "
-        "SELECT e.id, e.seq, e.prev_hash, e.hash, x.found, x.bad, x.bad_after, x.existing"
-        f"{', ' + columns if columns else ''} FROM x LEFT JOIN e ON TRUE"
+        "SELECT e.id, e.seq, e.prev_hash, e.hash, x.found, x.bad, x.bad_after, x.existing, "
+        f"x.guarded{', ' + columns if columns else ''} FROM x LEFT JOIN e ON TRUE"
     )
 
 
