@@ -74,3 +74,58 @@ async def test_overdraft_names_the_account_and_its_balance_after(db):
     assert refused.value.balance_after == -1
     assert await balance_of(acct.PLATFORM_REVENUE) == 0
     assert await LedgerEntry.all().count() == 1
+
+
+RENAME = "UPDATE users SET nickname = ? WHERE id = ? AND {go}"
+GUARD = "SELECT id FROM users WHERE id = ?::bigint AND nickname = ?::text FOR UPDATE"
+
+
+async def test_a_guarded_entry_outside_a_transaction_is_whole_or_nothing(db):
+    from app.domain.ledger import GuardRefused
+    from app.models.users import User
+    from tests.factories import make_user
+
+    conn = connections.get("default")  # a plain client: each statement commits on its own
+    u = await make_user()
+    # when the guard finds its row as asked, the entry and its gated rider are written
+    entry = await post(
+        "test",
+        "t:1",
+        [Post(acct.WORLD_CNY, acct.merchant_payable(1), 40)],
+        idem_key="g1",
+        conn=conn,
+        key_locked=True,
+        riders=[(RENAME, ["paid", u.id])],
+        guard=(GUARD, [u.id, u.nickname]),
+    )
+    assert entry.seq == 1
+    assert (await User.get(id=u.id)).nickname == "paid"
+    # when it does not (the row moved on), nothing is written and the caller is told
+    with pytest.raises(GuardRefused):
+        await post(
+            "test",
+            "t:2",
+            [Post(acct.WORLD_CNY, acct.merchant_payable(1), 5)],
+            idem_key="g2",
+            conn=conn,
+            key_locked=True,
+            riders=[(RENAME, ["again", u.id])],
+            guard=(GUARD, [u.id, u.nickname]),
+        )
+    # and when the ledger refuses the entry, its gated rider is not made either, though
+    # no transaction is there to roll it back
+    with pytest.raises(Overdraft):
+        await post(
+            "test",
+            "t:3",
+            [Post(acct.merchant_payable(1), acct.PLATFORM_REVENUE, 41)],
+            idem_key="g3",
+            conn=conn,
+            key_locked=True,
+            riders=[(RENAME, ["overdrawn", u.id])],
+            guard=(GUARD, [u.id, "paid"]),
+        )
+    assert (await User.get(id=u.id)).nickname == "paid"
+    assert await balance_of(acct.merchant_payable(1)) == 40
+    assert await LedgerEntry.all().count() == 1
+    assert (await verify_ledger()).ok
