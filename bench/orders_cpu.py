@@ -33,7 +33,7 @@ def count_calls() -> Counter[str]:
     """Count asyncpg statements (and BEGIN/COMMIT) and Redis round trips."""
     import asyncpg
     import asyncpg.transaction
-    import redis.asyncio.client as rc
+    import redis.asyncio.connection as rconn
 
     seen: Counter[str] = Counter()
 
@@ -52,8 +52,9 @@ def count_calls() -> Counter[str]:
         wrap(asyncpg.Connection, name, "sql")
     wrap(asyncpg.transaction.Transaction, "start", "begin")
     wrap(asyncpg.transaction.Transaction, "commit", "commit")
-    wrap(rc.Redis, "execute_command", "redis")
-    wrap(rc.Pipeline, "execute", "redis_pipeline")
+    # every Redis round trip sends once: pipelines, single commands and app.redis's lean
+    # calls alike
+    wrap(rconn.AbstractConnection, "send_packed_command", "redis")
     return seen
 
 
