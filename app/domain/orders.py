@@ -303,8 +303,9 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
     On PostgreSQL the payment is one statement outside any transaction: the order is
     read, then written under a guard that locks its row and finds it still unpaid, so
     the statement commits on its own and the shared accounts and chain head it locks
-    are held for no client round trip. A guard that finds the order paid or closed
-    meanwhile writes nothing, and the order is read again. On SQLite, one transaction.
+    are held for no client round trip and no disk flush; it returns once the payment
+    is durable. A guard that finds the order paid or closed meanwhile writes nothing,
+    and the order is read again. On SQLite, one transaction.
     """
     conn = connections.get("default")
     if not sql.is_pg(conn):
@@ -321,6 +322,10 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
                 continue
         else:
             raise RuntimeError(f"order {order_id} kept changing under its payment")
+        if change is _NOT_PAID_NOW:
+            # a repeat, answered from what another call wrote: that must be on disk
+            # before this one is acknowledged too (its commit did not wait for it)
+            await ledger.wait_durable(conn)
     if change is not _NOT_PAID_NOW:
         await _after("order_paid", order, change=change)
     return order

@@ -129,3 +129,47 @@ async def test_a_guarded_entry_outside_a_transaction_is_whole_or_nothing(db):
     assert await balance_of(acct.merchant_payable(1)) == 40
     assert await LedgerEntry.all().count() == 1
     assert (await verify_ledger()).ok
+
+
+async def test_a_payment_returns_only_once_it_is_on_disk(db, monkeypatch):
+    """The payment's statement commits without waiting for the WAL flush (its locks go
+    at once); `mark_paid` must not return before the flush has passed its commit, and
+    neither must a repeat that found it paid (its answer acknowledges it too)."""
+    from app.domain import orders
+    from app.domain.ledger import core
+    from tests.factories import make_merchant, make_user
+
+    conn = connections.get("default")
+    seen: dict = {}
+    waits: list[str] = []
+    real_post, real_wait = core.post, core.wait_durable
+
+    async def post_seeing(*a, **k):
+        seen["out"] = k.get("out")  # filled by the statement, before any wait
+        return await real_post(*a, **k)
+
+    async def wait_seen(c):
+        waits.append((seen.get("out") or {}).get("wal_at", "before the statement"))
+        await real_wait(c)
+
+    monkeypatch.setattr(orders.ledger, "post", post_seeing)
+    monkeypatch.setattr(core, "wait_durable", wait_seen)
+    monkeypatch.setattr(orders.ledger, "wait_durable", wait_seen)
+    m, c = await make_merchant(), await make_user()
+    o = await orders.create_order(
+        consumer_id=c.id, merchant_id=m.id, amount_fen=1_000, idempotency_key="k1"
+    )
+    # when the payment is applied
+    await orders.mark_paid(o.id, channel=o.channel, channel_txn_id="t1", amount_fen=1_000)
+    # then its commit did not wait for the disk, mark_paid waited for it after the
+    # statement, and the WAL was flushed past the statement when it returned
+    out = seen["out"]
+    assert out["early_release"] == "off"
+    assert waits == [out["wal_at"]]
+    rows = await conn.execute_query_dict(
+        "SELECT pg_current_wal_flush_lsn() >= $1::text::pg_lsn AS durable", [out["wal_at"]]
+    )
+    assert rows[0]["durable"]
+    # and a repeated notification, answered from the order row, waits too
+    await orders.mark_paid(o.id, channel=o.channel, channel_txn_id="t1", amount_fen=1_000)
+    assert len(waits) == 2

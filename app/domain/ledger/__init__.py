@@ -20,6 +20,7 @@ from app.domain.ledger.core import (
     balances_named,
     balances_of,
     post,
+    wait_durable,
 )
 
 __all__ = [
@@ -35,4 +36,5 @@ __all__ = [
     "balances_named",
     "balances_of",
     "post",
+    "wait_durable",
 ]

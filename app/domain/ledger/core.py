@@ -158,10 +158,11 @@ async def post(
     `GO` ("{go}") as a condition is made only when the entry is.
     `guard` (PostgreSQL): a `SELECT ... FOR UPDATE` of the caller's row, locked before
     any account; the entry is written only if it finds the row, else `GuardRefused`.
-    With a guard the statement may run outside a transaction (`conn` a plain client):
-    it then commits on its own, in the same round trip, so the shared accounts and the
-    chain head are held for the statement and its commit only; every rider must then
-    be gated on `GO` (directly, or by reading a rider that is).
+    With a guard the statement runs outside a transaction (`conn` a plain client): it
+    commits on its own, in the same round trip and without waiting for the disk, so
+    the shared accounts and the chain head are held for the statement only; `post`
+    returns once the entry is durable (`_EARLY_RELEASE`). Every rider must then be
+    gated on `GO` (directly, or by reading a rider that is).
     """
     postings = [p for p in postings if p.amount != 0]
     for p in postings:
@@ -432,6 +433,8 @@ async def _post_pg(kind, ref, postings, idem_key, memo, field, conn, riding) -> 
     row = found[0]
     if riding.out is not None:
         riding.out.update(row)
+    if riding.guard is not None and row["id"] is not None:
+        await wait_durable(conn)  # see _EARLY_RELEASE
     if row["id"] is not None:
         return _entry(int(row["id"]), kind, ref, idem_key, memo, created_at, len(postings),
                       int(row["seq"]), row["prev_hash"], row["hash"], digest)  # fmt: skip
@@ -458,6 +461,31 @@ async def _ensure_head(conn) -> None:
         conn,
         "INSERT INTO ledger_head (id, seq, hash) VALUES (1, 0, '') ON CONFLICT (id) DO NOTHING",
     )
+
+
+# A guarded statement runs on its own (autocommit) and releases its locks early: its
+# commit does not wait for the WAL flush (`synchronous_commit` off for that transaction
+# alone), so the shared accounts and the chain head, which every payment needs, are not
+# held across a disk flush. `post` then waits for the flush before it returns
+# (`wait_durable`: the flush a later synchronous commit waits for covers every
+# earlier commit): nothing is acknowledged before it is durable, and as
+# WAL is written in order, whatever a crash could lose in between (this entry, and
+# anything written after it) was acknowledged to no one. The insert position read
+# with it lets a test check that.
+_EARLY_RELEASE = (
+    "set_config('synchronous_commit', 'off', true) AS early_release, "
+    "pg_current_wal_insert_lsn()::text AS wal_at"
+)
+
+
+async def wait_durable(conn) -> None:
+    """Return once every commit this session can see is on disk (PostgreSQL, outside a
+    transaction): before acknowledging what an early-released statement wrote — also
+    one of another request's, seen already (a repeated notification). A transaction
+    commits synchronously only if it wrote WAL: this one writes the smallest record
+    there is, a transactional logical message (ignored by decoders that do not ask for
+    messages), so its commit waits for a flush that covers every earlier commit."""
+    await fetch(conn, "SELECT pg_logical_emit_message(true, 'ledger', 'durable')::text AS lsn")
 
 
 @lru_cache(maxsize=256)
@@ -503,7 +531,9 @@ def _one_statement_sql(
         f"SELECT e.id, v.s, v.d, v.a, v.m FROM e, (VALUES {rows}) AS v(n, s, d, a, m) "
         "ORDER BY v.n) "
         "SELECT e.id, e.seq, e.prev_hash, e.hash, x.found, x.bad, x.bad_after, x.existing, "
-        f"x.guarded{', ' + columns if columns else ''} FROM x LEFT JOIN e ON TRUE"
+        f"x.guarded{', ' + columns if columns else ''}"
+        + (f", {_EARLY_RELEASE}" if guard else "")
+        + " FROM x LEFT JOIN e ON TRUE"
     )
 
 
