@@ -146,6 +146,7 @@ async def create_order(
         if not voucher_fen:  # a single insert: nothing to hold together
             order, first = await _insert_order(row, connections.get("default"), first)
         else:
+            pg = sql.is_pg(connections.get("default"))
             async with in_transaction() as conn:
                 order, first = await _insert_order(row, conn, first)
                 await ledger.post(
@@ -162,7 +163,10 @@ async def create_order(
                     field="voucherFen",
                     conn=conn,
                     key_locked=True,  # the order row is new: no one else can post its key
+                    release_early=pg,  # the chain head is not held across the flush ...
                 )
+            if pg:  # ... which the order waits for before the channel hears of it
+                await ledger.wait_durable(connections.get("default"))
     except ledger.Overdraft:
         raise DomainError(
             OrderErrorCode.VOUCHER_INSUFFICIENT, "not enough vouchers in the wallet", "voucherFen"

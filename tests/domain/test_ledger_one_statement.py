@@ -173,3 +173,34 @@ async def test_a_payment_returns_only_once_it_is_on_disk(db, monkeypatch):
     # and a repeated notification, answered from the order row, waits too
     await orders.mark_paid(o.id, channel=o.channel, channel_txn_id="t1", amount_fen=1_000)
     assert len(waits) == 2
+
+
+async def test_a_voucher_hold_waits_for_the_disk_before_the_channel_call(db, monkeypatch):
+    """The hold's transaction releases the chain head early; the order must be on disk
+    before the channel hears of its trade number."""
+    from app.domain import orders
+    from app.models.orders import Order
+    from app.payments.sandbox import Sandbox
+    from tests.factories import give_vouchers, make_merchant, make_user
+
+    steps: list[str] = []
+    real_wait, real_create = orders.ledger.wait_durable, Sandbox.create_payment
+
+    async def wait_seen(c):
+        committed = await Order.all().count()  # another connection: sees commits only
+        steps.append(f"durable after {committed} order(s) committed")
+        await real_wait(c)
+
+    async def create_seen(self, req):
+        steps.append("channel")
+        return await real_create(self, req)
+
+    monkeypatch.setattr(orders.ledger, "wait_durable", wait_seen)
+    monkeypatch.setattr(Sandbox, "create_payment", create_seen)
+    m, c = await make_merchant(), await make_user()
+    await give_vouchers(c.id, 5_000)
+    await orders.create_order(
+        consumer_id=c.id, merchant_id=m.id, amount_fen=10_000, voucher_fen=2_000,
+        idempotency_key="v1",
+    )  # fmt: skip
+    assert steps == ["durable after 1 order(s) committed", "channel"]

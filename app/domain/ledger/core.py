@@ -101,6 +101,7 @@ class _Riding:
     columns: tuple[str, list] | None = None
     out: dict[str, Any] | None = None
     guard: tuple[str, list] | None = None
+    release_early: bool = False
 
     def ctes(self) -> str:
         return ", ".join(
@@ -141,6 +142,7 @@ async def post(
     columns: tuple[str, list] | None = None,
     out: dict[str, Any] | None = None,
     guard: tuple[str, list] | None = None,
+    release_early: bool = False,
 ) -> LedgerEntry:
     """Write one balanced entry. Inside the caller's transaction if `conn` is given.
 
@@ -163,12 +165,15 @@ async def post(
     the shared accounts and the chain head are held for the statement only; `post`
     returns once the entry is durable (`_EARLY_RELEASE`). Every rider must then be
     gated on `GO` (directly, or by reading a rider that is).
+    `release_early` (PostgreSQL, inside the caller's transaction): its commit will not
+    wait for the disk either, so the chain head is not held across the flush; the caller
+    must `wait_durable` after the commit, before anything is acknowledged.
     """
     postings = [p for p in postings if p.amount != 0]
     for p in postings:
         if p.amount < 0:
             raise ValueError(f"negative posting amount {p.amount}: swap source and destination")
-    riding = _Riding(riders, columns, out, guard)
+    riding = _Riding(riders, columns, out, guard, release_early or guard is not None)
     if guard is not None and not key_locked:
         raise ValueError("a guard is the key's lock: pass key_locked=True")
     if conn is None:
@@ -412,7 +417,9 @@ async def _post_pg(kind, ref, postings, idem_key, memo, field, conn, riding) -> 
     accounts = sorted(ids.items(), key=lambda item: item[1])
     columns, column_values = riding.columns or ("", [])
     guard, guard_values = riding.guard or ("", [])
-    write = _one_statement_sql(len(accounts), len(postings), columns, riding.ctes(), guard)
+    write = _one_statement_sql(
+        len(accounts), len(postings), columns, riding.ctes(), guard, riding.release_early
+    )
     suffix = _hash_suffix(kind, ref, created_at, len(postings), digest)
     found = await fetch(
         conn,
@@ -466,12 +473,12 @@ async def _ensure_head(conn) -> None:
 # A guarded statement runs on its own (autocommit) and releases its locks early: its
 # commit does not wait for the WAL flush (`synchronous_commit` off for that transaction
 # alone), so the shared accounts and the chain head, which every payment needs, are not
-# held across a disk flush. `post` then waits for the flush before it returns
-# (`wait_durable`: the flush a later synchronous commit waits for covers every
-# earlier commit): nothing is acknowledged before it is durable, and as
-# WAL is written in order, whatever a crash could lose in between (this entry, and
-# anything written after it) was acknowledged to no one. The insert position read
-# with it lets a test check that.
+# held across a disk flush (`release_early` asks the same of the caller's transaction).
+# `post` then waits for the flush before it returns (`wait_durable`: the flush a later
+# synchronous commit waits for covers every earlier commit): nothing is acknowledged
+# before it is durable, and as WAL is written in order, whatever a crash could lose in
+# between (this entry, and anything written after it) was acknowledged to no one. The
+# insert position read with it lets a test check that.
 _EARLY_RELEASE = (
     "set_config('synchronous_commit', 'off', true) AS early_release, "
     "pg_current_wal_insert_lsn()::text AS wal_at"
@@ -490,7 +497,12 @@ async def wait_durable(conn) -> None:
 
 @lru_cache(maxsize=256)
 def _one_statement_sql(
-    n_accounts: int, n_postings: int, columns: str = "", riders: str = "", guard: str = ""
+    n_accounts: int,
+    n_postings: int,
+    columns: str = "",
+    riders: str = "",
+    guard: str = "",
+    release_early: bool = False,
 ) -> str:
     accounts = ", ".join(["(?::bigint, ?::text, ?::text, ?::bigint)"] * n_accounts)
     rows = ", ".join(["(?::int, ?::bigint, ?::bigint, ?::text, ?::bigint)"] * n_postings)
@@ -532,7 +544,7 @@ def _one_statement_sql(
         "ORDER BY v.n) "
         "SELECT e.id, e.seq, e.prev_hash, e.hash, x.found, x.bad, x.bad_after, x.existing, "
         f"x.guarded{', ' + columns if columns else ''}"
-        + (f", {_EARLY_RELEASE}" if guard else "")
+        + (f", {_EARLY_RELEASE}" if release_early else "")
         + " FROM x LEFT JOIN e ON TRUE"
     )
 
