@@ -44,8 +44,10 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -306,7 +308,7 @@ class OrdersBench:
 
     def __enter__(self) -> OrdersBench:
         asyncio.run(admin(self.args.url, f'CREATE DATABASE "{self.name}"'))
-        self.setup = json.loads(_child(self.env, {"mode": "seed", "clients": self.args.clients}))
+        self.setup = _child(self.env, {"mode": "seed", "clients": self.args.clients})
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -334,12 +336,7 @@ class OrdersBench:
                 "uvloop": not args.no_uvloop,
             }
             procs.append(_spawn(self.env, spec))
-        outs = []
-        for p in procs:
-            out, err = p.communicate()
-            if p.returncode:
-                raise RuntimeError(f"worker failed:\n{err[-4000:]}")
-            outs.append(json.loads(out))
+        outs = [_result(p, "worker") for p in procs]
         done = sum(o["orders"] for o in outs)
         elapsed = max(o["elapsed"] for o in outs)
         lat = sorted(x for o in outs for x in o["latencies"])
@@ -351,26 +348,39 @@ class OrdersBench:
         }
 
     def verify(self) -> dict:
-        return json.loads(_child(self.env, {"mode": "verify"}))
+        return _child(self.env, {"mode": "verify"})
 
 
-def _spawn(env: dict, spec: dict) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, __file__, "--child", json.dumps(spec)],
+def _spawn(env: dict, spec: dict) -> tuple[subprocess.Popen, Path]:
+    """A child process; it writes its JSON result to a file of its own (a worker's
+    latencies outgrow what a pipe takes in one write once its loop made stdout
+    non-blocking)."""
+    fd, name = tempfile.mkstemp(prefix="bench_orders_", suffix=".json")
+    os.close(fd)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", json.dumps({**spec, "result_file": name})],
         env=env,
         cwd=ROOT,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+    return proc, Path(name)
 
 
-def _child(env: dict, spec: dict) -> str:
-    p = _spawn(env, spec)
-    out, err = p.communicate()
-    if p.returncode:
-        raise RuntimeError(f"{spec['mode']} failed:\n{err[-4000:]}")
-    return out
+def _result(spawned: tuple[subprocess.Popen, Path], mode: str) -> Any:
+    proc, path = spawned
+    try:
+        _, err = proc.communicate()
+        if proc.returncode:
+            raise RuntimeError(f"{mode} failed:\n{err[-4000:]}")
+        return json.loads(path.read_text())
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _child(env: dict, spec: dict) -> Any:
+    return _result(_spawn(env, spec), spec["mode"])
 
 
 def child(spec: dict) -> None:
@@ -390,7 +400,7 @@ def child(spec: dict) -> None:
             result = runner.run(worker_main(spec))
     else:
         result = asyncio.run(verify_and_count())
-    print(json.dumps(result))
+    Path(spec["result_file"]).write_text(json.dumps(result))
 
 
 # ------------------------------------------------------------------ main
