@@ -87,44 +87,30 @@ async def test_a_guarded_entry_outside_a_transaction_is_whole_or_nothing(db):
 
     conn = connections.get("default")  # a plain client: each statement commits on its own
     u = await make_user()
+
+    def guarded(n: int, posting: Post, rename_to: str, when_named: str):
+        return post(
+            "test",
+            f"t:{n}",
+            [posting],
+            idem_key=f"g{n}",
+            conn=conn,
+            key_locked=True,
+            riders=[(RENAME, [rename_to, u.id])],
+            guard=(GUARD, [u.id, when_named]),
+        )
+
     # when the guard finds its row as asked, the entry and its gated rider are written
-    entry = await post(
-        "test",
-        "t:1",
-        [Post(acct.WORLD_CNY, acct.merchant_payable(1), 40)],
-        idem_key="g1",
-        conn=conn,
-        key_locked=True,
-        riders=[(RENAME, ["paid", u.id])],
-        guard=(GUARD, [u.id, u.nickname]),
-    )
+    entry = await guarded(1, Post(acct.WORLD_CNY, acct.merchant_payable(1), 40), "paid", u.nickname)
     assert entry.seq == 1
     assert (await User.get(id=u.id)).nickname == "paid"
     # when it does not (the row moved on), nothing is written and the caller is told
     with pytest.raises(GuardRefused):
-        await post(
-            "test",
-            "t:2",
-            [Post(acct.WORLD_CNY, acct.merchant_payable(1), 5)],
-            idem_key="g2",
-            conn=conn,
-            key_locked=True,
-            riders=[(RENAME, ["again", u.id])],
-            guard=(GUARD, [u.id, u.nickname]),
-        )
+        await guarded(2, Post(acct.WORLD_CNY, acct.merchant_payable(1), 5), "again", u.nickname)
     # and when the ledger refuses the entry, its gated rider is not made either, though
     # no transaction is there to roll it back
     with pytest.raises(Overdraft):
-        await post(
-            "test",
-            "t:3",
-            [Post(acct.merchant_payable(1), acct.PLATFORM_REVENUE, 41)],
-            idem_key="g3",
-            conn=conn,
-            key_locked=True,
-            riders=[(RENAME, ["overdrawn", u.id])],
-            guard=(GUARD, [u.id, "paid"]),
-        )
+        await guarded(3, Post(acct.merchant_payable(1), acct.PLATFORM_REVENUE, 41), "x", "paid")
     assert (await User.get(id=u.id)).nickname == "paid"
     assert await balance_of(acct.merchant_payable(1)) == 40
     assert await LedgerEntry.all().count() == 1

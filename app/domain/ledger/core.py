@@ -227,15 +227,20 @@ async def _lock_accounts(
         found = await fetch(conn, "SELECT id FROM ledger_entries WHERE idem_key = ?", [idem_key])
         if found:
             return {}, found[0]["id"]
+    await _create_accounts(wanted, conn)
+    return await lock(columns, [idem_key, *keys])
+
+
+async def _create_accounts(names: Sequence[AccountName], conn) -> None:
+    """The accounts, at zero, where they do not exist yet (a concurrent creator wins)."""
     now = datetime.now(UTC)
     await run(
         conn,
         "INSERT INTO ledger_accounts (name, asset, balance, allow_negative, created_at) "
-        f"VALUES {', '.join(['(?, ?, 0, ?, ?)'] * len(wanted))} "
+        f"VALUES {', '.join(['(?, ?, 0, ?, ?)'] * len(names))} "
         "ON CONFLICT (name, asset) DO NOTHING",
-        [v for a in wanted for v in (a.name, a.asset.value, a.allow_negative, now)],
+        [v for a in names for v in (a.name, a.asset.value, a.allow_negative, now)],
     )
-    return await lock(columns, [idem_key, *keys])
 
 
 async def _ride(conn, riding: _Riding) -> None:
@@ -374,14 +379,7 @@ async def _account_ids(names: Iterable[AccountName], conn) -> dict[AccountName, 
     found = await _select_ids(missing, conn)
     absent = [a for a in missing if a not in found]
     if absent:
-        now = datetime.now(UTC)
-        await run(
-            conn,
-            "INSERT INTO ledger_accounts (name, asset, balance, allow_negative, created_at) "
-            f"VALUES {', '.join(['(?, ?, 0, ?, ?)'] * len(absent))} "
-            "ON CONFLICT (name, asset) DO NOTHING",
-            [v for a in absent for v in (a.name, a.asset.value, a.allow_negative, now)],
-        )
+        await _create_accounts(absent, conn)
         found.update(await _select_ids(absent, conn))
     else:
         # Found by a transaction that created none of them: committed rows, kept.
