@@ -190,3 +190,25 @@ async def test_a_voucher_hold_waits_for_the_disk_before_the_channel_call(db, mon
         idempotency_key="v1",
     )  # fmt: skip
     assert steps == ["durable after 1 order(s) committed", "channel"]
+
+
+async def test_a_guard_and_a_ledger_that_disagree_write_nothing_and_say_so(db):
+    # given an order whose payment entry exists although the order is still unpaid
+    # (a state no code path makes: the entry and the order move in one statement)
+    from app.domain import orders
+    from app.models.orders import Order, OrderStatus
+    from tests.factories import make_merchant, make_user
+
+    m, c = await make_merchant(), await make_user()
+    o = await orders.create_order(
+        consumer_id=c.id, merchant_id=m.id, amount_fen=1_000, idempotency_key="k1"
+    )
+    await post(
+        "test", f"order:{o.id}", [Post(acct.WORLD_CNY, acct.PLATFORM_REVENUE, 1)],
+        idem_key=f"order:{o.id}:paid",
+    )  # fmt: skip
+    # when its payment arrives, it is refused loudly rather than reported as applied
+    with pytest.raises(RuntimeError, match="exists"):
+        await orders.mark_paid(o.id, channel=o.channel, channel_txn_id="t1", amount_fen=1_000)
+    assert (await Order.get(id=o.id)).status != OrderStatus.PAID
+    assert await LedgerEntry.filter(kind="order_paid").count() == 0

@@ -446,6 +446,10 @@ async def _post_pg(kind, ref, postings, idem_key, memo, field, conn, riding) -> 
     if not row["guarded"]:
         raise GuardRefused()
     if row["existing"] is not None:
+        if riding.guard is not None:
+            # the guard's row says "not yet", the ledger "done": its riders were not made,
+            # so handing back the entry would claim writes that did not happen
+            raise RuntimeError(f"entry {idem_key} exists, but its guard's row was unchanged")
         return await LedgerEntry.filter(id=row["existing"]).using_db(conn).get()
     if row["found"] != len(accounts):
         forget_account_ids()
