@@ -212,3 +212,21 @@ async def test_a_guard_and_a_ledger_that_disagree_write_nothing_and_say_so(db):
         await orders.mark_paid(o.id, channel=o.channel, channel_txn_id="t1", amount_fen=1_000)
     assert (await Order.get(id=o.id)).status != OrderStatus.PAID
     assert await LedgerEntry.filter(kind="order_paid").count() == 0
+
+
+async def test_a_guarded_entry_refuses_to_run_inside_a_transaction(db):
+    from tortoise.transactions import in_transaction
+
+    from app.models.users import User
+
+    guard = ("SELECT id FROM users WHERE id = ?::bigint FOR UPDATE", [1])
+    entry = [Post(acct.WORLD_CNY, acct.PLATFORM_REVENUE, 1)]
+    # its commit must be its own (the wait for the disk follows it): no caller's
+    # transaction, and none of post's own either
+    with pytest.raises(ValueError, match="outside a transaction"):
+        await post("test", "t:1", entry, idem_key="g", key_locked=True, guard=guard)
+    with pytest.raises(ValueError, match="outside a transaction"):
+        async with in_transaction() as tx:
+            await post("test", "t:1", entry, idem_key="g", conn=tx, key_locked=True, guard=guard)
+    assert await LedgerEntry.all().count() == 0
+    assert await User.all().count() == 0

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.transactions import in_transaction
 
 from app.domain.ledger.accounts import AccountName
@@ -151,9 +152,9 @@ async def post(
     of this key takes first (e.g. the order row for `order:N:paid`), so the key's own
     advisory lock would only cost a round trip.
     `riders`: the caller's own writes (`sql`, values), made with the entry — inside the
-    entry's one statement on PostgreSQL (each an INSERT, UPDATE or DELETE without
-    RETURNING, run as a data-modifying CTE), just before it otherwise. They are made
-    also when the key's entry exists already; not when the entry is refused.
+    entry's one statement on PostgreSQL (each an INSERT, UPDATE or DELETE, run as a
+    data-modifying CTE), just before it otherwise. Unless gated on `GO` (below) they
+    are made also when the key's entry exists already; never when it is refused.
     A rider given as (`name`, `sql`, values) is a CTE of that name, which later riders
     and `columns` (output expressions, values) may read from; `out` receives those
     columns. Named riders and columns exist on PostgreSQL only. A rider that contains
@@ -176,6 +177,9 @@ async def post(
     riding = _Riding(riders, columns, out, guard, release_early or guard is not None)
     if guard is not None and not key_locked:
         raise ValueError("a guard is the key's lock: pass key_locked=True")
+    if guard is not None and (conn is None or isinstance(conn, TransactionalDBClient)):
+        # its commit must be the statement's own, for the wait for the disk to follow it
+        raise ValueError("a guarded entry runs outside a transaction: pass a plain client")
     if conn is None:
         async with in_transaction() as tx:
             return await _post(kind, ref, postings, idem_key, memo, field, tx, key_locked, riding)
