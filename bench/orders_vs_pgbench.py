@@ -228,6 +228,7 @@ async def client_loop(
 async def worker_main(spec: dict) -> dict:
     """One process: its share of the clients, warm-up, then the measured window."""
     from app.db import close_db, init_db
+    from app.domain.ledger import durable
 
     await init_db()
     try:
@@ -248,9 +249,12 @@ async def worker_main(spec: dict) -> dict:
             *(client_loop(c, spec["merchants"], until, rng, tag) for c in consumers)
         )
         elapsed = time.monotonic() - started
+        waits, flushes = durable.counts()
         return {
             "orders": sum(r[0] for r in results),
             "elapsed": elapsed,
+            "durable_waits": waits,
+            "flushes": flushes,
             "latencies": [x for r in results for x in r[1]],
         }
     finally:
@@ -340,9 +344,15 @@ class OrdersBench:
         done = sum(o["orders"] for o in outs)
         elapsed = max(o["elapsed"] for o in outs)
         lat = sorted(x for o in outs for x in o["latencies"])
+        waits = sum(o["durable_waits"] for o in outs)
         return {
             "orders_per_s": done / elapsed,
             "orders": done,
+            # waits for the disk after early-released commits, and the flushes that
+            # served them (warm-up included): the share a process's group flush saved
+            "flushes_per_wait": round(sum(o["flushes"] for o in outs) / waits, 3)
+            if waits
+            else None,
             "latency_ms_p50": round(1000 * lat[len(lat) // 2], 1) if lat else None,
             "latency_ms_p95": round(1000 * lat[int(len(lat) * 0.95)], 1) if lat else None,
         }

