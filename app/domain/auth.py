@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
-import re
 import secrets
 from typing import Protocol
 
 import httpx
 from tortoise.exceptions import IntegrityError
 
+from app import inputs
 from app.config import Settings, get_settings
 from app.domain.tokens import AuthErrorCode, TokenPair, issue_pair
 from app.errors import DomainError
+from app.inputs import digits
 from app.models.users import Role, User
 from app.redis import get_redis
 
 log = logging.getLogger(__name__)
-
-PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 
 
 # ---------------------------------------------------------------- WeChat
@@ -139,10 +137,7 @@ def set_sms_sender(sender: SmsSender | None) -> None:
 
 
 def _check_phone(phone: str) -> str:
-    phone = (phone or "").strip()
-    if not PHONE_RE.match(phone):
-        raise DomainError("INVALID", "phone must be an 11-digit mainland mobile number", "phone")
-    return phone
+    return digits(phone, inputs.PHONE, "phone", "phone must be an 11-digit mainland mobile number")
 
 
 async def request_sms_code(phone: str, *, settings: Settings | None = None) -> int:
@@ -184,7 +179,7 @@ async def login_with_sms(
     expected = await redis.get(f"sms:code:{phone}")
     if expected is None:
         raise DomainError(AuthErrorCode.SMS_CODE_EXPIRED, "the code has expired", "code")
-    if not hmac.compare_digest(expected, (code or "").strip()):
+    if not inputs.same_secret(expected, (code or "").strip()):
         raise DomainError(AuthErrorCode.SMS_CODE_INVALID, "wrong code", "code")
     await redis.delete(f"sms:code:{phone}", attempts_key)
     user = await User.get_or_none(phone=phone)

@@ -20,6 +20,7 @@ from urllib.parse import quote
 import httpx
 from cryptography import x509
 
+from app.inputs import ASCII_DIGITS
 from app.payments import crypto, money, replay
 from app.payments.base import (
     ChannelError,
@@ -426,7 +427,7 @@ class WeChatPay:
         stype = h.get("wechatpay-signature-type", SIGN_TYPE)
         if stype != SIGN_TYPE:
             raise NotificationRejected("unsupported signature type")
-        if not ts.isdigit() or abs(time.time() - int(ts)) > self.cfg.notify_window_s:
+        if not ASCII_DIGITS.fullmatch(ts) or abs(time.time() - int(ts)) > self.cfg.notify_window_s:
             raise NotificationRejected("timestamp outside the 5-minute window")
         try:
             verified = await self._verify(serial, ts, nonce, signature, body, allow_refresh=True)

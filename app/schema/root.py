@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import strawberry
 from graphql import DocumentNode, GraphQLError, OverlappingFieldsCanBeMergedRule
@@ -15,6 +15,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
+from strawberry.types import Info
 
 from app.config import get_settings
 from app.resolvers.agents import AgentQuery
@@ -24,16 +25,24 @@ from app.resolvers.merchants import MerchantMutation, MerchantQuery
 from app.resolvers.orders import OrderMutation, OrderQuery
 from app.resolvers.payments import PaymentMutation, PaymentQuery
 from app.resolvers.releases import ReleaseQuery
+from app.schema.boundary import literal_problem, variable_problem
 from app.schema.cost import DocumentCost, QueryCost, keep_cost, too_complex
 from app.schema.execution import PlainCompletion
 from app.schema.extensions import ErrorShaping
+from app.schema.ids import InputID, resolve_node
 from app.schema.merging import merge_conflicts
 from app.schema.scalars import SCALAR_MAP
 
 
 @strawberry.type
 class NodeQuery:
-    node: relay.Node | None = relay.node()
+    @strawberry.field
+    async def node(
+        self,
+        info: Info,
+        id: Annotated[InputID, strawberry.argument(description="The ID of the object.")],
+    ) -> relay.Node | None:
+        return await resolve_node(info, id)
 
 
 QUERIES: list[type] = [
@@ -97,7 +106,7 @@ class RequestGuards(ErrorShaping):
     """
 
     _validated: ClassVar[dict[tuple[int, tuple[Any, ...]], tuple[Any, list[Any]]]] = {}
-    _costs: ClassVar[dict[int, tuple[DocumentNode, DocumentCost]]] = {}
+    _costs: ClassVar[dict[int, tuple[DocumentNode, DocumentCost, GraphQLError | None]]] = {}
     _measured: ClassVar[dict[tuple[int, tuple[Any, ...]], tuple[DocumentNode, QueryCost]]] = {}
     MAX_VALIDATED = 512
 
@@ -127,7 +136,9 @@ class RequestGuards(ErrorShaping):
         measured = self._cost(document, ec.variables)
         keep_cost(ec.context, measured)
         s = get_settings()
-        refusal = too_complex(measured, s.max_query_cost, s.max_query_depth)
+        refusal = too_complex(measured, s.max_query_cost, s.max_query_depth) or (
+            self._costs[id(document)][2] or variable_problem(ec.variables)
+        )
         if refusal is not None:
             ec.pre_execution_errors = [refusal]
             return
@@ -149,10 +160,11 @@ class RequestGuards(ErrorShaping):
         if hit is not None and hit[0] is document:
             rule = hit[1]
         else:
+            # a document's cost rule and the first of its literals that cannot be taken
             rule = DocumentCost(self.execution_context.schema._schema, document)
             if len(self._costs) >= self.MAX_VALIDATED:
                 self._costs.clear()
-            self._costs[id(document)] = (document, rule)
+            self._costs[id(document)] = (document, rule, literal_problem(document))
         values = variables or {}
         key = (id(document), tuple(_hashable(values.get(n)) for n in rule.page_variables))
         known = self._measured.get(key)
