@@ -87,15 +87,18 @@ async def _chunked(port: int, path: str, chunks: list[bytes]) -> tuple[int, byte
         "transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
     )
     writer.write(head.encode())
-    try:
-        for chunk in chunks:
-            writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-            await writer.drain()
-        writer.write(b"0\r\n\r\n")
+    answered = b""
+    for chunk in [*chunks, b""]:  # (the empty chunk ends the body)
+        writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
         await writer.drain()
-    except ConnectionError:
-        pass  # the server answered and closed before the whole body was sent
-    response = await asyncio.wait_for(reader.read(), 10)
+        # a server that refuses stops reading: wait for its answer before sending more
+        # (more bytes it never reads would make its close a reset that loses the answer)
+        try:
+            answered = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 0.05)
+            break
+        except TimeoutError:
+            continue
+    response = answered + await asyncio.wait_for(reader.read(), 10)
     writer.close()
     status_line, _, rest = response.partition(b"\r\n")
     return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
