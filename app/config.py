@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     payment_stale_minutes: int = 15  # reconciliation picks up payments older than this
     payment_expire_minutes: int = 30  # the channel closes unpaid orders after this
     payment_redis_prefix: str = "pay"
+    # -- split caps (SPEC §9): how long a cap a channel reported for a merchant is kept
+    split_cap_ttl_s: int = 3600
 
     sandbox_enabled: bool = True
     sandbox_key_seed: SecretStr = SecretStr("dev-only-sandbox-key-seed-0123456789")

@@ -485,6 +485,21 @@ class WeChatPay:
         body = json.dumps({"code": "FAIL", "message": message[:100] or "failed"}).encode()
         return NotifyReply(500 if message.startswith("retry") else 400, body, "application/json")
 
+    # ------------------------------------------------------------ split cap (SPEC §9)
+
+    async def split_cap_bps(self, provider_merchant_id: str) -> int:
+        """The most the sub-merchant lets the platform take of a payment by profit
+        sharing: `max_ratio`, in bps of the amount (查询最大分账比例)."""
+        data = await self._call(
+            "GET", f"/v3/profitsharing/merchant-configs/{quote(provider_merchant_id)}"
+        )
+        ratio = data.get("max_ratio")
+        if not isinstance(ratio, int) or isinstance(ratio, bool) or not 0 <= ratio <= 10_000:
+            raise ChannelError(
+                PaymentErrorCode.CHANNEL_BAD_RESPONSE, "wechatpay sent no valid max_ratio"
+            )
+        return ratio
+
 
 def _refund_status(value: Any) -> str:
     return {

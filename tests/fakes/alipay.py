@@ -39,6 +39,9 @@ def yuan(fen_: int) -> str:
 
 
 class AlipayFake:
+    # 交易分账 takes at most 30% of the order unless the merchant applied for more
+    max_royalty_bps = 3_000
+
     def __init__(self, *, app_id: str, app_public_key, platform_user_id: str) -> None:
         self.app_id = app_id
         self.app_public_key = app_public_key
@@ -242,6 +245,10 @@ class AlipayFake:
         amount = sum(fen(r["amount"]) for r in biz["royalty_parameters"])
         if amount > t["total"]:
             return self._fail(method, "40004", "ACQ.ALLOC_AMOUNT_VALIDATE_ERROR")
+        if amount > t["total"] * self.max_royalty_bps // 10_000:
+            return self._fail(
+                method, "40004", "ACQ.ALLOC_AMOUNT_VALIDATE_ERROR", "分账金额超过最高分账比例"
+            )
         s = self.settles.setdefault(
             biz["out_request_no"],
             {

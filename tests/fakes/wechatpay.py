@@ -138,6 +138,7 @@ class WeChatPayFake:
                 Route("/v3/profitsharing/return-orders", self.split_return, methods=["POST"]),
             ]
         )
+        self._serve_split_caps()
 
     # ---------------------------------------------------------- test controls
 
@@ -475,6 +476,8 @@ class WeChatPayFake:
         total = sum(r["amount"] for r in p["receivers"])
         if total > t["total"]:
             return self._error(400, "PARAM_ERROR", "split exceeds the order")
+        if total > t["total"] * self.max_ratio(p["sub_mchid"]) // 10_000:
+            return self._error(400, "INVALID_REQUEST", "分账金额超出最大分账比例")
         no = p["out_order_no"]
         if no not in self.splits:
             self.splits[no] = {
@@ -535,3 +538,31 @@ class WeChatPayFake:
         return self._answer(
             200, {"out_return_no": key, "result": "SUCCESS", "amount": self.returns[key]["amount"]}
         )
+
+    # ---------------------------------------------------------- split caps
+
+    DEFAULT_MAX_RATIO = 3_000  # WeChat Pay's default: 30% of the order
+
+    def _serve_split_caps(self) -> None:
+        # what each sub-merchant authorised the service provider to take (bps)
+        self.max_ratios: dict[str, int] = {}
+        self.config_queries = 0
+        self.app.router.routes.append(
+            Route(
+                "/v3/profitsharing/merchant-configs/{sub_mchid}",
+                self.merchant_config,
+                methods=["GET"],
+            )
+        )
+
+    def max_ratio(self, sub_mchid: str) -> int:
+        return self.max_ratios.get(sub_mchid, self.DEFAULT_MAX_RATIO)
+
+    async def merchant_config(self, request: Request) -> Response:
+        """查询最大分账比例: the ratio the sub-merchant authorised, in bps."""
+        err, _ = await self._authenticate(request)
+        if err:
+            return err
+        self.config_queries += 1
+        sub = request.path_params["sub_mchid"]
+        return self._answer(200, {"sub_mchid": sub, "max_ratio": self.max_ratio(sub)})
