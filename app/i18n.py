@@ -3,7 +3,7 @@
 
 The code raises its messages in English (`DomainError(code, "order not found")`); the
 few places where an error becomes what a client reads (`app/schema/errors.py`,
-`app/schema/extensions.py`, the JSON errors of `app/main.py` and the payment routes)
+`app/schema/extensions.py`, the JSON errors of `app/main.py` and `app/payments/`)
 pass the text through `translate`. The catalogue below is keyed by that English text,
 so a raise site stays as it is. A message built with values is keyed by its template:
 `"first must be between 1 and {max}"` matches "first must be between 1 and 100" and
@@ -81,7 +81,9 @@ def lookup(message: str) -> str | None:
         match = pattern.fullmatch(message)
         if match is not None:
             values = match.groupdict()
-            return chinese.format(**{k: v if k in verbatim else _term(v) for k, v in values.items()})
+            return chinese.format(
+                **{k: v if k in verbatim else _term(v) for k, v in values.items()}
+            )
     return None
 
 
@@ -181,10 +183,6 @@ TERMS: dict[str, str] = {
     "name": "名称",
     "category": "类别",
     "address": "地址",
-    # what Strawberry's view names an operation type
-    "queries": "查询",
-    "mutations": "变更",
-    "subscriptions": "订阅",
     # kinds of token
     "access": "访问",
     "refresh": "刷新",
@@ -368,31 +366,16 @@ CATALOGUE: dict[str, str] = {
     "alipay answer does not carry a valid signature": "支付宝的应答签名无效",
     "alipay mini-program pay needs the buyer id": "支付宝小程序支付需要买家 ID",
     "alipay sent no trade_no": "支付宝未返回交易号 trade_no",
-    "wechatpay answer is not signed by a known platform key": "微信支付的应答未使用已知的平台证书签名",
+    "wechatpay answer is not signed by a known platform key": (
+        "微信支付的应答未使用已知的平台证书签名"
+    ),
     "wechatpay certificate download not signed": "下载的微信支付平台证书未签名",
     "wechatpay has no appid for this client": "微信支付未为该客户端配置 appid",
     "wechatpay JSAPI needs the payer's openid": "微信支付 JSAPI 支付需要付款人的 openid",
     "wechatpay sent no prepay_id": "微信支付未返回 prepay_id",
-    # ---- the HTTP layer (app/main.py, Strawberry's view)
+    # ---- the HTTP layer (app/main.py; Strawberry's own 400s are plain text for the
+    # developer, the same on every path through the view, and stay as they are)
     "request body exceeds {limit} bytes": "请求体超过 {limit} 字节的上限",
-    "Unable to parse request body as JSON": "请求体不是有效的 JSON",
-    "No GraphQL query found in the request": "请求中没有 GraphQL 查询",
-    "Unsupported content type": "不支持该 Content-Type",
-    "Can't get GraphQL operation type": "无法确定 GraphQL 操作类型",
-    'Unknown operation named "{name}".': "找不到名为 {name} 的操作",
-    "{kind} are not allowed when using {method}": "{method} 请求不能执行{kind}操作",
-    "GraphQL only supports GET and POST requests.": "GraphQL 只支持 GET 和 POST 请求",
-    "Batching is not enabled": "未开启批量请求",
-    "Too many operations": "操作数量过多",
-    "The GraphQL operation's `query` must be a string or null, if provided.": (
-        "query 必须是字符串或 null"
-    ),
-    "The GraphQL operation's `variables` must be an object or null, if provided.": (
-        "variables 必须是对象或 null"
-    ),
-    "The GraphQL operation's `extensions` must be an object or null, if provided.": (
-        "extensions 必须是对象或 null"
-    ),
     # ---- the request's limits (validation rules, app/schema/root.py)
     "'{operation}' exceeds maximum operation depth of {max}": "查询嵌套过深，最多 {max} 层",
     "{count} aliases found. Allowed: {max}": "查询使用了 {count} 个别名，最多 {max} 个",
