@@ -116,7 +116,9 @@ def _templates() -> list[tuple[re.Pattern[str], str, frozenset[str]]]:
         )
         fixed = sum(len(literal) for literal, _, _, _ in parts)
         verbatim = frozenset(
-            name for _, name, _, conversion in Formatter().parse(chinese) if conversion == "s"
+            name
+            for _, name, _, conversion in Formatter().parse(chinese)
+            if name is not None and conversion == "s"
         )
         out.append((fixed, re.compile(regex, re.DOTALL), chinese, verbatim))
     out.sort(key=lambda t: -t[0])
