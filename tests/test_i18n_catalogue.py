@@ -19,6 +19,7 @@ import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from app import i18n
@@ -55,11 +56,12 @@ UNKNOWN = _Unknown()
 Part = str | _Unknown
 
 
-def _modules() -> Iterator[tuple[Path, ast.Module]]:
+def _modules() -> Iterator[tuple[str, ast.Module]]:
     for path in sorted(APP.rglob("*.py")):
         if "migrations" in path.parts:
             continue
-        yield path, ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        source = path.read_text(encoding="utf-8")
+        yield str(path.relative_to(APP.parent)), ast.parse(source, filename=str(path))
 
 
 def _name(node: ast.expr) -> str | None:
@@ -92,7 +94,7 @@ def _signature(fn: ast.FunctionDef) -> tuple[list[str], dict[str, ast.expr]]:
     return params, defaults
 
 
-def _local_assignments(fn: ast.FunctionDef) -> dict[str, ast.expr]:
+def _local_assignments(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, ast.expr]:
     out: dict[str, ast.expr] = {}
     for node in ast.walk(fn):
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
@@ -112,11 +114,11 @@ def _bind(params: list[str], defaults: dict[str, ast.expr], call: ast.Call) -> d
     return bound
 
 
-def error_classes() -> dict[str, ErrorClass]:
+def error_classes(modules: list[tuple[str, ast.Module]]) -> dict[str, ErrorClass]:
     """DomainError and every class under it, each with its message in terms of its
     __init__'s parameters."""
     defs: dict[str, ast.ClassDef] = {}
-    for _, module in _modules():
+    for _, module in modules:
         for node in ast.walk(module):
             if isinstance(node, ast.ClassDef):
                 defs[node.name] = node
@@ -141,12 +143,18 @@ def error_classes() -> dict[str, ErrorClass]:
                 continue
             params, defaults = _signature(init)
             super_call = next(
-                node
-                for node in ast.walk(init)
-                if isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "__init__"
+                (
+                    node
+                    for node in ast.walk(init)
+                    if isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "__init__"
+                ),
+                None,
             )
+            assert super_call is not None, f"{name}.__init__ does not call its parent's"
+            if not isinstance(super_call.func.value, ast.Call):  # Parent.__init__(self, ...)
+                super_call = ast.Call(super_call.func, super_call.args[1:], super_call.keywords)
             bound = _bind(parent.params, parent.defaults, super_call)
             message = _substitute(parent.message, bound)
             known[name] = ErrorClass(name, params, defaults, message, _local_assignments(init))
@@ -161,7 +169,11 @@ def _substitute(expr: ast.expr, bound: dict[str, ast.expr]) -> ast.expr:
     return Sub().visit(ast.parse(ast.unparse(expr), mode="eval").body)  # type: ignore[no-any-return]
 
 
-def _parts(expr: ast.expr, env: dict[str, ast.expr], depth: int = 0) -> list[list[Part]] | None:
+# A name's value and the scope it is read in (None: the same scope, less that name).
+Env = dict[str, tuple[ast.expr, "Env | None"]]
+
+
+def _parts(expr: ast.expr, env: Env, depth: int = 0) -> list[list[Part]] | None:
     """Every text the expression can be, as literal parts and unknown values; None when
     the whole of it is a value the source does not fix."""
     if depth > 8:
@@ -169,7 +181,10 @@ def _parts(expr: ast.expr, env: dict[str, ast.expr], depth: int = 0) -> list[lis
     if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
         return [[expr.value]]
     if isinstance(expr, ast.Name) and expr.id in env:
-        return _parts(env[expr.id], {k: v for k, v in env.items() if k != expr.id}, depth + 1)
+        value, scope = env[expr.id]
+        if scope is None:
+            scope = {k: v for k, v in env.items() if k != expr.id}
+        return _parts(value, scope, depth + 1)
     if isinstance(expr, ast.IfExp):
         body, orelse = _parts(expr.body, env, depth + 1), _parts(expr.orelse, env, depth + 1)
         return [*(body or [[UNKNOWN]]), *(orelse or [[UNKNOWN]])]
@@ -193,11 +208,19 @@ def _sample(parts: list[Part]) -> str:
     return "".join(p if isinstance(p, str) else f"⟦{next(counter)}⟧" for p in parts)
 
 
-def sites() -> list[Site]:
-    classes = error_classes()
+@lru_cache(maxsize=1)
+def app_sites() -> list[Site]:
+    return sites(list(_modules()))
+
+
+def sites(modules: list[tuple[str, ast.Module]]) -> list[Site]:
+    classes = error_classes(modules)
     out: list[Site] = []
-    for path, module in _modules():
-        rel = path.relative_to(APP.parent)
+    for rel, module in modules:
+        enclosing: dict[ast.AST, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+        for fn in ast.walk(module):
+            if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                enclosing.update((inner, fn) for inner in ast.walk(fn))
         for node in ast.walk(module):
             if isinstance(node, ast.ClassDef):
                 out += _permission_messages(node, rel)
@@ -206,7 +229,11 @@ def sites() -> list[Site]:
             cls = classes.get(_name(node.func) or "")
             if cls is None:
                 continue
-            env = {**cls.locals, **_bind(cls.params, cls.defaults, node)}
+            fn = enclosing.get(node)
+            caller: Env = {k: (v, None) for k, v in (_local_assignments(fn) if fn else {}).items()}
+            env: Env = {k: (v, None) for k, v in cls.locals.items()}
+            env |= {k: (v, {}) for k, v in cls.defaults.items()}
+            env |= {k: (v, caller) for k, v in _bind(cls.params, {}, node).items()}
             parts = _parts(cls.message, env)
             samples = None if parts is None else [_sample(p) for p in parts]
             if samples is not None and all(s == "⟦0⟧" for s in samples):
@@ -215,7 +242,7 @@ def sites() -> list[Site]:
     return out
 
 
-def _permission_messages(cls: ast.ClassDef, rel: Path) -> list[Site]:
+def _permission_messages(cls: ast.ClassDef, rel: str) -> list[Site]:
     """The messages a permission class (strawberry's BasePermission) shows."""
     if not any(_name(b) in (PERMISSION_ROOT, "IsAuthenticated") for b in cls.bases):
         return []
@@ -236,7 +263,7 @@ def _permission_messages(cls: ast.ClassDef, rel: Path) -> list[Site]:
 
 def _missing() -> list[tuple[str, str]]:
     missing = []
-    for site in sites():
+    for site in app_sites():
         for sample in site.samples or []:
             # a literal is a key; only a message with values may match a template
             ok = i18n.lookup(sample) is not None if "⟦" in sample else sample in i18n.CATALOGUE
@@ -255,12 +282,50 @@ def test_every_raised_message_has_its_chinese() -> None:
 
 def test_the_walk_finds_the_raise_sites() -> None:
     """The walk itself works: it sees the known kinds of raise site, worked out."""
-    found = {s for site in sites() for s in site.samples or []}
+    found = {s for site in app_sites() for s in site.samples or []}
     assert "order not found" in found  # NotFound("order"): a subclass's own f-string
     assert "⟦0⟧ is required" in found  # a parameter of the enclosing function
     assert "insufficient ⟦0⟧ balance" in found  # Overdraft: a value in an f-string
     assert "sign in first" in found  # a permission class's message
     assert len(found) > 100
+
+
+WALKED = """
+class DomainError(Exception):
+    def __init__(self, code, message, field=None): ...
+
+class Throttled(DomainError):
+    def __init__(self, seconds, field=None):
+        DomainError.__init__(self, "RATE_LIMITED", f"wait {seconds} s", field)
+
+class Gone(DomainError):
+    def __init__(self, what="thing"):
+        text = f"{what} is gone"
+        super().__init__("GONE", text)
+
+def f(x, kind):
+    msg = "no " + kind if x else "a plain one"
+    raise DomainError("INVALID", msg, "x")
+
+def g(exc, n):
+    raise DomainError(exc.code, exc.message)  # passed on: checked where it was made
+    raise Throttled(n)
+    raise Gone()
+    raise Gone("order")
+    raise DomainError("INVALID", field="y", message=f"at most {n!r} items")
+"""
+
+
+def test_the_walk_follows_subclasses_locals_and_keywords() -> None:
+    found = sorted(sites([("m.py", ast.parse(WALKED))]), key=lambda s: int(s.where[5:]))
+    assert [site.samples for site in found] == [
+        ["no ⟦0⟧", "a plain one"],
+        None,
+        ["wait ⟦0⟧ s"],
+        ["thing is gone"],
+        ["order is gone"],
+        ["at most ⟦0⟧ items"],
+    ]
 
 
 def test_the_catalogue_is_chinese_and_keeps_its_values() -> None:
