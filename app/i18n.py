@@ -7,8 +7,9 @@ few places where an error becomes what a client reads (`app/schema/errors.py`,
 pass the text through `translate`. The catalogue below is keyed by that English text,
 so a raise site stays as it is. A message built with values is keyed by its template:
 `"first must be between 1 and {max}"` matches "first must be between 1 and 100" and
-its Chinese `"first 须在 1 到 {max} 之间"` gets the same values back by name (a value
-that is one of the product's words, e.g. an asset or a role, is translated too).
+its Chinese `"每页条数 first 须在 1 到 {max} 之间"` gets the same values back by name (a
+value that is one of the product's words, an asset or a role, is put in Chinese too,
+unless the Chinese writes the field `{name!s}`: shown as raised).
 A message with no entry is shown as raised: tests/test_i18n_catalogue.py walks app/
 and names every raised message the catalogue lacks.
 
