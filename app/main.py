@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from cross_web import HTTPException
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -20,6 +21,7 @@ from strawberry.http.parse_content_type import parse_content_type
 
 from app.config import Settings, get_settings
 from app.db import close_db, init_db
+from app.i18n import language_of, translate
 from app.logging import setup_logging
 from app.payments import registry as payment_channels
 from app.redis import close_redis, get_redis
@@ -161,11 +163,12 @@ class _BodyTooLarge(Exception):
 
 
 async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    language = language_of(Headers(scope=scope).get("accept-language"))
     resp = JSONResponse(
         {
             "errors": [
                 {
-                    "message": f"request body exceeds {limit} bytes",
+                    "message": translate(f"request body exceeds {limit} bytes", language),
                     "extensions": {"code": "BODY_TOO_LARGE"},
                 }
             ]

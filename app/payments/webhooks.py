@@ -20,7 +20,10 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import orjson
+
 from app.errors import DomainError
+from app.i18n import language_of, translate
 from app.models.payments import (
     ChannelRefund,
     Payment,
@@ -54,7 +57,10 @@ async def handle_notification(channel: str, headers: dict[str, str], body: bytes
         adapter = registry.get_channel(channel)
     except ChannelError:
         await _finish(row, "rejected", "unknown or unconfigured channel")
-        return NotifyOutcome(NotifyReply(404, b"unknown channel"), "rejected")
+        # No provider speaks here, so no provider's form: the JSON error of any route.
+        language = language_of(headers.get("accept-language"))
+        answer = {"code": "NOT_FOUND", "message": translate("unknown channel", language)}
+        return NotifyOutcome(NotifyReply(404, orjson.dumps(answer), "application/json"), "rejected")
     try:
         notice = await adapter.parse_notification(headers, body)
     except NotificationRejected as rej:

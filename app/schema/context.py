@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from app.domain.tokens import Principal, authenticate
 from app.errors import DomainError
+from app.i18n import set_language
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Context:
 async def build_context(request: Request | None) -> Context:
     rid = (request.headers.get("x-request-id") if request else None) or uuid.uuid4().hex
     ctx = Context(request=request, request_id=rid[:64])
+    set_language(request.headers.get("accept-language") if request else None)
     if request is not None:
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer "):

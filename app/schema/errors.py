@@ -2,7 +2,8 @@
 
 Every mutation returns `XSuccess | XError`; `XError` has `code` (the domain's enum),
 `field` and `message`. `handles_errors(XError)` wraps a resolver so domain code only
-raises `DomainError` and never builds GraphQL types itself.
+raises `DomainError` and never builds GraphQL types itself. The message is put in the
+request's language here (app/i18n.py); the code and field never change with it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 import strawberry
 
 from app.errors import DomainError
+from app.i18n import translate
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -47,7 +49,7 @@ def error_type(name: str, codes: type[StrEnum]) -> type:
 
 def to_error(err_cls: type, codes: type[StrEnum], exc: DomainError) -> Any:
     code = codes[exc.code] if exc.code in codes.__members__ else codes["INVALID"]
-    return err_cls(code=code, field=exc.field, message=exc.message)
+    return err_cls(code=code, field=exc.field, message=translate(exc.message))
 
 
 def handles_errors(

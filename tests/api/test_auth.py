@@ -61,7 +61,7 @@ async def test_wechat_rejected_code_is_a_typed_error(client, wechat):
         "__typename": "AuthError",
         "code": "WECHAT_CODE_REJECTED",
         "field": "code",
-        "message": "WeChat rejected the login code",
+        "message": "微信登录凭证无效，请重新登录",
     }
     # a code is single-use at WeChat: replaying it is rejected too
     code = wechat.issue_code("openid-B")
