@@ -373,6 +373,7 @@ CATALOGUE: dict[str, str] = {
         "微信支付的应答未使用已知的平台证书签名"
     ),
     "wechatpay certificate download not signed": "下载的微信支付平台证书未签名",
+    "wechatpay sent no valid max_ratio": "微信支付未返回有效的最大分账比例",
     "wechatpay has no appid for this client": "微信支付未为该客户端配置 appid",
     "wechatpay JSAPI needs the payer's openid": "微信支付 JSAPI 支付需要付款人的 openid",
     "wechatpay sent no prepay_id": "微信支付未返回 prepay_id",
