@@ -64,8 +64,11 @@ def verify(pub, message: bytes, signature: str) -> bool:
         return False
 
 
-def self_signed_cert(key: rsa.RSAPrivateKey) -> tuple[str, str]:
-    """A platform certificate: (serial as uppercase hex, PEM)."""
+def self_signed_cert(
+    key: rsa.RSAPrivateKey, *, valid_from_days: float = -1, valid_to_days: float = 365
+) -> tuple[str, str]:
+    """A platform certificate valid from/to that many days from now: (serial as
+    uppercase hex, PEM)."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA fake")])
     now = dt.datetime.now(dt.UTC)
     serial = x509.random_serial_number()
@@ -75,8 +78,8 @@ def self_signed_cert(key: rsa.RSAPrivateKey) -> tuple[str, str]:
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(serial)
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365))
+        .not_valid_before(now + dt.timedelta(days=valid_from_days))
+        .not_valid_after(now + dt.timedelta(days=valid_to_days))
         .sign(key, hashes.SHA256())
     )
     return format(serial, "X"), cert.public_bytes(serialization.Encoding.PEM).decode()
@@ -92,8 +95,10 @@ class WeChatPayFake:
         merchant_serial: str,
         apiv3_key: bytes,
         public_key_mode: bool = False,
+        sp_name: str = "",
     ) -> None:
         self.sp_mchid = sp_mchid
+        self.sp_name = sp_name  # the full name a MERCHANT_ID receiver must be added with
         self.sp_appid = sp_appid
         self.merchant_public_key = merchant_public_key
         self.merchant_serial = merchant_serial
@@ -110,6 +115,7 @@ class WeChatPayFake:
         self.splits: dict[str, dict[str, Any]] = {}
         self.returns: dict[str, dict[str, Any]] = {}
         self.receivers: set[tuple[str, str]] = set()
+        self.receiver_names: dict[tuple[str, str], str] = {}  # decrypted, as WeChat keeps them
         self.requests: list[tuple[str, str]] = []
         self.certificate_downloads = 0
         self.fail_next: list[tuple[int, str]] = []  # (HTTP status, WeChat code)
@@ -147,12 +153,23 @@ class WeChatPayFake:
             return self.pub_key_id, self.platform_key
         return self.serial, self.platform_key
 
-    def rotate_certificate(self) -> str:
-        """A new platform certificate becomes current (the old one stays downloadable)."""
+    def rotate_certificate(self, *, valid_from_days: float = -1, valid_to_days: float = 365) -> str:
+        """A new platform certificate becomes current (the old one stays downloadable).
+        With dates in the past it is an expired one, served and signed with as if
+        current: what a misconfigured or replayed answer looks like."""
         self.platform_key = new_key()
-        self.serial, self.cert_pem = self_signed_cert(self.platform_key)
+        self.serial, self.cert_pem = self_signed_cert(
+            self.platform_key, valid_from_days=valid_from_days, valid_to_days=valid_to_days
+        )
         self.certs[self.serial] = (self.platform_key, self.cert_pem)
         return self.serial
+
+    def private_key_of(self, serial: str) -> rsa.RSAPrivateKey | None:
+        """The platform private key behind a serial the merchant encrypted with."""
+        if serial == self.pub_key_id and self.public_key_mode:
+            return self.platform_key
+        entry = self.certs.get(serial)
+        return entry[0] if entry else None
 
     def pay(self, out_trade_no: str, *, payer_total: int | None = None) -> None:
         """The consumer pays in WeChat."""
@@ -264,6 +281,7 @@ class WeChatPayFake:
             status_code=status,
             media_type="application/json" if data is not None else None,
             headers={
+                "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
                 "Wechatpay-Serial": serial,
                 "Wechatpay-Timestamp": ts,
                 "Wechatpay-Nonce": nonce,
@@ -283,7 +301,11 @@ class WeChatPayFake:
         if not header.startswith("WECHATPAY2-SHA256-RSA2048 "):
             return self._error(401, "SIGN_ERROR", "missing authorization"), {}
         parts = dict(AUTH_RE.findall(header))
-        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        # The signed path is the one on the wire, percent-encoding and all (WeChat's
+        # own clients sign the encoded URL): never one rebuilt from the decoded path.
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        query = request.scope.get("query_string") or b""
+        path = raw.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
         message = (
             (
                 f"{request.method}\n{path}\n{parts.get('timestamp')}\n{parts.get('nonce_str')}\n"
@@ -312,11 +334,12 @@ class WeChatPayFake:
         for serial, (_, pem) in self.certs.items():
             nonce = secrets.token_hex(6)
             ct = AESGCM(self.apiv3_key).encrypt(nonce.encode(), pem.encode(), b"certificate")
+            cert = x509.load_pem_x509_certificate(pem.encode())
             data.append(
                 {
                     "serial_no": serial,
-                    "effective_time": "2026-01-01T00:00:00+08:00",
-                    "expire_time": "2031-01-01T00:00:00+08:00",
+                    "effective_time": cert.not_valid_before_utc.isoformat(),
+                    "expire_time": cert.not_valid_after_utc.isoformat(),
                     "encrypt_certificate": {
                         "algorithm": "AEAD_AES_256_GCM",
                         "nonce": nonce,
@@ -447,6 +470,27 @@ class WeChatPayFake:
         err, p = await self._authenticate(request)
         if err:
             return err
+        # 添加分账接收方: `name` is required for MERCHANT_ID (the merchant's full name),
+        # encrypted with RSAES-OAEP under the platform key the Wechatpay-Serial header names.
+        name = p.get("name")
+        if p.get("type") == "MERCHANT_ID" and not name:
+            return self._error(400, "PARAM_ERROR", "name is required for MERCHANT_ID")
+        if name:
+            key = self.private_key_of(request.headers.get("wechatpay-serial", ""))
+            if key is None:
+                return self._error(400, "PARAM_ERROR", "Wechatpay-Serial names no platform key")
+            try:
+                plain = key.decrypt(
+                    base64.b64decode(name),
+                    padding.OAEP(
+                        mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None
+                    ),
+                ).decode()
+            except (ValueError, TypeError):
+                return self._error(400, "PARAM_ERROR", "name does not decrypt")
+            if p.get("type") == "MERCHANT_ID" and plain != self.sp_name:
+                return self._error(400, "PARAM_ERROR", "name does not match the merchant")
+            self.receiver_names[(p["sub_mchid"], p["account"])] = plain
         self.receivers.add((p["sub_mchid"], p["account"]))
         return self._answer(200, {"sub_mchid": p["sub_mchid"], "account": p["account"]})
 

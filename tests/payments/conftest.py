@@ -16,6 +16,7 @@ SP_MCHID = "1900000100"
 SP_APPID = "wx-sp-appid-test"
 APP_APPID = "wx-app-appid-test"
 SUB_MCHID = "1900000109"
+SP_NAME = "多店积分平台（深圳）有限公司"  # the service provider's full name (商户全称)
 
 
 @pytest.fixture(autouse=True)
@@ -39,6 +40,7 @@ class WeChatKit:
             merchant_serial=self.serial_no,
             apiv3_key=self.apiv3_key,
             public_key_mode=public_key_mode,
+            sp_name=SP_NAME,
         )
         self.public_key_mode = public_key_mode
 
@@ -50,6 +52,7 @@ class WeChatKit:
             serial_no=self.serial_no,
             private_key=self.merchant_key,
             apiv3_key=self.apiv3_key,
+            sp_name=SP_NAME,
         )
         if self.public_key_mode:
             kw.update(
