@@ -30,6 +30,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 AUTH_RE = re.compile(r'(\w+)="([^"]*)"')
+# The merchant's numbers as WeChat Pay v3 documents them: out_trade_no string[6,32] of
+# digits, letters and _-*; out_refund_no, out_order_no, out_return_no string[1,64] of
+# digits, letters and _-|*@.
+TRADE_NO = re.compile(r"[0-9A-Za-z_\-*]{6,32}")
+MERCHANT_NO = re.compile(r"[0-9A-Za-z_\-|*@]{1,64}")
 
 
 def new_key() -> rsa.RSAPrivateKey:
@@ -117,6 +122,7 @@ class WeChatPayFake:
         self.receivers: set[tuple[str, str]] = set()
         self.receiver_names: dict[tuple[str, str], str] = {}  # decrypted, as WeChat keeps them
         self.requests: list[tuple[str, str]] = []
+        self.signed_requests: list[tuple[str, str, bytes, str]] = []  # method, path, body, auth
         self.certificate_downloads = 0
         self.fail_next: list[tuple[int, str]] = []  # (HTTP status, WeChat code)
         self.delay_s = 0.0
@@ -306,6 +312,7 @@ class WeChatPayFake:
         raw = request.scope.get("raw_path") or request.url.path.encode()
         query = request.scope.get("query_string") or b""
         path = raw.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
+        self.signed_requests.append((request.method, path, body, header))
         message = (
             (
                 f"{request.method}\n{path}\n{parts.get('timestamp')}\n{parts.get('nonce_str')}\n"
@@ -361,6 +368,8 @@ class WeChatPayFake:
             return self._error(400, "APPID_MCHID_NOT_MATCH", "appid and mchid do not match")
         if not app_pay and not (p.get("payer") or {}).get("sp_openid"):
             return self._error(400, "PARAM_ERROR", "payer.sp_openid is required")
+        if not TRADE_NO.fullmatch(str(p.get("out_trade_no", ""))):
+            return self._error(400, "PARAM_ERROR", "out_trade_no format")
         total = (p.get("amount") or {}).get("total")
         if not isinstance(total, int) or total <= 0:
             return self._error(400, "PARAM_ERROR", "amount.total")
@@ -431,6 +440,8 @@ class WeChatPayFake:
             return self._error(403, "TRADE_ERROR", "order not paid")
         amount = p.get("amount") or {}
         key = p["out_refund_no"]
+        if not MERCHANT_NO.fullmatch(str(key)):
+            return self._error(400, "PARAM_ERROR", "out_refund_no format")
         if key in self.refunds:
             r = self.refunds[key]
             return self._answer(
@@ -508,6 +519,8 @@ class WeChatPayFake:
         err, p = await self._authenticate(request)
         if err:
             return err
+        if not MERCHANT_NO.fullmatch(str(p.get("out_order_no", ""))):
+            return self._error(400, "PARAM_ERROR", "out_order_no format")
         t = self._paid_trade(p.get("transaction_id", ""))
         if t is None:
             return self._error(400, "ORDER_NOT_PAID", "the transaction is not paid")
@@ -538,6 +551,8 @@ class WeChatPayFake:
         err, p = await self._authenticate(request)
         if err:
             return err
+        if not MERCHANT_NO.fullmatch(str(p.get("out_order_no", ""))):
+            return self._error(400, "PARAM_ERROR", "out_order_no format")
         if self._paid_trade(p.get("transaction_id", "")) is None:
             return self._error(400, "ORDER_NOT_PAID", "the transaction is not paid")
         no = p["out_order_no"]
@@ -571,6 +586,8 @@ class WeChatPayFake:
         if s is None:
             return self._error(404, "RESOURCE_NOT_EXISTS", "no such split order")
         key = p["out_return_no"]
+        if not MERCHANT_NO.fullmatch(str(key)):
+            return self._error(400, "PARAM_ERROR", "out_return_no format")
         if key not in self.returns:
             if s["returned"] + p["amount"] > s["amount"]:
                 return self._error(400, "NOT_ENOUGH", "return exceeds the split")
