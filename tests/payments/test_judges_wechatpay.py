@@ -37,7 +37,11 @@ from tests.fakes.server import serve
 from tests.fakes.wechatpay import AUTH_RE, pem_private, pem_public
 from tests.payments.conftest import SP_APPID, SP_MCHID, SP_NAME, SUB_MCHID, WeChatKit
 
-pytestmark = pytest.mark.usefixtures("loopback_only")
+pytestmark = [
+    pytest.mark.usefixtures("loopback_only"),
+    # the SDK reads a certificate property cryptography has deprecated
+    pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning"),
+]
 
 
 def pay_request(no: str = "MS0000000001", client: ClientKind = ClientKind.MINIPROGRAM):
@@ -229,19 +233,27 @@ async def test_receiver_name_is_sent_encrypted_as_wechat_requires(wechat):
 
 
 async def test_expired_platform_certificate_refused_as_the_sdk_refuses_it(wechat, tmp_path):
-    adapter = wechat.adapter()
+    adapter = wechat.adapter(refresh_interval_s=0)  # free to download what WeChat serves
     await adapter.create_payment(pay_request())
     wechat.fake.pay("MS0000000001")
     judge = sdk(wechat, tmp_path)  # knows the certificate valid today
-    # WeChat's fake now signs with a certificate that expired 30 days ago
-    wechat.fake.rotate_certificate(valid_from_days=-400, valid_to_days=-30)
-    headers, body = wechat.fake.payment_notification("MS0000000001")
+    # a notification signed with a certificate that expired 30 days ago, which the fake
+    # also serves for download (its answers still signed with the valid one)
+    valid = wechat.fake.serial, wechat.fake.platform_key
+    expired = wechat.fake.rotate_certificate(valid_from_days=-400, valid_to_days=-30)
+    expired_key = wechat.fake.platform_key
+    wechat.fake.serial, wechat.fake.platform_key = valid
+    headers, body = wechat.fake.payment_notification(
+        "MS0000000001", serial=expired, signing_key=expired_key
+    )
     with pytest.raises(NotificationRejected, match="unknown platform serial"):
         await adapter.parse_notification(headers, body)
+    assert wechat.fake.certificate_downloads == 2  # it did download it, and dropped it
     with serve(wechat.fake.app) as url:
         judge._core._gate_way = url  # where it downloads certificates from
         assert judge.callback(headers, body) is None  # the SDK drops it too
     # and an answer signed with it is refused
+    wechat.fake.serial, wechat.fake.platform_key = expired, expired_key
     with pytest.raises(ChannelError) as err:
         await adapter.query("MS0000000001", SUB_MCHID)
     assert err.value.code == "CHANNEL_BAD_RESPONSE"
