@@ -11,6 +11,7 @@ AEAD_AES_256_GCM encrypted with the APIv3 key.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import secrets
 import time
@@ -190,10 +191,9 @@ class WeChatPay:
             return
         if time.monotonic() - self._last_refresh < self.cfg.refresh_interval_s:
             return
-        try:
+        # on failure the current certificate still serves; the next call tries again
+        with contextlib.suppress(ChannelError):
             await self.refresh_certificates()
-        except ChannelError:
-            pass  # the current certificate still serves; the next call tries again
 
     async def platform_key(self, serial: str, *, allow_refresh: bool = True) -> Any:
         if allow_refresh:

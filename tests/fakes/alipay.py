@@ -3,9 +3,9 @@
 It reads a request as the gateway does: parameters from the URL's query and the form
 body together, decoded in the charset the URL names (GBK when the URL names none, as
 Alipay's help says for POST), so a body whose signature only holds in another encoding
-is refused as `isv.invalid-signature`. It verifies the signature with the app public key, answers in Alipay's
-`{"<method>_response": {...}, "sign": ...}` shape signed with its own key over the exact
-node text, keeps trades, refunds (by out_request_no) and royalty settlements, and builds
+is refused as `isv.invalid-signature`. It verifies the signature with the app public
+key, answers in Alipay's `{"<method>_response": {...}, "sign": ...}` shape signed with
+its own key over the exact node text, keeps trades, refunds (by out_request_no) and royalty settlements, and builds
 signed async notifications (form-encoded) for the tests to deliver.
 """
 
@@ -59,9 +59,7 @@ class AlipayFake:
         self.methods: list[str] = []
         self.fail_next: list[tuple[str, str]] = []  # (code, sub_code)
         self.charsets: list[str] = []  # the charset each request was read in
-        self.app = Starlette(
-            routes=[Route("/gateway.do", self.gateway, methods=["POST", "GET"])]
-        )
+        self.app = Starlette(routes=[Route("/gateway.do", self.gateway, methods=["POST", "GET"])])
 
     # ---------------------------------------------------------- test controls
 
@@ -129,8 +127,12 @@ class AlipayFake:
         self.charsets.append(charset)
         readable = True
         try:
-            params = dict(parse_qsl(query, keep_blank_values=True, encoding=charset, errors="strict"))
-            params.update(parse_qsl(body, keep_blank_values=True, encoding=charset, errors="strict"))
+            params = dict(
+                parse_qsl(query, keep_blank_values=True, encoding=charset, errors="strict")
+            )
+            params.update(
+                parse_qsl(body, keep_blank_values=True, encoding=charset, errors="strict")
+            )
         except (UnicodeDecodeError, LookupError):  # not text in that charset: cannot verify
             readable = False
             params = dict(parse_qsl(query + "&" + body, encoding="latin-1"))

@@ -206,9 +206,7 @@ async def test_fake_notifications_verify_with_the_sdk(wechat, tmp_path):
     assert data is not None and data["resource"]["out_trade_no"] == "MS0000000001"
 
 
-async def test_fake_answers_verify_with_the_sdk_and_it_adds_an_encrypted_receiver(
-    wechat, tmp_path
-):
+async def test_fake_answers_verify_with_the_sdk_and_it_adds_an_encrypted_receiver(wechat, tmp_path):
     await wechat.adapter().create_payment(pay_request())
     with serve(wechat.fake.app) as url:
         judge = sdk(wechat, tmp_path, gateway=url)
