@@ -5,8 +5,9 @@ body together, decoded in the charset the URL names (GBK when the URL names none
 Alipay's help says for POST), so a body whose signature only holds in another encoding
 is refused as `isv.invalid-signature`. It verifies the signature with the app public
 key, answers in Alipay's `{"<method>_response": {...}, "sign": ...}` shape signed with
-its own key over the exact node text, keeps trades, refunds (by out_request_no) and royalty settlements, and builds
-signed async notifications (form-encoded) for the tests to deliver.
+its own key over the exact node text, keeps trades, refunds (by out_request_no) and
+royalty settlements, and builds signed async notifications (form-encoded) for the tests
+to deliver.
 """
 
 from __future__ import annotations
