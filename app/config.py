@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     joinpay_merchant_no: str = ""
     joinpay_key: SecretStr = SecretStr("")
     joinpay_platform_alt_mch_no: str = ""
+    # -- payment channels as the providers check them (issue 18)
+    # The service provider's full registered name (商户全称): WeChat requires it, encrypted,
+    # when the platform is added as a profit-sharing receiver of a sub-merchant.
+    wechatpay_sp_name: str = ""
+    # Download new platform certificates when the newest one expires within this time.
+    wechatpay_cert_renew_before_s: int = 7 * 24 * 3600
 
     sms_code_ttl_s: int = 300
     sms_max_attempts: int = 5
