@@ -133,7 +133,8 @@ class ChannelRefund(Model):
 
 
 class PaymentNotification(Model):
-    """Every notification a channel sent us, raw, whatever became of it."""
+    """Every verified notification a channel sent us, raw, whatever became of it, and
+    the unverified ones within their per-channel budget (app/payments/webhooks.py)."""
 
     id = fields.BigIntField(primary_key=True)
     channel = fields.CharField(max_length=24)
