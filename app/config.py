@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
@@ -105,6 +106,13 @@ class Settings(BaseSettings):
     notify_unverified_window_s: int = 3600
     # scroll snapshots of `nearbyMerchants` kept per signed-in client (the newest)
     nearby_snapshots_per_client: int = 5
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return value
 
     max_body_bytes: int = 64 * 1024
     max_query_depth: int = 10
