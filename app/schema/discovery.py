@@ -61,8 +61,9 @@ class NearbyMerchant:
         from app.resolvers.loaders import merchant_loader
 
         m = await merchant_loader(info).load(int(self.merchant_id.node_id))
-        visible = m is not None and merchant_visible(info.context.principal, m)
-        return MerchantType.from_model(m) if visible else None
+        if m is None or not merchant_visible(info.context.principal, m):
+            return None
+        return MerchantType.from_model(m)
 
 
 @strawberry.type

@@ -50,8 +50,9 @@ class OrderType(relay.Node):
         from app.resolvers.loaders import merchant_loader
 
         m = await merchant_loader(info).load(self._merchant_id)
-        visible = m is not None and merchant_visible(info.context.principal, m)
-        return MerchantType.from_model(m) if visible else None
+        if m is None or not merchant_visible(info.context.principal, m):
+            return None
+        return MerchantType.from_model(m)
 
     @classmethod
     def from_model(cls, o: Order) -> OrderType:

@@ -19,8 +19,9 @@ from app.main import create_app
 from tests.factories import make_merchant
 from tests.helpers import gql, token_for
 
-POS_LOGIN = """mutation($serial: String!, $s: String!) { posDeviceLogin(serial: $serial, secret: $s) {
-  __typename ... on AuthPayload { accessToken } ... on AuthError { code field retryAfter } } }"""
+POS_LOGIN = """mutation($serial: String!, $s: String!) {
+  posDeviceLogin(serial: $serial, secret: $s) { __typename
+    ... on AuthPayload { accessToken } ... on AuthError { code field retryAfter } } }"""
 REQUEST_SMS = """mutation($p: String!) { requestSmsCode(phone: $p) { __typename
   ... on SmsCodeSent { resendAfterSeconds } ... on AuthError { code field retryAfter } } }"""
 LOGIN_SMS = """mutation($p: String!, $c: String!) { loginWithSms(phone: $p, code: $c) {
