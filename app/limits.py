@@ -20,11 +20,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import ipaddress
+import logging
 import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from redis.exceptions import RedisError
 from starlette.types import Scope
 
 from app.config import get_settings
@@ -32,6 +34,8 @@ from app.domain.tokens import Principal
 from app.errors import RateLimited
 from app.models.users import Role
 from app.redis import eval_script, get_redis, script_sha
+
+log = logging.getLogger(__name__)
 
 PREFIX = "rl:"
 
@@ -160,6 +164,16 @@ def _digest(text: str) -> str:
 
 
 # ---------------------------------------------------------------- the budgets
+
+
+async def spend_request(scope: Scope, principal: Principal | None) -> None:
+    """The request's budget (`request_budget`). Redis out of reach lets the request
+    through (logged): what the request needs of Redis fails on its own, with its own
+    typed answer, and the rest of the API keeps working meanwhile."""
+    try:
+        await spend(request_budget(scope, principal))
+    except (RedisError, OSError, TimeoutError) as exc:
+        log.warning("request budget not checked: %s", type(exc).__name__)
 
 
 def request_budget(scope: Scope, principal: Principal | None) -> Budget:

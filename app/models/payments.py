@@ -133,8 +133,7 @@ class ChannelRefund(Model):
 
 
 class PaymentNotification(Model):
-    """Every verified notification a channel sent us, raw, whatever became of it, and
-    the unverified ones within their per-channel budget (app/payments/webhooks.py)."""
+    """Every notification a channel sent us, raw, whatever became of it."""
 
     id = fields.BigIntField(primary_key=True)
     channel = fields.CharField(max_length=24)

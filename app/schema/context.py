@@ -46,5 +46,5 @@ async def build_context(request: Request | None) -> Context:
                 ctx.auth_error = exc
         # the request's budget (per subject, else per IP), before anything runs:
         # RateLimited reaches the view, which answers 429 (app/main.py)
-        await limits.spend(limits.request_budget(request.scope, ctx.principal))
+        await limits.spend_request(request.scope, ctx.principal)
     return ctx

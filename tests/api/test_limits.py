@@ -16,6 +16,7 @@ from strawberry.relay import GlobalID
 from app.domain import auth
 from app.limits import client_ip
 from app.main import create_app
+from app.redis import get_redis, make_redis, set_redis
 from tests.factories import make_merchant
 from tests.helpers import gql, token_for
 
@@ -215,3 +216,16 @@ async def test_forwarded_for_is_believed_only_from_trusted_proxies(settings, mon
     # an IPv6 client counts per /64
     assert client_ip(scope("2001:db8:1:2:aaaa::1", None)) == "2001:db8:1:2::/64"
     assert client_ip({"type": "http", "client": None}) == "unknown"
+
+
+async def test_requests_pass_when_redis_is_out_of_reach(client, settings, monkeypatch):
+    monkeypatch.setattr(settings, "rate_anonymous_per_ip", 1)
+    previous, unreachable = get_redis(), make_redis("redis://127.0.0.1:1/0")
+    set_redis(unreachable)
+    try:
+        statuses = [(await client.post("/graphql", json={"query": PING})).status_code]
+        statuses += [(await client.post("/graphql", json={"query": PING})).status_code]
+    finally:
+        set_redis(previous)
+        await unreachable.aclose()
+    assert statuses == [200, 200]
