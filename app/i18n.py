@@ -338,6 +338,14 @@ CATALOGUE: dict[str, str] = {
     ),
     "unknown channel; one of {channels}": "未知的支付渠道，可选：{channels!s}",
     "unknown channel": "未知的支付渠道",
+    "a header is not printable ASCII or too long": "请求头含有不可打印字符或过长",
+    "the notification could not be read": "无法解析该通知",
+    "{channel} takes {field} as {rule}": "{channel}要求 {field} 为{rule}",
+    "wechatpay has no valid platform certificate": "微信支付没有在有效期内的平台证书",
+    "wechatpay profit sharing needs the service provider's full name": (
+        "微信支付分账需要服务商的完整名称"
+    ),
+    "too many requests; try again in {seconds} s": "请求过于频繁，请 {seconds} 秒后再试",
     "say why the channel goes down": "请说明下线该支付渠道的原因",
     "at most {max} channels": "最多设置 {max} 个支付渠道",
     "channel {channel} listed twice": "支付渠道 {channel} 重复",

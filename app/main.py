@@ -21,6 +21,7 @@ from strawberry.http.parse_content_type import parse_content_type
 
 from app.config import Settings, get_settings
 from app.db import close_db, init_db
+from app.errors import RateLimited
 from app.i18n import language_of, translate
 from app.logging import setup_logging
 from app.payments import registry as payment_channels
@@ -45,7 +46,10 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
-            await super().__call__(scope, receive, send)
+            try:
+                await super().__call__(scope, receive, send)
+            except RateLimited as e:  # (raised before anything is sent)
+                await rate_limited_response(e)(scope, receive, send)
             return
         request = Request(scope, receive)
         try:
@@ -54,6 +58,8 @@ class GraphQLApp(GraphQL[Context, None]):
             response = await self.run(request)
         except HTTPException as e:
             response = PlainTextResponse(e.reason, status_code=e.status_code)
+        except RateLimited as e:  # the request's budget (app/schema/context.py)
+            response = rate_limited_response(e)
         await response(scope, receive, send)
 
     async def _fast_post(self, request: Request, send: Send) -> bool:
@@ -176,6 +182,24 @@ async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> 
         status_code=413,
     )
     await resp(scope, receive, send)
+
+
+def rate_limited_response(e: RateLimited) -> Response:
+    """A request refused before execution: HTTP 429, Retry-After, and the error in
+    GraphQL's shape with its code and the seconds to wait."""
+    return JSONResponse(
+        {
+            "data": None,
+            "errors": [
+                {
+                    "message": e.message,
+                    "extensions": {"code": e.code, "retryAfter": e.retry_after},
+                }
+            ],
+        },
+        status_code=429,
+        headers={"Retry-After": str(e.retry_after)},
+    )
 
 
 async def healthz(request: Request) -> Response:

@@ -6,6 +6,8 @@ import hmac
 import logging
 import re
 import secrets
+import unicodedata
+from collections.abc import Sequence
 from typing import Protocol
 
 import httpx
@@ -13,13 +15,14 @@ from tortoise.exceptions import IntegrityError
 
 from app.config import Settings, get_settings
 from app.domain.tokens import AuthErrorCode, TokenPair, issue_pair
-from app.errors import DomainError
+from app.errors import DomainError, RateLimited
+from app.limits import Budget, spend
 from app.models.users import Role, User
 from app.redis import get_redis
 
 log = logging.getLogger(__name__)
 
-PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+PHONE_RE = re.compile(r"^1[3-9][0-9]{9}$")  # ASCII digits only
 
 
 # ---------------------------------------------------------------- WeChat
@@ -138,24 +141,30 @@ def set_sms_sender(sender: SmsSender | None) -> None:
     _sms_sender = sender
 
 
-def _check_phone(phone: str) -> str:
-    phone = (phone or "").strip()
-    if not PHONE_RE.match(phone):
+def normalise_phone(phone: str) -> str:
+    """The one spelling of a mainland mobile number (its cooldown, budgets and user row
+    are keyed on it): NFKC (full-width digits become ASCII), spaces and dashes and a
+    +86 prefix dropped; then 11 ASCII digits, or INVALID."""
+    text = unicodedata.normalize("NFKC", phone or "").strip()
+    text = text.replace(" ", "").replace("-", "").removeprefix("+86")
+    if not PHONE_RE.match(text):
         raise DomainError("INVALID", "phone must be an 11-digit mainland mobile number", "phone")
-    return phone
+    return text
 
 
-async def request_sms_code(phone: str, *, settings: Settings | None = None) -> int:
-    """Send a 6-digit code; returns seconds until another may be requested."""
+async def request_sms_code(
+    phone: str, *, settings: Settings | None = None, budgets: Sequence[Budget] = ()
+) -> int:
+    """Send a 6-digit code; returns seconds until another may be requested. `budgets`
+    (app/limits.py) count the codes sent: one is spent only once the cooldown allows a
+    code, so asking again too early costs none."""
     settings = settings or get_settings()
-    phone = _check_phone(phone)
+    phone = normalise_phone(phone)
     redis = get_redis()
-    if not await redis.set(
-        f"sms:cooldown:{phone}", "1", ex=settings.sms_resend_interval_s, nx=True
-    ):
-        raise DomainError(
-            "RATE_LIMITED", "a code was sent recently; wait before asking again", "phone"
-        )
+    cooldown = f"sms:cooldown:{phone}"
+    if not await redis.set(cooldown, "1", ex=settings.sms_resend_interval_s, nx=True):
+        raise RateLimited(max(1, await redis.ttl(cooldown)), "phone")
+    await spend(*budgets, field="phone")
     sender = _sender(settings)
     code = f"{secrets.randbelow(1_000_000):06d}"
     async with redis.pipeline(transaction=True) as pipe:
@@ -170,7 +179,7 @@ async def login_with_sms(
     phone: str, code: str, *, settings: Settings | None = None
 ) -> tuple[User, TokenPair]:
     settings = settings or get_settings()
-    phone = _check_phone(phone)
+    phone = normalise_phone(phone)
     redis = get_redis()
     attempts_key = f"sms:attempts:{phone}"
     attempts = await redis.incr(attempts_key)

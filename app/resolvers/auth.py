@@ -3,6 +3,7 @@
 import strawberry
 from strawberry.types import Info
 
+from app import limits
 from app.domain import auth, tokens
 from app.domain.tokens import AuthErrorCode
 from app.models.users import User
@@ -47,14 +48,19 @@ class AuthMutation:
 
     @strawberry.mutation(description="Send a sign-in code by SMS.")
     @on_error
-    async def request_sms_code(self, phone: str) -> SmsCodeResult:
-        wait = await auth.request_sms_code(phone)
+    async def request_sms_code(self, info: Info, phone: str) -> SmsCodeResult:
+        phone = auth.normalise_phone(phone)
+        budgets = limits.sms_send_budgets(phone, info.context.scope)
+        wait = await auth.request_sms_code(phone, budgets=budgets)
         return SmsCodeSent(resend_after_seconds=wait)
 
     @strawberry.mutation(description="Sign in with phone + SMS code.")
     @on_error
-    async def login_with_sms(self, phone: str, code: str) -> AuthResult:
-        user, pair = await auth.login_with_sms(phone, code)
+    async def login_with_sms(self, info: Info, phone: str, code: str) -> AuthResult:
+        phone = auth.normalise_phone(phone)
+        budgets = limits.sms_login_budgets(phone, info.context.scope)
+        async with limits.failures(*budgets, field="code"):
+            user, pair = await auth.login_with_sms(phone, code)
         return AuthPayload.of(pair, user)
 
     @strawberry.mutation(description="Trade a refresh token for a new pair (rotation).")

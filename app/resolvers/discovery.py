@@ -17,6 +17,7 @@ from app.geo import stats, traffic
 from app.geo.coords import CoordSystem, convert
 from app.geo.errors import DiscoveryErrorCode
 from app.geo.index import active_boost_until
+from app.limits import subject_key
 from app.models.merchants import Merchant
 from app.models.users import Role
 from app.schema.discovery import (
@@ -182,7 +183,10 @@ class DiscoveryQuery:
         output_coord_system: CoordSystemEnum = CoordSystem.GCJ02,  # type: ignore[valid-type]
     ) -> Connection[NearbyMerchant]:
         # A query that selects no cursor cannot scroll: no snapshot, no cursors to encode.
+        # Only a signed-in client's scroll is kept (a few per client); an anonymous one
+        # gets position cursors that recompute the ranking (app/geo/nearby.py).
         cursors = selects_any(info, CURSOR_FIELDS)
+        principal = info.context.principal
         page = await near.nearby(
             float(location.lat),
             float(location.lng),
@@ -192,6 +196,7 @@ class DiscoveryQuery:
             first=first,
             after=after,
             cursors=cursors,
+            owner=subject_key(principal) if principal is not None else None,
         )
         out = CoordSystem(output_coord_system)
         edges = [

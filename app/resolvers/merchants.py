@@ -4,11 +4,15 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
+from app import limits
 from app.domain import merchants, tokens
 from app.domain.merchants import MerchantErrorCode
-from app.models.merchants import Merchant, MerchantStatus
+from app.domain.tokens import AuthErrorCode
+from app.errors import DomainError
+from app.models.merchants import Merchant
 from app.models.users import Role
-from app.schema.errors import handles_errors
+from app.resolvers.visibility import merchant_visible
+from app.schema.errors import handles_errors, to_error
 from app.schema.ids import InputID, decode_id
 from app.schema.merchants import (
     ApplyMerchantInput,
@@ -61,13 +65,9 @@ class MerchantQuery:
     @strawberry.field(description="A merchant open for business (or your own, in any state).")
     async def merchant(self, info: Info, id: InputID) -> MerchantType | None:
         m = await Merchant.get_or_none(id=_mid(id, "id"))
-        if m is None:
+        if m is None or not merchant_visible(info.context.principal, m):
             return None
-        p = info.context.principal
-        visible = m.status == MerchantStatus.APPROVED or (
-            p is not None and (p.role == Role.ADMIN.value or p.user_id == m.owner_id)
-        )
-        return MerchantType.from_model(m) if visible else None
+        return MerchantType.from_model(m)
 
     @strawberry.field(permission_classes=[IsAuthenticated], description="Stores you own.")
     async def my_merchants(
@@ -193,13 +193,11 @@ class MerchantMutation:
         )
 
     @strawberry.mutation(description="A POS device signs in with its serial and secret.")
-    async def pos_device_login(self, serial: str, secret: str) -> AuthResult:
-        from app.domain.tokens import AuthErrorCode
-        from app.errors import DomainError
-        from app.schema.errors import to_error
-
+    async def pos_device_login(self, info: Info, serial: str, secret: str) -> AuthResult:
+        budgets = limits.pos_login_budgets(serial, info.context.scope)
         try:
-            device = await merchants.authenticate_pos_device(serial, secret)
+            async with limits.failures(*budgets, field="secret"):
+                device = await merchants.authenticate_pos_device(serial, secret)
         except DomainError as exc:
             return to_error(AuthError, AuthErrorCode, exc)
         return AuthPayload.of(await tokens.issue_pair(device.id, Role.POS_DEVICE.value))

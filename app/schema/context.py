@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
+from starlette.types import Scope
 
+from app import limits
 from app.domain.tokens import Principal, authenticate
 from app.errors import DomainError
 from app.i18n import set_language
@@ -20,6 +22,11 @@ class Context:
     principal: Principal | None = None
     auth_error: DomainError | None = None
     loaders: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scope(self) -> Scope | None:
+        """The ASGI scope of the request (budgets read the client's address from it)."""
+        return self.request.scope if self.request is not None else None
 
     def loader(self, name: str, factory: Any) -> Any:
         """DataLoaders live one request: built on first use, never shared across requests."""
@@ -39,4 +46,7 @@ async def build_context(request: Request | None) -> Context:
                 ctx.principal = await authenticate(header[7:].strip())
             except DomainError as exc:
                 ctx.auth_error = exc
+        # the request's budget (per subject, else per IP), before anything runs:
+        # RateLimited reaches the view, which answers 429 (app/main.py)
+        await limits.spend_request(request.scope, ctx.principal)
     return ctx

@@ -105,8 +105,8 @@ async def test_json_errors_outside_graphql_follow_the_language(client, settings)
     zh = await client.post("/pay/notify/paypal", content=b"x=1")
     en = await client.post("/pay/notify/paypal", content=b"x=1", headers=EN)
     assert zh.status_code == en.status_code == 404
-    assert zh.json() == {"code": "NOT_FOUND", "message": "未知的支付渠道"}
-    assert en.json() == {"code": "NOT_FOUND", "message": "unknown channel"}
+    assert zh.json() == {"code": "UNKNOWN_CHANNEL", "message": "未知的支付渠道"}
+    assert en.json() == {"code": "UNKNOWN_CHANNEL", "message": "unknown channel"}
 
 
 def test_the_header_says_english_only_when_it_prefers_english():
