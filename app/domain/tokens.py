@@ -127,13 +127,17 @@ def _subject(claims: dict, field: str) -> tuple[Kind, int, str]:
         subject = int(claims["sub"])
     except (TypeError, ValueError):
         raise _invalid(field=field) from None
+    if not 0 < subject < 2**63:  # ids are positive bigints
+        raise _invalid(field=field)
     family = claims.get("fam")
     if not isinstance(family, str) or not family:
         raise _invalid(field=field)
     return kind, subject, family
 
 
-def _principal(kind: Kind, subject: int, family: str, state: str | None, claims: dict) -> Principal:
+def _principal(
+    kind: Kind, subject: int, family: str, state: str | None, claims: dict, field: str = "token"
+) -> Principal:
     """The caller, from the subject's current state; a subject that is gone, frozen or
     disabled is refused whatever its token says."""
     if kind == Kind.PARTNER:
@@ -142,11 +146,11 @@ def _principal(kind: Kind, subject: int, family: str, state: str | None, claims:
             subject, frozenset(scopes.split() if isinstance(scopes, str) else ()), family
         )
     if state is None:
-        raise _invalid(f"this {kind.value} does not exist")
+        raise _invalid(f"this {kind.value} does not exist", field)
     active, _, detail = state.partition("|")
     if kind == Kind.DEVICE:
         if active != "1":
-            raise _invalid("this device is disabled")
+            raise _invalid("this device is disabled", field)
         return DevicePrincipal(subject, int(detail), family)
     if active != "1":
         raise DomainError(AuthErrorCode.ACCOUNT_FROZEN, "this account is frozen", None)
@@ -177,7 +181,7 @@ async def rotate(refresh_token: str, settings: Settings | None = None) -> TokenP
     if await redis.exists(sessions.family_revoked_key(family)):
         raise _invalid("session was signed out", field)
     # Checked before the token is used up: refused while frozen, it still works after.
-    _principal(kind, subject, family, await sessions.read_state(kind, subject), claims)
+    _principal(kind, subject, family, await sessions.read_state(kind, subject), claims, field)
     # GETDEL makes "first use wins" atomic: two concurrent refreshes cannot both rotate.
     stored = await redis.getdel(_refresh_key(jti))
     if stored is None:
