@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     jwt_issuer: str = "multistore"
     jwt_access_ttl_s: int = 900
     jwt_refresh_ttl_s: int = 30 * 24 * 3600
+    # -- principals: how long a subject's state (exists, active, role) may be served from
+    # Redis without a change bumping it; a change takes effect at once regardless.
+    session_state_ttl_s: int = 300
 
     wechat_appid: str = "wx-demo-appid"
     wechat_secret: str = "wx-demo-secret"

@@ -186,6 +186,11 @@ TERMS: dict[str, str] = {
     "name": "名称",
     "category": "类别",
     "address": "地址",
+    # who a field serves
+    "signed-in users": "已登录用户",
+    "POS devices": "收银设备",
+    "partner apps": "合作方应用",
+    "signed-in users, POS devices": "已登录用户、收银设备",
     # kinds of token
     "access": "访问",
     "refresh": "刷新",
@@ -208,6 +213,13 @@ CATALOGUE: dict[str, str] = {
     "malformed cursor": "分页游标格式有误",
     "first must be between 1 and {max}": "每页条数 first 须在 1 到 {max} 之间",
     "sign in first": "请先登录",
+    "this field serves {served} only": "此字段仅供{served}使用",
+    "this field serves signed-in users only": "此字段仅供已登录用户使用",
+    "send the token as 'Authorization: Bearer <token>'": (
+        "请以 'Authorization: Bearer <token>' 的形式发送令牌"
+    ),
+    "say why": "请说明原因",
+    "you cannot freeze your own account": "不能冻结自己的账户",
     "requires role: {roles}": "权限不足，需要以下身份之一：{roles}",
     "not allowed": "无权执行此操作",
     "internal error (request id {request_id})": "服务器内部错误（请求编号 {request_id}）",

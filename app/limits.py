@@ -30,9 +30,8 @@ from redis.exceptions import RedisError
 from starlette.types import Scope
 
 from app.config import get_settings
-from app.domain.tokens import Principal
+from app.domain.principals import Principal
 from app.errors import RateLimited
-from app.models.users import Role
 from app.redis import eval_script, get_redis, script_sha
 
 log = logging.getLogger(__name__)
@@ -106,12 +105,8 @@ async def failures(*budgets: Budget, field: str | None = None) -> AsyncIterator[
 
 def subject_key(principal: Principal) -> str:
     """The subject a signed-in call is counted (and its scroll snapshots kept) under,
-    e.g. `user:12`, `device:3`. The one place that reads the kind from today's role."""
-    if principal.role == Role.POS_DEVICE.value:
-        return f"device:{principal.subject}"
-    if principal.role == Role.PARTNER.value:
-        return f"partner:{principal.subject}"
-    return f"user:{principal.subject}"
+    e.g. `user:12`, `device:3`: the principal's own kind and id."""
+    return principal.key
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -60,7 +60,7 @@ def test_token_cli_refused_in_prod(monkeypatch):
         "PATH": os.defpath,
     }
     out = subprocess.run(
-        [sys.executable, "-m", "app.cli", "token", "--role", "admin", "--subject", "1"],
+        [sys.executable, "-m", "app.cli", "token", "--kind", "user", "--subject", "1"],
         env=env,
         capture_output=True,
         text=True,

@@ -14,6 +14,7 @@ import httpx
 from tortoise.exceptions import IntegrityError
 
 from app.config import Settings, get_settings
+from app.domain.principals import Kind
 from app.domain.tokens import AuthErrorCode, TokenPair, issue_pair
 from app.errors import DomainError, RateLimited
 from app.limits import Budget, spend
@@ -92,12 +93,12 @@ async def login_with_wechat(
         user.wechat_unionid = unionid
         await user.save(update_fields=["wechat_unionid"])
     _ensure_active(user)
-    return user, await issue_pair(user.id, user.role.value, settings=settings)
+    return user, await issue_pair(user.id, Kind.USER, settings=settings)
 
 
 def _ensure_active(user: User) -> None:
     if not user.is_active:
-        raise DomainError("PERMISSION_DENIED", "this account is frozen", None)
+        raise DomainError(AuthErrorCode.ACCOUNT_FROZEN, "this account is frozen", None)
 
 
 # ---------------------------------------------------------------- SMS
@@ -203,4 +204,4 @@ async def login_with_sms(
         except IntegrityError:
             user = await User.get(phone=phone)
     _ensure_active(user)
-    return user, await issue_pair(user.id, user.role.value, settings=settings)
+    return user, await issue_pair(user.id, Kind.USER, settings=settings)

@@ -9,12 +9,8 @@ admins' (app/schema/users.py).
 
 from __future__ import annotations
 
-from app.domain.tokens import Principal
+from app.domain.principals import Principal, UserPrincipal
 from app.models.merchants import Merchant, MerchantStatus
-from app.models.users import Role
-
-# subjects that are not users: their id never stands for a user's
-_NOT_USERS = frozenset({Role.POS_DEVICE.value, Role.PARTNER.value})
 
 
 def merchant_visible(principal: Principal | None, merchant: Merchant) -> bool:
@@ -22,6 +18,7 @@ def merchant_visible(principal: Principal | None, merchant: Merchant) -> bool:
     closed) only its owner and admins see it."""
     if merchant.status == MerchantStatus.APPROVED:
         return True
-    if principal is None or principal.role in _NOT_USERS:
+    # a device or partner id never stands for a user's
+    if not isinstance(principal, UserPrincipal):
         return False
-    return principal.role == Role.ADMIN.value or principal.subject == merchant.owner_id
+    return principal.is_admin or principal.user_id == merchant.owner_id

@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.types import Scope
 
 from app import limits
-from app.domain.tokens import Principal, authenticate
+from app.domain.principals import Principal
+from app.domain.tokens import AuthErrorCode, authenticate
 from app.errors import DomainError
 from app.i18n import set_language
 
@@ -20,6 +21,7 @@ class Context:
     request: Request | None
     request_id: str
     principal: Principal | None = None
+    # Why a token that was sent was not accepted (None when none was sent).
     auth_error: DomainError | None = None
     loaders: dict[str, Any] = field(default_factory=dict)
 
@@ -35,17 +37,31 @@ class Context:
         return self.loaders[name]
 
 
+async def _caller(header: str) -> Principal:
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise DomainError(
+            AuthErrorCode.TOKEN_INVALID,
+            "send the token as 'Authorization: Bearer <token>'",
+            "token",
+        )
+    return await authenticate(token)
+
+
 async def build_context(request: Request | None) -> Context:
     rid = (request.headers.get("x-request-id") if request else None) or uuid.uuid4().hex
     ctx = Context(request=request, request_id=rid[:64])
     set_language(request.headers.get("accept-language") if request else None)
+    header = request.headers.get("authorization", "") if request is not None else ""
+    # An empty header is no header: the caller is anonymous (UNAUTHENTICATED where a
+    # field needs someone); anything else must be a bearer token that holds.
+    if header.strip():
+        try:
+            ctx.principal = await _caller(header)
+        except DomainError as exc:
+            ctx.auth_error = exc
     if request is not None:
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            try:
-                ctx.principal = await authenticate(header[7:].strip())
-            except DomainError as exc:
-                ctx.auth_error = exc
         # the request's budget (per subject, else per IP), before anything runs:
         # RateLimited reaches the view, which answers 429 (app/main.py)
         await limits.spend_request(request.scope, ctx.principal)

@@ -58,7 +58,7 @@ async def test_a_top_level_error_is_chinese_by_default_and_english_when_asked(cl
         "errors"
     ][0]
     assert zh["message"] == "请先登录" and en["message"] == "sign in first"
-    assert zh["extensions"] == en["extensions"] == {"code": "UNAUTHENTICATED"}
+    assert zh["extensions"] == en["extensions"] == {"code": "UNAUTHENTICATED", "field": None}
 
     token = await token_for((await make_user()).id, "consumer")
     query = 'query { order(id: "not-an-id") { id } }'

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from strawberry.relay import GlobalID
 
-from app.domain import auth
+from app.domain import auth, merchants
 from app.limits import client_ip
 from app.main import create_app
 from app.redis import get_redis, make_redis, set_redis
-from tests.factories import make_merchant
+from tests.factories import make_merchant, make_user
 from tests.helpers import gql, token_for
 
 POS_LOGIN = """mutation($serial: String!, $s: String!) {
@@ -179,7 +179,7 @@ async def test_anonymous_requests_per_ip_get_429_with_retry_after(client, settin
     # another address, and a signed-in caller on this one, have budgets of their own
     async with client_from("198.51.100.7") as other:
         assert (await other.post("/graphql", json={"query": PING})).status_code == 200
-    token = await token_for(1, "consumer")
+    token = await token_for((await make_user()).id, "consumer")
     signed_in = await client.post(
         "/graphql", json={"query": PING}, headers={"authorization": f"Bearer {token}"}
     )
@@ -188,7 +188,12 @@ async def test_anonymous_requests_per_ip_get_429_with_retry_after(client, settin
 
 async def test_signed_in_requests_per_subject_from_any_address(client, settings, monkeypatch):
     monkeypatch.setattr(settings, "rate_signed_in_per_subject", 3)
-    user, device = await token_for(7, "consumer"), await token_for(7, "pos_device")
+    store = await make_merchant()
+    device_row, _ = await merchants.register_pos_device(store.owner_id, store.id, "SN-LIMITS")
+    user, device = (
+        await token_for(store.owner_id, "consumer"),
+        await token_for(device_row.id, "pos_device"),
+    )
 
     async def call(c: httpx.AsyncClient, token: str) -> int:
         headers = {"authorization": f"Bearer {token}"}
@@ -197,7 +202,7 @@ async def test_signed_in_requests_per_subject_from_any_address(client, settings,
     assert [await call(client, user) for _ in range(3)] == [200] * 3
     async with client_from("198.51.100.8") as elsewhere:
         assert await call(elsewhere, user) == 429
-    # device 7 is not user 7
+    # a device is not a user: its own budget
     assert await call(client, device) == 200
 
 
