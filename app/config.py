@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
@@ -24,6 +25,9 @@ class Settings(BaseSettings):
     jwt_issuer: str = "multistore"
     jwt_access_ttl_s: int = 900
     jwt_refresh_ttl_s: int = 30 * 24 * 3600
+    # -- principals: how long a subject's state (exists, active, role) may be served from
+    # Redis without a change bumping it; a change takes effect at once regardless.
+    session_state_ttl_s: int = 300
 
     wechat_appid: str = "wx-demo-appid"
     wechat_secret: str = "wx-demo-secret"
@@ -41,6 +45,8 @@ class Settings(BaseSettings):
     payment_stale_minutes: int = 15  # reconciliation picks up payments older than this
     payment_expire_minutes: int = 30  # the channel closes unpaid orders after this
     payment_redis_prefix: str = "pay"
+    # -- split caps (SPEC §9): how long a cap a channel reported for a merchant is kept
+    split_cap_ttl_s: int = 3600
 
     sandbox_enabled: bool = True
     sandbox_key_seed: SecretStr = SecretStr("dev-only-sandbox-key-seed-0123456789")
@@ -73,10 +79,51 @@ class Settings(BaseSettings):
     joinpay_merchant_no: str = ""
     joinpay_key: SecretStr = SecretStr("")
     joinpay_platform_alt_mch_no: str = ""
+    # -- payment channels as the providers check them (issue 18)
+    # The service provider's full registered name (商户全称): WeChat requires it, encrypted,
+    # when the platform is added as a profit-sharing receiver of a sub-merchant.
+    wechatpay_sp_name: str = ""
+    # Download new platform certificates when the newest one expires within this time.
+    wechatpay_cert_renew_before_s: int = 7 * 24 * 3600
 
     sms_code_ttl_s: int = 300
     sms_max_attempts: int = 5
     sms_resend_interval_s: int = 60
+
+    # -- budgets per client (issue 14). Fixed windows counted in Redis (app/limits.py);
+    # a limit of 0 turns that budget off. Anonymous calls count per IP, signed-in calls
+    # per subject; the login budgets count failed attempts only.
+    rate_limits_enabled: bool = True
+    # proxies (addresses or CIDRs) whose X-Forwarded-For is believed; none by default
+    trusted_proxies: list[str] = Field(default_factory=list)
+    rate_anonymous_per_ip: int = 600
+    rate_anonymous_window_s: int = 60
+    rate_signed_in_per_subject: int = 600
+    rate_signed_in_window_s: int = 60
+    rate_sms_send_per_phone: int = 5
+    rate_sms_send_per_ip: int = 30
+    rate_sms_send_window_s: int = 3600
+    rate_sms_login_failures_per_phone: int = 10
+    rate_sms_login_failures_per_ip: int = 50
+    rate_sms_login_window_s: int = 3600
+    rate_pos_login_failures_per_serial: int = 10
+    rate_pos_login_failures_per_ip: int = 50
+    rate_pos_login_window_s: int = 900
+    rate_notify_per_ip: int = 600
+    rate_notify_window_s: int = 60
+    # rejected (unverified) notification bodies stored per channel per window; beyond
+    # that a rejection is answered and logged, its body not kept
+    notify_unverified_stored_per_channel: int = 200
+    notify_unverified_window_s: int = 3600
+    # scroll snapshots of `nearbyMerchants` kept per signed-in client (the newest)
+    nearby_snapshots_per_client: int = 5
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return value
 
     max_body_bytes: int = 64 * 1024
     max_query_depth: int = 10

@@ -57,3 +57,11 @@ class PermissionDenied(DomainError):
 class Invalid(DomainError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__("INVALID", message, field)
+
+
+class RateLimited(DomainError):
+    """A budget is spent: the client may try again after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int, field: str | None = None) -> None:
+        super().__init__("RATE_LIMITED", f"too many requests; try again in {retry_after} s", field)
+        self.retry_after = retry_after

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from cross_web import HTTPException
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -20,6 +21,8 @@ from strawberry.http.parse_content_type import parse_content_type
 
 from app.config import Settings, get_settings
 from app.db import close_db, init_db
+from app.errors import RateLimited
+from app.i18n import language_of, translate
 from app.logging import setup_logging
 from app.payments import registry as payment_channels
 from app.redis import close_redis, get_redis
@@ -54,9 +57,11 @@ class GraphQLApp(GraphQL[Context, None]):
             # the view's refusals (a body that is no GraphQL request, an unsupported
             # content type, ...) as JSON with a code, like every other answer
             code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(e.status_code, "BAD_REQUEST")
-            response = error_response(e.status_code, code, e.reason)
+            response = error_response(e.status_code, code, e.reason, scope)
         except BodyRefused as e:
             response = e.response
+        except RateLimited as e:  # the request's budget (app/schema/context.py)
+            response = rate_limited_response(e)
         await response(scope, receive, send)
 
     async def _fast_post(self, request: Request, send: Send) -> bool:
@@ -71,12 +76,16 @@ class GraphQLApp(GraphQL[Context, None]):
             data = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
             raise BodyRefused(
-                error_response(400, "BODY_NOT_JSON", "the request body is not valid JSON")
+                error_response(
+                    400, "BODY_NOT_JSON", "the request body is not valid JSON", request.scope
+                )
             ) from None
         if type(data) is not dict:
             # (a list would be a batch, which this API does not take)
             raise BodyRefused(
-                error_response(400, "BODY_NOT_OBJECT", "the request body must be a JSON object")
+                error_response(
+                    400, "BODY_NOT_OBJECT", "the request body must be a JSON object", request.scope
+                )
             )
         query, variables = data.get("query"), data.get("variables")
         operation_name, extensions = data.get("operationName"), data.get("extensions")
@@ -141,10 +150,13 @@ class BodyRefused(Exception):
         self.response = response
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    """A refusal outside GraphQL execution, shaped as GraphQL errors are."""
+def error_response(status: int, code: str, message: str, scope: Scope) -> JSONResponse:
+    """A refusal outside GraphQL execution, shaped as GraphQL errors are, its message
+    in the request's language."""
+    language = language_of(Headers(scope=scope).get("accept-language"))
     return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status
+        {"errors": [{"message": translate(message, language), "extensions": {"code": code}}]},
+        status_code=status,
     )
 
 
@@ -200,9 +212,27 @@ class BodySizeLimit:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(
-            413, "BODY_TOO_LARGE", f"request body exceeds {self.max_bytes} bytes"
+            413, "BODY_TOO_LARGE", f"request body exceeds {self.max_bytes} bytes", scope
         )
         await response(scope, receive, send)
+
+
+def rate_limited_response(e: RateLimited) -> Response:
+    """A request refused before execution: HTTP 429, Retry-After, and the error in
+    GraphQL's shape with its code and the seconds to wait."""
+    return JSONResponse(
+        {
+            "data": None,
+            "errors": [
+                {
+                    "message": e.message,
+                    "extensions": {"code": e.code, "retryAfter": e.retry_after},
+                }
+            ],
+        },
+        status_code=429,
+        headers={"Retry-After": str(e.retry_after)},
+    )
 
 
 async def healthz(request: Request) -> Response:

@@ -106,6 +106,16 @@ async def run_script(
     return await _on_lean_connection(r, lambda conn: _evalsha(conn, text, sha, keys, args))
 
 
+async def eval_script(
+    r: aioredis.Redis, text: str, sha: str, keys: Sequence[str], args: Sequence[Any]
+) -> Any:
+    """A script in one round trip on either Redis: `run_script` on a server, EVAL on the
+    in-process stand-in (fakeredis runs Lua through lupa)."""
+    if is_server(r):
+        return await run_script(r, text, sha, keys, args)
+    return await r.eval(text, len(keys), *keys, *args)  # type: ignore[misc]
+
+
 async def _on_lean_connection(r: aioredis.Redis, call: Callable[[Any], Awaitable[T]]) -> T:
     """`call` on a connection of the lean pool, the whole of it bounded by one timeout
     (a per-command socket timeout costs a task per write in redis-py).

@@ -25,7 +25,11 @@ async def gql(
     return body
 
 
-async def token_for(subject: int, role: str) -> str:
+async def token_for(subject: int, role: str = "") -> str:
+    """An access token for a user (a device when `role` is "pos_device"). What a user may
+    do comes from the database on each request, not from `role`: it only names the kind."""
+    from app.domain.principals import Kind
     from app.domain.tokens import issue_pair
 
-    return (await issue_pair(subject, role)).access_token
+    kind = Kind.DEVICE if role == "pos_device" else Kind.USER
+    return (await issue_pair(subject, kind)).access_token

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from pydantic import ValidationError
 
@@ -55,10 +57,10 @@ def test_token_cli_refused_in_prod(monkeypatch):
         "JWT_SECRET": STRONG,
         "REDIS_URL": "redis://127.0.0.1:1/0",
         "DATABASE_URL": PG,
-        "PATH": "/usr/bin:/bin",
+        "PATH": os.defpath,
     }
     out = subprocess.run(
-        [sys.executable, "-m", "app.cli", "token", "--role", "admin", "--subject", "1"],
+        [sys.executable, "-m", "app.cli", "token", "--kind", "user", "--subject", "1"],
         env=env,
         capture_output=True,
         text=True,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+import unicodedata
+from collections.abc import Sequence
 from typing import Protocol
 
 import httpx
@@ -11,9 +13,11 @@ from tortoise.exceptions import IntegrityError
 
 from app import inputs
 from app.config import Settings, get_settings
+from app.domain.principals import Kind
 from app.domain.tokens import AuthErrorCode, TokenPair, issue_pair
-from app.errors import DomainError
+from app.errors import DomainError, RateLimited
 from app.inputs import digits
+from app.limits import Budget, spend
 from app.models.users import Role, User
 from app.redis import get_redis
 
@@ -87,12 +91,12 @@ async def login_with_wechat(
         user.wechat_unionid = unionid
         await user.save(update_fields=["wechat_unionid"])
     _ensure_active(user)
-    return user, await issue_pair(user.id, user.role.value, settings=settings)
+    return user, await issue_pair(user.id, Kind.USER, settings=settings)
 
 
 def _ensure_active(user: User) -> None:
     if not user.is_active:
-        raise DomainError("PERMISSION_DENIED", "this account is frozen", None)
+        raise DomainError(AuthErrorCode.ACCOUNT_FROZEN, "this account is frozen", None)
 
 
 # ---------------------------------------------------------------- SMS
@@ -136,21 +140,28 @@ def set_sms_sender(sender: SmsSender | None) -> None:
     _sms_sender = sender
 
 
-def _check_phone(phone: str) -> str:
-    return digits(phone, inputs.PHONE, "phone", "phone must be an 11-digit mainland mobile number")
+def normalise_phone(phone: str) -> str:
+    """The one spelling of a mainland mobile number (its cooldown, budgets and user row
+    are keyed on it): NFKC (full-width digits become ASCII), spaces and dashes and a
+    +86 prefix dropped; then 11 ASCII digits (app/inputs.py), or INVALID."""
+    text = unicodedata.normalize("NFKC", phone or "").strip()
+    text = text.replace(" ", "").replace("-", "").removeprefix("+86")
+    return digits(text, inputs.PHONE, "phone", "phone must be an 11-digit mainland mobile number")
 
 
-async def request_sms_code(phone: str, *, settings: Settings | None = None) -> int:
-    """Send a 6-digit code; returns seconds until another may be requested."""
+async def request_sms_code(
+    phone: str, *, settings: Settings | None = None, budgets: Sequence[Budget] = ()
+) -> int:
+    """Send a 6-digit code; returns seconds until another may be requested. `budgets`
+    (app/limits.py) count the codes sent: one is spent only once the cooldown allows a
+    code, so asking again too early costs none."""
     settings = settings or get_settings()
-    phone = _check_phone(phone)
+    phone = normalise_phone(phone)
     redis = get_redis()
-    if not await redis.set(
-        f"sms:cooldown:{phone}", "1", ex=settings.sms_resend_interval_s, nx=True
-    ):
-        raise DomainError(
-            "RATE_LIMITED", "a code was sent recently; wait before asking again", "phone"
-        )
+    cooldown = f"sms:cooldown:{phone}"
+    if not await redis.set(cooldown, "1", ex=settings.sms_resend_interval_s, nx=True):
+        raise RateLimited(max(1, await redis.ttl(cooldown)), "phone")
+    await spend(*budgets, field="phone")
     sender = _sender(settings)
     code = f"{secrets.randbelow(1_000_000):06d}"
     async with redis.pipeline(transaction=True) as pipe:
@@ -165,7 +176,7 @@ async def login_with_sms(
     phone: str, code: str, *, settings: Settings | None = None
 ) -> tuple[User, TokenPair]:
     settings = settings or get_settings()
-    phone = _check_phone(phone)
+    phone = normalise_phone(phone)
     redis = get_redis()
     attempts_key = f"sms:attempts:{phone}"
     attempts = await redis.incr(attempts_key)
@@ -189,4 +200,4 @@ async def login_with_sms(
         except IntegrityError:
             user = await User.get(phone=phone)
     _ensure_active(user)
-    return user, await issue_pair(user.id, user.role.value, settings=settings)
+    return user, await issue_pair(user.id, Kind.USER, settings=settings)

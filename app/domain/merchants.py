@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 
 from app import inputs
 from app.config import get_settings
+from app.domain import sessions
 from app.domain.policy import Policy, get_policy
 from app.errors import DomainError, NotFound, PermissionDenied, error_codes
 from app.models.merchants import (
@@ -162,6 +163,9 @@ async def _set_status(
                 .using_db(conn)
                 .update(role=Role.MERCHANT_OWNER)
             )
+    if to == MerchantStatus.APPROVED:
+        # the owner may have just become a merchant owner: their sessions see it now
+        await sessions.user_changed(merchant.owner_id)
     await _changed(merchant)
     return merchant
 
@@ -232,6 +236,7 @@ async def add_staff(owner_id: int, merchant_id: int, staff_user_id: int) -> Merc
     if user.role == Role.CONSUMER:
         user.role = Role.MERCHANT_STAFF
         await user.save(update_fields=["role"])
+        await sessions.user_changed(user.id)
     return staff
 
 

@@ -21,7 +21,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app import sql
-from app.domain import ledger
+from app.domain import ledger, receivables
 from app.domain.ledger import Post, acct
 from app.domain.policy import Policy, get_policy
 from app.domain.settlement import (
@@ -225,7 +225,9 @@ async def _insert_order(
         "SELECT o.*, p.id AS _payment, p.out_trade_no AS _trade_no FROM o, p",
         [
             *values.values(),
-            *service.payment_of_new_order(row["cash_fen"], row["discount_fen"], first),
+            *service.payment_of_new_order(
+                row["cash_fen"], row["discount_fen"], first, row["channel"]
+            ),
         ],
     )
     paid_with = replace(first, payment_id=found[0]["_payment"], trade_no=found[0]["_trade_no"])
@@ -761,6 +763,9 @@ async def settle_order(order_id: int, at: date | None = None) -> int:
             ),
         ):
             out.append(Post(pending, active, pts - share_of(pts, r, a)))
+        # what the merchant owes from a capped split is netted from what this order
+        # makes the platform owe it, before this order's own unsplit part is added
+        out += await receivables.netting(order, plan, conn)
         out = [p for p in out if p.amount]
         if out:
             await ledger.post(
@@ -770,6 +775,7 @@ async def settle_order(order_id: int, at: date | None = None) -> int:
                 idem_key=f"order:{order.id}:settled",
                 conn=conn,
             )
+        await receivables.record(order, conn)
         now = _activation_time(at)
         await (
             PointLot.filter(order_id=order.id, status=LotStatus.PENDING)

@@ -176,6 +176,23 @@ class TrafficPolicy(_Strict):
     boost_max_hours: Annotated[int, Field(ge=1)] = 72
 
 
+class SplitCapPolicy(_Strict):
+    """What each channel lets the platform take from one payment by profit sharing, in
+    bps of the cash paid (SPEC §9 "Split caps"). A channel that reports a merchant's own
+    maximum (WeChat Pay's merchant-configs) is asked instead, per merchant; this is then
+    only the estimate written on the payment before its split."""
+
+    wechatpay: PosBps = 3_000  # WeChat Pay's default maximum
+    alipay: PosBps = 3_000  # Alipay's default maximum for 交易分账
+    allinpay: PosBps = 3_000
+    joinpay: PosBps = 3_000
+    sandbox: PosBps = BPS
+
+    def of(self, channel: str) -> int:
+        """The cap of a channel; one this policy does not name takes nothing."""
+        return int(getattr(self, channel, 0)) if channel in type(self).model_fields else 0
+
+
 class Policy(_Strict):
     name: str
     description: str = ""
@@ -185,6 +202,7 @@ class Policy(_Strict):
     pools: dict[Literal["consumer", "merchant"], PoolPolicy]
     release: ReleasePolicy
     traffic: TrafficPolicy = Field(default_factory=TrafficPolicy)
+    split_caps: SplitCapPolicy = Field(default_factory=SplitCapPolicy)
 
     @model_validator(mode="after")
     def _fits_in_discount(self) -> Policy:

@@ -72,8 +72,9 @@ def cat_key(category: str) -> str:
     return f"{PREFIX}cat:{category}"
 
 
-def snap_key(token: str) -> str:
-    return f"{PREFIX}snap:{token}"
+def snap_key(owner: str) -> str:
+    """The scroll snapshots of one signed-in client (a hash: slot -> snapshot)."""
+    return f"{PREFIX}snap:{owner}"
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,15 @@
    sphere), so the radius edge is decided identically on Redis and on the in-process
    stand-in; the score (ranking.py) is computed for all candidates at once (numpy).
    Ties break by id.
-4. When the caller hands out cursors and there is a next page, the full ranked id list
-   is kept under a random token for `SNAPSHOT_TTL_S` (a second round trip, only then);
-   later pages read it, so the order does not shift while the user scrolls. A merchant
-   suspended meanwhile drops out of later pages at once. If the snapshot has expired,
-   the ranking is recomputed and continues after the cursor's (score, id) position.
+4. When a signed-in caller hands out cursors and there is a next page, the full ranked
+   id list is kept as a scroll snapshot for `SNAPSHOT_TTL_S` (a second round trip, only
+   then); later pages read it, so the order does not shift while the user scrolls. A
+   merchant suspended meanwhile drops out of later pages at once. A client keeps its
+   newest `nearby_snapshots_per_client` snapshots (slots of one hash per client, the
+   oldest overwritten). A cursor whose snapshot is gone (expired, overwritten, or
+   another client's) continues by recomputing the ranking after the cursor's (score,
+   id) position, as does every cursor of an anonymous caller: anonymous calls store
+   nothing, and their cursors are positions only.
 
 No database query on this path (except once, if this Redis never had an index: then the
 first query builds it from the database).
@@ -23,15 +27,16 @@ first query builds it from the database).
 from __future__ import annotations
 
 import math
-import secrets
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from app.config import get_settings
 from app.errors import DomainError
-from app.redis import get_redis, is_server, run_script, script_sha
+from app.redis import eval_script, get_redis, is_server, run_script, script_sha
 from app.schema.pagination import decode_cursor, encode_cursor, page_size
 
 from . import index
@@ -46,6 +51,7 @@ MAX_CANDIDATES = 1000
 RADIUS_SLACK_M = 5.0  # Redis geohashes are exact to < 1 m; the edge is decided here
 SNAPSHOT_TTL_S = 600
 NO_SNAPSHOT = "0"
+_SEQ = re.compile(r"[0-9]{1,18}")  # a snapshot's number in a cursor
 
 
 @dataclass(slots=True)  # (not frozen: a frozen init costs ~4 us more per result)
@@ -105,11 +111,14 @@ async def nearby(
     after: str | None = None,
     now: float | None = None,
     cursors: bool = True,
+    owner: str | None = None,
 ) -> NearbyPage:
     """Approved merchants within `radius_m` of the point, best first.
 
-    `cursors=False` says the caller shows no cursor (a GraphQL query that selects none):
-    then no scroll snapshot is stored, as nobody could continue from it.
+    `owner` names the signed-in client whose scroll snapshots are kept (e.g. `user:12`);
+    None (anonymous) stores none. `cursors=False` says the caller shows no cursor (a
+    GraphQL query that selects none): then no snapshot is stored either, as nobody
+    could continue from it.
     """
     check_location(lat, lng)
     if not 1 <= radius_m <= MAX_RADIUS_M:
@@ -119,7 +128,7 @@ async def nearby(
     glat, glng = convert(lat, lng, coord_system, CoordSystem.GCJ02)
     if after is not None:
         token, offset, cur_score, cur_id = _parse_cursor(after)
-        page = await _from_snapshot(token, offset + 1, n, now)
+        page = await _from_snapshot(owner, token, offset + 1, n, now)
         if page is not None:
             return page
         r = await _rank(glat, glng, radius_m, category, now)
@@ -127,13 +136,27 @@ async def nearby(
         rest = [i for i in r.order().tolist() if _key(r.total[i], int(r.ids[i])) > pos]
         return r.page(np.array(rest, dtype=np.int64), n, NO_SNAPSHOT, 0, len(rest))
     r = await _rank(glat, glng, radius_m, category, now)
-    if not (cursors and len(r.ids) > n):
+    if not (cursors and owner is not None and len(r.ids) > n):
         return r.page(r.top(n), n, NO_SNAPSHOT, 0, len(r.ids))
     order = r.order()
-    token = secrets.token_urlsafe(9)
     body = f"{glat:.7f},{glng:.7f};" + ",".join(map(str, r.ids[order].tolist()))
-    await get_redis().set(index.snap_key(token), body, ex=SNAPSHOT_TTL_S)
-    return r.page(order, n, token, 0, len(order))
+    keep = max(1, get_settings().nearby_snapshots_per_client)
+    seq = await eval_script(
+        get_redis(), KEEP_LUA, _KEEP_SHA, [index.snap_key(owner)], [body, keep, SNAPSHOT_TTL_S]
+    )
+    return r.page(order, n, str(seq), 0, len(order))
+
+
+# One client's snapshots: a hash whose field `seq` counts them and whose slot
+# `seq % keep` holds the newest ones ("<seq>;<body>"): a new snapshot overwrites the
+# oldest, so a client never has more than `keep`, in one key that expires with the last.
+KEEP_LUA = """
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('HSET', KEYS[1], tostring(seq % tonumber(ARGV[2])), seq .. ';' .. ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return seq
+"""
+_KEEP_SHA = script_sha(KEEP_LUA)
 
 
 class _Ranking:
@@ -317,17 +340,22 @@ def _parse_cursor(after: str) -> tuple[str, int, float, int]:
         raise DomainError("INVALID", "malformed cursor", "after") from None
 
 
-async def _from_snapshot(token: str, start: int, n: int, now: float) -> NearbyPage | None:
-    """The next page of a stored ranking: its order, today's merchants (one round trip)."""
-    if token == NO_SNAPSHOT:
+async def _from_snapshot(
+    owner: str | None, token: str, start: int, n: int, now: float
+) -> NearbyPage | None:
+    """The next page of a stored ranking: its order, today's merchants (one round trip).
+    None when the caller has no such snapshot (any more)."""
+    if owner is None or token == NO_SNAPSHOT or not _SEQ.fullmatch(token):
         return None
     r = get_redis()
+    keep = max(1, get_settings().nearby_snapshots_per_client)
     pipe = r.pipeline(transaction=False)
-    pipe.get(index.snap_key(token))
+    pipe.hget(index.snap_key(owner), str(int(token) % keep))
     pipe.get(index.K_GEN)
     pipe.xrange(index.K_CHANGES, min=f"({CACHE.last_id}", max="+", count=BACKLOG)
-    body, gen, entries = await pipe.execute()
-    if body is None:
+    stored, gen, entries = await pipe.execute()
+    seq, _, body = (stored or "").partition(";")
+    if seq != token:  # none, or overwritten by a newer snapshot
         return None
     await CACHE.catch_up(r, gen, entries)
     origin, _, rest = body.partition(";")

@@ -35,3 +35,24 @@ class User(Model):
 
     class Meta:
         table = "users"
+
+
+class AccountFreeze(Model):
+    """One freeze or unfreeze of an account: who did it, when and why. The account's
+    current state is `User.is_active`; this is its history."""
+
+    user_id: int
+    by_user_id: int | None
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "core.User", related_name="freezes", on_delete=fields.CASCADE
+    )
+    frozen = fields.BooleanField()  # True: frozen by this record; False: unfrozen
+    reason = fields.CharField(max_length=255)
+    by_user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "core.User", related_name="freezes_made", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "account_freezes"

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from app.payments import crypto, money
+from app.payments import crypto, identifiers, money
 from app.payments.base import (
     ChannelError,
     ClientKind,
@@ -179,6 +179,7 @@ class Allinpay(FormAggregator):
         return data
 
     async def create_payment(self, req: PayRequest) -> PaymentStart:
+        identifiers.check(self.name, "out_trade_no", req.out_trade_no)
         params = {
             "cusid": req.provider_merchant_id,
             "trxamt": str(req.amount_fen),
@@ -227,6 +228,7 @@ class Allinpay(FormAggregator):
         await self._trx("/tranx/close", {"cusid": provider_merchant_id, "oldreqsn": out_trade_no})
 
     async def refund(self, req: RefundRequest) -> RefundResult:
+        identifiers.check(self.name, "out_refund_no", req.out_refund_no)
         params = {
             "cusid": req.provider_merchant_id,
             "trxamt": str(req.amount_fen),
@@ -387,6 +389,7 @@ class Joinpay(FormAggregator):
         return await self.post(path, {**params, "_path": path}, kind)
 
     async def create_payment(self, req: PayRequest) -> PaymentStart:
+        identifiers.check(self.name, "out_trade_no", req.out_trade_no)
         params = {
             "p0_Version": "2.1",
             "p1_MerchantNo": self.cfg.merchant_no,
@@ -449,6 +452,7 @@ class Joinpay(FormAggregator):
         return None  # orders expire at the provider; reconciliation only closes ours
 
     async def refund(self, req: RefundRequest) -> RefundResult:
+        identifiers.check(self.name, "out_refund_no", req.out_refund_no)
         params = {
             "p1_MerchantNo": self.cfg.merchant_no,
             "p2_OrderNo": req.out_trade_no,

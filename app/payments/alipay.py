@@ -3,7 +3,11 @@ the app order string, async notification verification, refunds with `out_request
 royalty (分账) relation bind and `alipay.trade.order.settle`.
 
 Signing: every parameter but `sign` (and empty ones), sorted by key, joined `k=v&...`,
-SHA256withRSA with the app private key. Answers carry `sign` over the exact text of the
+SHA256withRSA with the app private key. As the official SDKs send it, every common
+parameter (charset included) goes in the gateway URL's query and only `biz_content` in
+the form body, sent as `application/x-www-form-urlencoded;charset=utf-8`: Alipay reads
+the charset from the URL and takes GBK when it is not there, so a UTF-8 body with
+Chinese text would not verify. Answers carry `sign` over the exact text of the
 `<method>_response` node, verified with the Alipay public key. Notifications exclude
 `sign` and `sign_type` from the signed string; we answer the text `success`.
 """
@@ -19,7 +23,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
-from app.payments import crypto, money
+from app.payments import crypto, identifiers, money
 from app.payments.base import (
     ChannelError,
     ClientKind,
@@ -42,6 +46,9 @@ from app.payments.http import ChannelHttp, json_or_error, provider_refused
 TRANSIENT_SUB_CODES = {"ACQ.SYSTEM_ERROR", "ISP.UNKNOW-ERROR", "AOP.SYSTEM_ERROR"}
 # Alipay redelivers for about 25 hours; its notify_time is the first attempt's.
 NOTIFY_WINDOW_S = 26 * 3600
+CHARSET = "utf-8"
+# what the body of a request carries; everything else goes in the URL's query
+_BODY_PARAMS = ("biz_content",)
 _TRADE_STATES = {
     "TRADE_SUCCESS": TradeState.PAID,
     "TRADE_FINISHED": TradeState.PAID,
@@ -106,7 +113,7 @@ class Alipay:
             "app_id": self.cfg.app_id,
             "method": method,
             "format": "JSON",
-            "charset": "utf-8",
+            "charset": CHARSET,
             "sign_type": "RSA2",
             "timestamp": money.plain_time(money.now_shanghai()),
             "version": "1.0",
@@ -119,7 +126,14 @@ class Alipay:
 
     async def _call(self, method: str, biz: dict[str, Any], notify_url: str = "") -> dict:
         params = self.signed_params(method, biz, notify_url)
-        resp = await self.http.send("POST", "", data=params)
+        query = {k: v for k, v in params.items() if k not in _BODY_PARAMS}
+        body = {k: v for k, v in params.items() if k in _BODY_PARAMS}
+        resp = await self.http.send(
+            "POST",
+            "?" + urlencode(query, encoding=CHARSET),
+            content=urlencode(body, encoding=CHARSET).encode(),
+            headers={"Content-Type": f"application/x-www-form-urlencoded;charset={CHARSET}"},
+        )
         if resp.status_code != 200:
             raise provider_refused(
                 self.name, f"HTTP_{resp.status_code}", "", transient=resp.status_code >= 500
@@ -153,6 +167,7 @@ class Alipay:
     # ------------------------------------------------------------ payments
 
     async def create_payment(self, req: PayRequest) -> PaymentStart:
+        identifiers.check(self.name, "out_trade_no", req.out_trade_no)
         biz: dict[str, Any] = {
             "out_trade_no": req.out_trade_no,
             "total_amount": money.fen_to_yuan(req.amount_fen),
@@ -201,6 +216,7 @@ class Alipay:
     # ------------------------------------------------------------ refunds
 
     async def refund(self, req: RefundRequest) -> RefundResult:
+        identifiers.check(self.name, "out_request_no", req.out_refund_no)
         biz: dict[str, Any] = {
             "out_trade_no": req.out_trade_no,
             "refund_amount": money.fen_to_yuan(req.amount_fen),
@@ -239,11 +255,14 @@ class Alipay:
                 "receiver_list": [
                     {"type": "userId", "account": self.cfg.platform_user_id, "memo": "platform"}
                 ],
-                "out_request_no": f"BIND{provider_merchant_id or 'default'}"[:64],
+                "out_request_no": identifiers.derive(
+                    self.name, "settle_request_no", provider_merchant_id or "default", "BIND"
+                ),
             },
         )
 
     async def split(self, req: SplitRequest) -> SplitResult:
+        identifiers.check(self.name, "settle_request_no", req.out_split_no)
         body = await self._call(
             "alipay.trade.order.settle",
             {
@@ -280,11 +299,17 @@ class Alipay:
 
     async def parse_notification(self, headers: dict[str, str], body: bytes) -> Notice:
         try:
-            params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
-        except UnicodeDecodeError:
-            raise NotificationRejected("body is not utf-8 form data") from None
+            # The form is percent-encoded ASCII; its values are in the charset it names.
+            text = body.decode("ascii")
+            charset = dict(parse_qsl(text, encoding="latin-1")).get("charset") or CHARSET
+            params = dict(
+                parse_qsl(text, keep_blank_values=True, encoding=charset, errors="strict")
+            )
+        except (UnicodeDecodeError, LookupError):
+            raise NotificationRejected("body is not form data in its charset") from None
         sig = params.get("sign", "")
-        if not sig or params.get("sign_type", "RSA2") != "RSA2":
+        # sign_type is part of every notification: a missing one is not taken as RSA2
+        if not sig or params.get("sign_type") != "RSA2":
             raise NotificationRejected("missing or unsupported signature")
         if not crypto.rsa_verify(
             self.cfg.alipay_public_key, sign_content(params, ("sign", "sign_type")), sig

@@ -63,14 +63,15 @@ class ClientKind(StrEnum):
 @dataclass(frozen=True)
 class SplitPlan:
     """分账: the merchant gets `merchant_fen`, the platform `platform_fen` (its D, capped
-    at the cash paid). The two add up to the cash amount."""
+    at the cash paid and at the channel's cap, `cap_bps` of the cash rounded down: never
+    a fen above what the channel allows). The two add up to the cash amount."""
 
     merchant_fen: int
     platform_fen: int
 
     @classmethod
-    def for_order(cls, cash_fen: int, discount_fen: int) -> SplitPlan:
-        platform = max(0, min(discount_fen, cash_fen))
+    def for_order(cls, cash_fen: int, discount_fen: int, cap_bps: int = 10_000) -> SplitPlan:
+        platform = max(0, min(discount_fen, cash_fen, cash_fen * cap_bps // 10_000))
         return cls(merchant_fen=cash_fen - platform, platform_fen=platform)
 
 

@@ -29,7 +29,7 @@ from app.models.payments import (
     RefundStatus,
     SplitStatus,
 )
-from app.payments import registry
+from app.payments import identifiers, registry
 from app.payments.base import (
     ChannelError,
     PaymentErrorCode,
@@ -60,7 +60,8 @@ async def request_channel_refund(
     order: Order, refund: OrderRefund, *, cash_fen: int | None = None
 ) -> ChannelRefund | None:
     """Refund at the channel, after the ledger side committed. Idempotent per
-    `refund.refund_key` (the provider's out_refund_no / out_request_no).
+    `refund.refund_key` (the provider's out_refund_no / out_request_no is derived from it:
+    `identifiers.refund_no`).
 
     `cash_fen` overrides the channel amount (default: the cash part of the refund, see
     `cash_part`). Returns None when there is nothing to refund at a channel (an order
@@ -69,7 +70,10 @@ async def request_channel_refund(
     reconciliation, `failed` is for operations) and is returned with its status. Raises
     DomainError REFUND_EXCEEDS_PAYMENT when refunds would pass the amount paid.
     """
-    existing = await ChannelRefund.get_or_none(refund_key=refund.refund_key)
+    # The channel's refund number, derived from the client's key (any key gives one the
+    # channel takes; the same key always the same one).
+    key = identifiers.refund_no(order.channel, refund.refund_key)
+    existing = await ChannelRefund.get_or_none(refund_key=key)
     if existing is None:
         amount = cash_fen if cash_fen is not None else await cash_part(order, refund)
         if amount <= 0:
@@ -77,7 +81,7 @@ async def request_channel_refund(
         if not await Payment.exists(order_id=order.id, status=PaymentStatus.PAID):
             log.warning("order %s has no paid channel payment: nothing to refund there", order.id)
             return None
-        existing = await _record(order, refund.refund_key, amount)
+        existing = await _record(order, key, amount)
     if existing.status == RefundStatus.PENDING:
         # On a channel error the refund stays recorded with its status: reconciliation
         # retries what is pending.
@@ -88,7 +92,7 @@ async def request_channel_refund(
 
 
 def stray_refund_key(payment: Payment) -> str:
-    return f"{STRAY_REFUND_PREFIX}{payment.out_trade_no}"
+    return identifiers.refund_no(payment.channel, f"{STRAY_REFUND_PREFIX}{payment.out_trade_no}")
 
 
 async def refund_stray(payment_id: int, channel_txn_id: str, reason: str) -> ChannelRefund:
@@ -179,8 +183,14 @@ async def submit(cr: ChannelRefund) -> None:
     """Send a recorded refund to the channel (split return first)."""
     payment = await Payment.get(id=cr.payment_id)
     adapter = registry.get_channel(payment.channel)
+    return_no = identifiers.derive(payment.channel, "out_return_no", cr.refund_key, "RT")
     try:
         inline_return = getattr(adapter, "returns_split_with_refund", False)
+        # Every number of this refund is checked before the first call: a number the
+        # channel would refuse must not leave the split returned and the refund undone.
+        identifiers.check(payment.channel, identifiers.refund_field(payment.channel), cr.refund_key)
+        if not inline_return:
+            identifiers.check(payment.channel, "out_return_no", return_no)
         if cr.split_return_fen > 0 and not cr.split_return_done and not inline_return:
             await adapter.return_split(
                 SplitReturnRequest(
@@ -188,7 +198,7 @@ async def submit(cr: ChannelRefund) -> None:
                     channel_txn_id=payment.channel_txn_id or "",
                     out_split_no=payment.split_out_no or split_no(payment),
                     channel_split_id=payment.split_channel_id,
-                    out_return_no=f"RT{cr.refund_key}"[:64],
+                    out_return_no=return_no,
                     amount_fen=cr.split_return_fen,
                     provider_merchant_id=payment.provider_merchant_id,
                 )

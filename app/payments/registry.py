@@ -106,6 +106,8 @@ def _build(name: str, s: Settings) -> PaymentChannel:
                     else None
                 ),
                 notify_window_s=s.payment_notify_window_s,
+                sp_name=s.wechatpay_sp_name,
+                cert_renew_before_s=s.wechatpay_cert_renew_before_s,
             ),
             s.wechatpay_api_base,
             timeout_s=timeout,

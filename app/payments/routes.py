@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app import limits
 from app.config import get_settings
+from app.errors import RateLimited
 from app.payments import webhooks
 from app.payments.service import run_split_safely
 
 
 async def notify(request: Request) -> Response:
+    try:
+        await limits.spend(limits.notify_budget(request.scope))
+    except RateLimited as e:
+        return JSONResponse(
+            {"code": e.code, "message": e.message, "retryAfter": e.retry_after},
+            status_code=429,
+            headers={"Retry-After": str(e.retry_after)},
+        )
     channel = request.path_params["channel"]
     body = await request.body()
     result = await webhooks.handle_notification(channel, dict(request.headers), body)

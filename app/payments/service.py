@@ -12,11 +12,12 @@ from typing import Any
 from tortoise import connections
 
 from app.config import get_settings
+from app.domain import receivables
 from app.errors import DomainError
 from app.models.orders import Order, OrderStatus
 from app.models.payments import MerchantChannel, Payment, PaymentStatus, SplitStatus
 from app.models.users import User
-from app.payments import health, registry
+from app.payments import health, registry, split_caps
 from app.payments.base import (
     ChannelError,
     ClientKind,
@@ -78,9 +79,11 @@ PAYMENT_OF_NEW_ORDER = (
 )
 
 
-def payment_of_new_order(cash_fen: int, discount_fen: int, first: FirstPayment) -> list[Any]:
+def payment_of_new_order(
+    cash_fen: int, discount_fen: int, first: FirstPayment, channel: str
+) -> list[Any]:
     """The values of `PAYMENT_OF_NEW_ORDER`, in order."""
-    plan = SplitPlan.for_order(cash_fen, discount_fen)
+    plan = split_caps.planned_split(channel, cash_fen, discount_fen)
     return [plan.merchant_fen, plan.platform_fen, first.provider_merchant_id,
             PaymentStatus.PENDING.value, SplitStatus.NONE.value]  # fmt: skip
 
@@ -116,7 +119,7 @@ async def start_payment(
     else:
         first_seen = first
     adapter = registry.get_channel(order.channel)
-    plan = SplitPlan.for_order(order.cash_fen, order.discount_fen)
+    plan = split_caps.planned_split(order.channel, order.cash_fen, order.discount_fen)
     pmid = first_seen.provider_merchant_id
     # The payer id the channel knows: the WeChat openid for WeChat Pay and the
     # aggregators (WeChat mini-program pay through them). We hold no Alipay buyer id, so
@@ -253,13 +256,30 @@ async def apply_paid(payment: Payment, channel_txn_id: str, amount_fen: int) -> 
 
 
 async def run_split(payment_id: int) -> str:
-    """Ask the channel for the split of a paid payment, or follow one in progress."""
+    """Ask the channel for the split of a paid payment, or follow one in progress.
+
+    Before the first request the platform's share is capped at what the channel allows
+    this merchant (`split_caps`) and written on the payment; from then on the payment's
+    figures stand, so a repeated request under the same split number asks the same."""
     payment = await Payment.get(id=payment_id)
     if payment.split_status not in (SplitStatus.PENDING, SplitStatus.PROCESSING):
         return str(payment.split_status)
     if payment.status != PaymentStatus.PAID or not payment.channel_txn_id:
         return str(payment.split_status)  # never before a success
     adapter = registry.get_channel(payment.channel)
+    order = await Order.get(id=payment.order_id)
+    if payment.split_status == SplitStatus.PENDING and payment.split_attempts == 0:
+        try:
+            cap = await split_caps.merchant_cap_bps(payment.channel, payment.provider_merchant_id)
+        except ChannelError as exc:
+            log.warning("split cap of payment %s not known yet: %s", payment.id, exc.code)
+            return str(payment.split_status)
+        plan = SplitPlan.for_order(payment.amount_fen, order.discount_fen, cap)
+        if plan.platform_fen != payment.platform_fen:
+            await Payment.filter(id=payment.id).update(
+                platform_fen=plan.platform_fen, merchant_fen=plan.merchant_fen
+            )
+            payment.platform_fen, payment.merchant_fen = plan.platform_fen, plan.merchant_fen
     req = SplitRequest(
         out_trade_no=payment.out_trade_no,
         channel_txn_id=payment.channel_txn_id,
@@ -270,7 +290,6 @@ async def run_split(payment_id: int) -> str:
     )
     try:
         if payment.split_status == SplitStatus.PENDING:
-            order = await Order.get(id=payment.order_id)
             mc = await MerchantChannel.get_or_none(
                 merchant_id=order.merchant_id, channel=payment.channel
             )
@@ -294,6 +313,9 @@ async def run_split(payment_id: int) -> str:
         split_channel_id=result.channel_split_id or payment.split_channel_id,
         split_attempts=payment.split_attempts + 1,
     )
+    if status == SplitStatus.FINISHED:
+        # an order settled before its split finished: its receivable is recorded now
+        await receivables.record_after_split(order.id)
     return str(status)
 
 

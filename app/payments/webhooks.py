@@ -1,5 +1,15 @@
-"""`POST /pay/notify/{channel}`: store raw, verify, apply exactly once, answer in the
+"""`POST /pay/notify/{channel}`: verify, store raw, apply exactly once, answer in the
 provider's form.
+
+What anyone can send is refused before anything is stored: an unknown channel (404,
+`UNKNOWN_CHANNEL`) and a header that is not printable ASCII or is over
+`MAX_HEADER_CHARS` (400, `MALFORMED_HEADER`) — no provider sends either. A notification
+that fails verification is answered as the provider expects (or 400
+`MALFORMED_NOTIFICATION` when the adapter cannot even read it) and its body is kept
+only while the channel's budget of unverified bodies lasts
+(`notify_unverified_stored_per_channel` per window: enough to see what a misconfigured
+key or a probing client sends, never a store anyone can fill). A verified notification
+is stored always, before it is applied.
 
 Outcomes stored on the notification row:
 - `applied`: this notification changed state (order paid, refund done)
@@ -20,7 +30,11 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import orjson
+
+from app import limits
 from app.errors import DomainError
+from app.i18n import language_of, translate
 from app.models.payments import (
     ChannelRefund,
     Payment,
@@ -45,25 +59,33 @@ class NotifyOutcome:
 
 
 async def handle_notification(channel: str, headers: dict[str, str], body: bytes) -> NotifyOutcome:
-    row = await PaymentNotification.create(
-        channel=channel[:24],
-        headers={k.lower(): v[:512] for k, v in headers.items() if k.lower() not in _DROP_HEADERS},
-        body=body.decode("utf-8", errors="replace"),
-    )
     try:
         adapter = registry.get_channel(channel)
     except ChannelError:
-        await _finish(row, "rejected", "unknown or unconfigured channel")
-        return NotifyOutcome(NotifyReply(404, b"unknown channel"), "rejected")
+        return _refused(404, "UNKNOWN_CHANNEL", "unknown channel", headers)
+    if any(_malformed(name, value) for name, value in headers.items()):
+        return _refused(
+            400, "MALFORMED_HEADER", "a header is not printable ASCII or too long", headers
+        )
     try:
         notice = await adapter.parse_notification(headers, body)
     except NotificationRejected as rej:
-        log.info("%s notification %s rejected: %s", channel, row.id, rej.reason)
-        await _finish(row, "rejected", rej.reason)
+        await _keep_rejected(channel, headers, body, rej.reason)
         return NotifyOutcome(adapter.reply(False, rej.reason), "rejected")
-    row.verified = True
-    row.kind = notice.kind
-    row.out_trade_no = notice.out_trade_no[:64]
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError):
+        # an adapter tripping over a field it could not read: the sender's mistake
+        await _keep_rejected(channel, headers, body, "malformed notification")
+        return _refused(
+            400, "MALFORMED_NOTIFICATION", "the notification could not be read", headers
+        )
+    row = await PaymentNotification.create(
+        channel=channel,
+        headers=_stored_headers(headers),
+        body=_stored_body(body),
+        verified=True,
+        kind=notice.kind,
+        out_trade_no=notice.out_trade_no[:64],
+    )
     try:
         if notice.kind == "payment":
             outcome, reason, split_id = await _apply_payment(channel, notice, row)
@@ -83,6 +105,44 @@ async def handle_notification(channel: str, headers: dict[str, str], body: bytes
         outcome,
         split_id,
     )
+
+
+MAX_HEADER_CHARS = 2048
+
+
+def _malformed(name: str, value: str) -> bool:
+    if name.lower() in _DROP_HEADERS:
+        return False
+    return len(value) > MAX_HEADER_CHARS or not (value.isascii() and value.isprintable())
+
+
+def _refused(status: int, code: str, message: str, headers: dict[str, str]) -> NotifyOutcome:
+    # No provider speaks here, so no provider's form: the JSON error of any route.
+    language = language_of(headers.get("accept-language"))
+    body = orjson.dumps({"code": code, "message": translate(message, language)})
+    return NotifyOutcome(NotifyReply(status, body, "application/json"), "rejected")
+
+
+def _stored_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {k.lower(): v[:512] for k, v in headers.items() if k.lower() not in _DROP_HEADERS}
+
+
+def _stored_body(body: bytes) -> str:
+    # (PostgreSQL text holds no NUL)
+    return body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
+async def _keep_rejected(channel: str, headers: dict[str, str], body: bytes, reason: str) -> None:
+    """An unverified notification's body, while the channel's budget for them lasts."""
+    log.info("%s notification rejected: %s", channel, reason)
+    if await limits.within(limits.unverified_notification_budget(channel)):
+        await PaymentNotification.create(
+            channel=channel,
+            headers=_stored_headers(headers),
+            body=_stored_body(body),
+            outcome="rejected",
+            reason=reason[:255],
+        )
 
 
 async def _finish(row: PaymentNotification, outcome: str, reason: str) -> None:

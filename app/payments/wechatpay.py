@@ -10,18 +10,23 @@ AEAD_AES_256_GCM encrypted with the APIv3 key.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 
 from app.inputs import ASCII_DIGITS
-from app.payments import crypto, money, replay
+from app.payments import crypto, identifiers, money, replay
 from app.payments.base import (
     ChannelError,
     ClientKind,
@@ -68,6 +73,8 @@ class WeChatPayConfig:
     public_key: crypto.PublicKey | None = None
     notify_window_s: int = 300
     refresh_interval_s: float = 60.0
+    sp_name: str = ""  # 商户全称: the receiver name WeChat requires for MERCHANT_ID
+    cert_renew_before_s: float = 7 * 24 * 3600
 
     def __repr__(self) -> str:  # never print keys
         return f"WeChatPayConfig(sp_mchid={self.sp_mchid!r}, serial_no={self.serial_no!r})"
@@ -91,6 +98,9 @@ class WeChatPay:
         self.cfg = config
         self.http = ChannelHttp(self.name, base_url, transport=transport, timeout_s=timeout_s)
         self._platform_keys: dict[str, crypto.PublicKey] = {}
+        # A platform certificate's key is used only inside its validity window, as the
+        # SDKs do; configured public keys have none.
+        self._windows: dict[str, tuple[datetime, datetime]] = {}
         if config.public_key_id and config.public_key is not None:
             self._platform_keys[config.public_key_id] = config.public_key
         self._last_refresh = 0.0
@@ -111,7 +121,7 @@ class WeChatPay:
         )
 
     async def _call(
-        self, method: str, path: str, payload: dict[str, Any] | None = None
+        self, method: str, path: str, payload: dict[str, Any] | None = None, *, serial: str = ""
     ) -> dict[str, Any]:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")) if payload else ""
         headers = {
@@ -120,8 +130,9 @@ class WeChatPay:
             "Content-Type": "application/json",
             "User-Agent": "multistore-points",
         }
-        if self.cfg.public_key_id:
-            headers["Wechatpay-Serial"] = self.cfg.public_key_id
+        if serial or self.cfg.public_key_id:
+            # the key a sensitive field was encrypted with
+            headers["Wechatpay-Serial"] = serial or self.cfg.public_key_id
         resp = await self.http.send(method, path, content=body.encode() or None, headers=headers)
         if resp.status_code >= 300:
             err = json_or_error(self.name, resp) if resp.content else {}
@@ -139,7 +150,7 @@ class WeChatPay:
 
     async def _verify_response(self, resp: httpx.Response, path: str) -> None:
         h = resp.headers
-        ok = await self._verify(
+        ok = h.get("Wechatpay-Signature-Type", SIGN_TYPE) == SIGN_TYPE and await self._verify(
             h.get("Wechatpay-Serial", ""),
             h.get("Wechatpay-Timestamp", ""),
             h.get("Wechatpay-Nonce", ""),
@@ -164,8 +175,31 @@ class WeChatPay:
 
     # ------------------------------------------------------------ platform keys
 
+    def _usable(self, serial: str) -> crypto.PublicKey | None:
+        """The key of `serial` if known and, for a certificate, inside its window."""
+        window = self._windows.get(serial)
+        if window is not None and not window[0] <= datetime.now(UTC) <= window[1]:
+            return None
+        return self._platform_keys.get(serial)
+
+    async def _renew_if_ending(self) -> None:
+        """Download certificates ahead of time when the newest one is about to expire
+        (WeChat issues the next one before the current one ends)."""
+        if not self._windows or self.cfg.public_key_id:
+            return
+        ends = max(w[1] for w in self._windows.values())
+        if (ends - datetime.now(UTC)).total_seconds() > self.cfg.cert_renew_before_s:
+            return
+        if time.monotonic() - self._last_refresh < self.cfg.refresh_interval_s:
+            return
+        # on failure the current certificate still serves; the next call tries again
+        with contextlib.suppress(ChannelError):
+            await self.refresh_certificates()
+
     async def platform_key(self, serial: str, *, allow_refresh: bool = True) -> Any:
-        key = self._platform_keys.get(serial)
+        if allow_refresh:
+            await self._renew_if_ending()
+        key = self._usable(serial)
         if key is not None or not serial or not allow_refresh:
             return key
         if serial.startswith(PUB_KEY_PREFIX):
@@ -173,7 +207,7 @@ class WeChatPay:
         if time.monotonic() - self._last_refresh < self.cfg.refresh_interval_s:
             return None  # an unknown serial does not buy a download every time
         await self.refresh_certificates()
-        return self._platform_keys.get(serial)
+        return self._usable(serial)
 
     async def refresh_certificates(self) -> list[str]:
         """Download the platform certificates (decrypted with the APIv3 key)."""
@@ -192,6 +226,8 @@ class WeChatPay:
             raise provider_refused(self.name, f"HTTP_{resp.status_code}", "", transient=True)
         data = json_or_error(self.name, resp)
         fresh: dict[str, crypto.PublicKey] = {}
+        windows: dict[str, tuple[datetime, datetime]] = {}
+        now = datetime.now(UTC)
         for item in data.get("data") or []:
             enc = item.get("encrypt_certificate") or {}
             try:
@@ -205,8 +241,10 @@ class WeChatPay:
             except ValueError:
                 continue
             pub = cert.public_key()
-            if isinstance(pub, crypto.PublicKey):
+            window = (cert.not_valid_before_utc, cert.not_valid_after_utc)
+            if isinstance(pub, crypto.PublicKey) and window[0] <= now <= window[1]:
                 fresh[str(item.get("serial_no"))] = pub
+                windows[str(item.get("serial_no"))] = window
         # The download itself must be signed by one of the certificates it carries.
         h = resp.headers
         signer = fresh.get(h.get("Wechatpay-Serial", ""))
@@ -218,7 +256,34 @@ class WeChatPay:
                 PaymentErrorCode.CHANNEL_BAD_RESPONSE, "wechatpay certificate download not signed"
             )
         self._platform_keys.update(fresh)
+        self._windows.update(windows)
         return sorted(fresh)
+
+    async def encryption_key(self) -> tuple[str, crypto.PublicKey]:
+        """The platform key sensitive fields are encrypted with, and its serial: the
+        configured public key, else the valid certificate that expires last."""
+        if self.cfg.public_key_id and self.cfg.public_key is not None:
+            return self.cfg.public_key_id, self.cfg.public_key
+        await self._renew_if_ending()
+        if not any(self._usable(s) for s in self._windows):
+            await self.refresh_certificates()
+        usable = [s for s in self._windows if self._usable(s) is not None]
+        if not usable:
+            raise ChannelError(
+                PaymentErrorCode.CHANNEL_BAD_RESPONSE, "wechatpay has no valid platform certificate"
+            )
+        serial = max(usable, key=lambda s: self._windows[s][1])
+        return serial, self._platform_keys[serial]
+
+    async def encrypt_field(self, text: str) -> tuple[str, str]:
+        """A sensitive field (RSAES-OAEP, SHA-1 and MGF1-SHA-1, as WeChat Pay v3
+        specifies) under the platform key, and the serial to send with it."""
+        serial, key = await self.encryption_key()
+        cipher = key.encrypt(
+            text.encode(),
+            padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None),
+        )
+        return serial, base64.b64encode(cipher).decode()
 
     # ------------------------------------------------------------ payments
 
@@ -231,6 +296,7 @@ class WeChatPay:
             raise ChannelError(
                 PaymentErrorCode.CHANNEL_NOT_CONFIGURED, "wechatpay has no appid for this client"
             )
+        identifiers.check(self.name, "out_trade_no", req.out_trade_no)
         payload: dict[str, Any] = {
             "sp_appid": appid,
             "sp_mchid": self.cfg.sp_mchid,
@@ -309,6 +375,7 @@ class WeChatPay:
     # ------------------------------------------------------------ refunds
 
     async def refund(self, req: RefundRequest) -> RefundResult:
+        identifiers.check(self.name, "out_refund_no", req.out_refund_no)
         payload: dict[str, Any] = {
             "sub_mchid": req.provider_merchant_id,
             "out_trade_no": req.out_trade_no,
@@ -337,7 +404,14 @@ class WeChatPay:
     # ------------------------------------------------------------ profit sharing (分账)
 
     async def prepare_split(self, provider_merchant_id: str) -> None:
-        """Register the platform (the service provider) as receiver for this sub-merchant."""
+        """Register the platform (the service provider) as receiver for this sub-merchant.
+        WeChat requires the receiver's full name for MERCHANT_ID, encrypted."""
+        if not self.cfg.sp_name:
+            raise ChannelError(
+                PaymentErrorCode.CHANNEL_NOT_CONFIGURED,
+                "wechatpay profit sharing needs the service provider's full name",
+            )
+        serial, name = await self.encrypt_field(self.cfg.sp_name)
         await self._call(
             "POST",
             "/v3/profitsharing/receivers/add",
@@ -346,11 +420,14 @@ class WeChatPay:
                 "appid": self.cfg.sp_appid,
                 "type": "MERCHANT_ID",
                 "account": self.cfg.sp_mchid,
+                "name": name,
                 "relation_type": "SERVICE_PROVIDER",
             },
+            serial=serial,
         )
 
     async def split(self, req: SplitRequest) -> SplitResult:
+        identifiers.check(self.name, "out_order_no", req.out_split_no)
         if req.platform_fen <= 0:
             await self._call(
                 "POST",
@@ -395,6 +472,8 @@ class WeChatPay:
         return SplitResult(_split_status(data.get("state")), data.get("order_id"))
 
     async def return_split(self, req: SplitReturnRequest) -> None:
+        identifiers.check(self.name, "out_order_no", req.out_split_no)
+        identifiers.check(self.name, "out_return_no", req.out_return_no)
         data = await self._call(
             "POST",
             "/v3/profitsharing/return-orders",
@@ -485,6 +564,21 @@ class WeChatPay:
             return NotifyReply(204, b"")
         body = json.dumps({"code": "FAIL", "message": message[:100] or "failed"}).encode()
         return NotifyReply(500 if message.startswith("retry") else 400, body, "application/json")
+
+    # ------------------------------------------------------------ split cap (SPEC §9)
+
+    async def split_cap_bps(self, provider_merchant_id: str) -> int:
+        """The most the sub-merchant lets the platform take of a payment by profit
+        sharing: `max_ratio`, in bps of the amount (查询最大分账比例)."""
+        data = await self._call(
+            "GET", f"/v3/profitsharing/merchant-configs/{quote(provider_merchant_id)}"
+        )
+        ratio = data.get("max_ratio")
+        if not isinstance(ratio, int) or isinstance(ratio, bool) or not 0 <= ratio <= 10_000:
+            raise ChannelError(
+                PaymentErrorCode.CHANNEL_BAD_RESPONSE, "wechatpay sent no valid max_ratio"
+            )
+        return ratio
 
 
 def _refund_status(value: Any) -> str:

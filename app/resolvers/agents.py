@@ -7,10 +7,9 @@ from strawberry.types import Info
 
 from app.domain import agents
 from app.errors import NotFound
-from app.models.users import Role
 from app.schema.agents import AgentStatement
 from app.schema.ids import InputID, decode_id, encode_id
-from app.schema.permissions import IsAgent
+from app.schema.permissions import IsAgent, user_of
 
 
 @strawberry.type
@@ -20,9 +19,9 @@ class AgentQuery:
         description="An agency's statement for one month (YYYY-MM, Asia/Shanghai).",
     )
     async def agent_statement(self, info: Info, agent_id: InputID, month: str) -> AgentStatement:
-        p = info.context.principal
+        p = user_of(info)
         s = await agents.statement(decode_id(agent_id, "Agent", "agentId"), month)
-        if p.role != Role.ADMIN.value and s.user_id != p.user_id:
+        if not p.is_admin and s.user_id != p.user_id:
             raise NotFound("agent", "agentId")  # another agency's figures: as if absent
         return AgentStatement(
             agent_id=encode_id("Agent", s.agent_id),

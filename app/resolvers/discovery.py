@@ -17,6 +17,7 @@ from app.geo import stats, traffic
 from app.geo.coords import CoordSystem, convert
 from app.geo.errors import DiscoveryErrorCode
 from app.geo.index import active_boost_until
+from app.limits import subject_key
 from app.models.merchants import Merchant
 from app.models.users import Role
 from app.schema.discovery import (
@@ -36,7 +37,7 @@ from app.schema.errors import handles_errors
 from app.schema.ids import InputID, decode_id, encode_id
 from app.schema.merchants import CoordSystemEnum, LocationInput
 from app.schema.pagination import Connection, Edge, PageInfo
-from app.schema.permissions import IsMerchant, IsMerchantOwner, has_role
+from app.schema.permissions import IsMerchant, IsMerchantOwner, has_role, user_of
 
 on_error = handles_errors(DiscoveryError, DiscoveryErrorCode)
 CanReadHeatmap = has_role(Role.AGENT, Role.MERCHANT_OWNER)
@@ -153,12 +154,12 @@ def _nearby_node(x: near.NearbyItem, out: CoordSystem) -> NearbyMerchant:
 
 
 async def _merchant_for_reader(info: Info, merchant_id: InputID | None) -> int:
-    principal = info.context.principal
+    user = user_of(info)
     if merchant_id is None:
-        m = await traffic.owned_merchant(principal.user_id, principal.role, None)
+        m = await traffic.owned_merchant(user.user_id, user.role, None)
         return m.id
     mid = decode_id(merchant_id, "Merchant", "merchantId")
-    await stats.can_read_stats(mid, principal.user_id, principal.role)
+    await stats.can_read_stats(mid, user.user_id, user.role)
     return mid
 
 
@@ -182,7 +183,10 @@ class DiscoveryQuery:
         output_coord_system: CoordSystemEnum = CoordSystem.GCJ02,  # type: ignore[valid-type]
     ) -> Connection[NearbyMerchant]:
         # A query that selects no cursor cannot scroll: no snapshot, no cursors to encode.
+        # Only a signed-in client's scroll is kept (a few per client); an anonymous one
+        # gets position cursors that recompute the ranking (app/geo/nearby.py).
         cursors = selects_any(info, CURSOR_FIELDS)
+        principal = info.context.principal
         page = await near.nearby(
             float(location.lat),
             float(location.lng),
@@ -192,6 +196,7 @@ class DiscoveryQuery:
             first=first,
             after=after,
             cursors=cursors,
+            owner=subject_key(principal) if principal is not None else None,
         )
         out = CoordSystem(output_coord_system)
         edges = [
@@ -221,7 +226,7 @@ class DiscoveryQuery:
         until: datetime | None = None,
         output_coord_system: CoordSystemEnum = CoordSystem.GCJ02,  # type: ignore[valid-type]
     ) -> Heatmap:
-        is_admin = info.context.principal.role == Role.ADMIN.value
+        is_admin = user_of(info).is_admin
         h = await heat.heatmap(
             south=bbox.south,
             west=bbox.west,
@@ -318,14 +323,14 @@ class DiscoveryMutation:
         idempotency_key: str,
         merchant_id: InputID | None = None,
     ) -> BoostResult:
-        principal = info.context.principal
+        user = user_of(info)
         mid = decode_id(merchant_id, "Merchant", "merchantId") if merchant_id else None
-        merchant: Merchant = await traffic.owned_merchant(principal.user_id, principal.role, mid)
+        merchant: Merchant = await traffic.owned_merchant(user.user_id, user.role, mid)
         b = await traffic.boost_exposure(
             merchant,
             points=points,
             hours=hours,
-            by_user_id=principal.user_id,
+            by_user_id=user.user_id,
             idempotency_key=idempotency_key,
         )
         return ExposureBoost(

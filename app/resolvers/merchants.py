@@ -4,11 +4,15 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
+from app import limits
 from app.domain import merchants, tokens
 from app.domain.merchants import MerchantErrorCode
-from app.models.merchants import Merchant, MerchantStatus
-from app.models.users import Role
-from app.schema.errors import handles_errors
+from app.domain.principals import Kind
+from app.domain.tokens import AuthErrorCode
+from app.errors import DomainError, PermissionDenied
+from app.models.merchants import Merchant
+from app.resolvers.visibility import merchant_visible
+from app.schema.errors import handles_errors, to_error
 from app.schema.ids import InputID, decode_id
 from app.schema.merchants import (
     ApplyMerchantInput,
@@ -34,10 +38,13 @@ from app.schema.merchants import (
 from app.schema.pagination import Connection, paginate
 from app.schema.permissions import (
     IsAdmin,
-    IsAuthenticated,
     IsConsumer,
     IsMerchant,
     IsMerchantOwner,
+    IsUser,
+    IsUserOrPosDevice,
+    device_of,
+    user_of,
 )
 from app.schema.users import AuthError, AuthPayload, AuthResult
 
@@ -45,7 +52,7 @@ on_error = handles_errors(MerchantError, MerchantErrorCode)
 
 
 def _uid(info: Info) -> int:
-    return info.context.principal.user_id
+    return user_of(info).user_id
 
 
 def _mid(gid: InputID, field: str = "merchantId") -> int:
@@ -61,15 +68,11 @@ class MerchantQuery:
     @strawberry.field(description="A merchant open for business (or your own, in any state).")
     async def merchant(self, info: Info, id: InputID) -> MerchantType | None:
         m = await Merchant.get_or_none(id=_mid(id, "id"))
-        if m is None:
+        if m is None or not merchant_visible(info.context.principal, m):
             return None
-        p = info.context.principal
-        visible = m.status == MerchantStatus.APPROVED or (
-            p is not None and (p.role == Role.ADMIN.value or p.user_id == m.owner_id)
-        )
-        return MerchantType.from_model(m) if visible else None
+        return MerchantType.from_model(m)
 
-    @strawberry.field(permission_classes=[IsAuthenticated], description="Stores you own.")
+    @strawberry.field(permission_classes=[IsUser], description="Stores you own.")
     async def my_merchants(
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> Connection[MerchantType]:
@@ -82,8 +85,9 @@ class MerchantQuery:
         from app.domain.ledger import acct, balances_named
 
         mid = _mid(merchant_id)
-        if info.context.principal.role != Role.ADMIN.value:
-            await merchants.owned_merchant(_uid(info), mid, staff_ok=True)
+        user = user_of(info)
+        if not user.is_admin:
+            await merchants.owned_merchant(user.user_id, mid, staff_ok=True)
         return MerchantWallet(
             **await balances_named(
                 payable_fen=acct.merchant_payable(mid),
@@ -109,7 +113,7 @@ class MerchantQuery:
 
 @strawberry.type
 class MerchantMutation:
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    @strawberry.mutation(permission_classes=[IsUser])
     @on_error
     async def apply_merchant(self, info: Info, input: ApplyMerchantInput) -> MerchantResult:
         recruiter = (
@@ -193,35 +197,31 @@ class MerchantMutation:
         )
 
     @strawberry.mutation(description="A POS device signs in with its serial and secret.")
-    async def pos_device_login(self, serial: str, secret: str) -> AuthResult:
-        from app.domain.tokens import AuthErrorCode
-        from app.errors import DomainError
-        from app.schema.errors import to_error
-
+    async def pos_device_login(self, info: Info, serial: str, secret: str) -> AuthResult:
+        budgets = limits.pos_login_budgets(serial, info.context.scope)
         try:
-            device = await merchants.authenticate_pos_device(serial, secret)
+            async with limits.failures(*budgets, field="secret"):
+                device = await merchants.authenticate_pos_device(serial, secret)
         except DomainError as exc:
             return to_error(AuthError, AuthErrorCode, exc)
-        return AuthPayload.of(await tokens.issue_pair(device.id, Role.POS_DEVICE.value))
+        return AuthPayload.of(await tokens.issue_pair(device.id, Kind.DEVICE))
 
     @strawberry.mutation(
-        permission_classes=[IsAuthenticated],
-        description="The signed QR a store (or its POS) shows for scan-to-bind (扫码锁客).",
+        permission_classes=[IsUserOrPosDevice],
+        description=(
+            "The signed QR a store (its owner, its staff, or one of its POS devices) shows "
+            "for scan-to-bind (扫码锁客)."
+        ),
     )
     @on_error
     async def merchant_bind_qr(self, info: Info, merchant_id: InputID) -> BindQrResult:
-        p = info.context.principal
         mid = _mid(merchant_id)
-        if p.role == Role.POS_DEVICE.value:
-            from app.models.merchants import PosDevice
-
-            device = await PosDevice.get_or_none(id=p.subject, merchant_id=mid)
-            if device is None:
-                from app.errors import PermissionDenied
-
+        device = device_of(info)
+        if device is not None:
+            if device.merchant_id != mid:
                 raise PermissionDenied("not this store's device", "merchantId")
-            return BindQr(payload=merchants.merchant_qr(mid, device.id))
-        await merchants.owned_merchant(p.user_id, mid, staff_ok=True)
+            return BindQr(payload=merchants.merchant_qr(mid, device.device_id))
+        await merchants.owned_merchant(_uid(info), mid, staff_ok=True)
         return BindQr(payload=merchants.merchant_qr(mid))
 
     @strawberry.mutation(permission_classes=[IsConsumer], description="Scan a store QR to bind.")

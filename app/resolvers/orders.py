@@ -14,7 +14,6 @@ from app.domain.orders import OrderErrorCode
 from app.errors import DomainError, NotFound
 from app.models.ledger import Account, LedgerEntry, Posting
 from app.models.orders import Order, PointLot
-from app.models.users import Role
 from app.schema.errors import handles_errors
 from app.schema.ids import InputID, decode_id
 from app.schema.orders import (
@@ -34,39 +33,43 @@ from app.schema.orders import (
     Wallet,
 )
 from app.schema.pagination import Connection, paginate
-from app.schema.permissions import IsAdmin, IsAuthenticated, IsConsumer, IsMerchant
+from app.schema.permissions import (
+    IsAdmin,
+    IsConsumer,
+    IsMerchant,
+    IsUser,
+    user_of,
+    viewing_user,
+)
 
 on_error = handles_errors(OrderError, OrderErrorCode)
 
 
-def _principal(info: Info):
-    return info.context.principal
-
-
 async def can_read_order(info: Info, order: Order) -> bool:
-    p = _principal(info)
+    """The order's consumer, its store's owner and staff, and admins (users only)."""
+    p = viewing_user(info)
     if p is None:
         return False
-    if p.role == Role.ADMIN.value or order.consumer_id == p.user_id:
+    if p.is_admin or order.consumer_id == p.user_id:
         return True
     try:
         await owned_merchant(p.user_id, order.merchant_id, staff_ok=True)
-    except Exception:  # noqa: BLE001 - not theirs
+    except DomainError:  # not theirs
         return False
     return True
 
 
 async def can_read_lot(info: Info, lot: PointLot) -> bool:
-    p = _principal(info)
+    p = viewing_user(info)
     if p is None:
         return False
-    if p.role == Role.ADMIN.value:
+    if p.is_admin:
         return True
     if lot.holder_kind == "consumer":
         return lot.holder_id == p.user_id
     try:
         await owned_merchant(p.user_id, lot.holder_id, staff_ok=True)
-    except Exception:  # noqa: BLE001
+    except DomainError:
         return False
     return True
 
@@ -91,7 +94,7 @@ async def _entries_with_postings(rows: Sequence[LedgerEntry]) -> list[LedgerEntr
 
 @strawberry.type
 class OrderQuery:
-    @strawberry.field(permission_classes=[IsAuthenticated], description="One of your orders.")
+    @strawberry.field(permission_classes=[IsUser], description="One of your orders.")
     async def order(self, info: Info, id: InputID) -> OrderType | None:
         o = await Order.get_or_none(id=decode_id(id, "Order", "id"))
         return OrderType.from_model(o) if o and await can_read_order(info, o) else None
@@ -100,7 +103,7 @@ class OrderQuery:
     async def my_orders(
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> Connection[OrderType]:
-        qs = Order.filter(consumer_id=_principal(info).user_id)
+        qs = Order.filter(consumer_id=user_of(info).user_id)
         return await paginate(qs, first, after, OrderType.from_model)
 
     @strawberry.field(permission_classes=[IsMerchant], description="A store's orders.")
@@ -112,14 +115,14 @@ class OrderQuery:
         after: str | None = None,
     ) -> Connection[OrderType]:
         mid = decode_id(merchant_id, "Merchant", "merchantId")
-        p = _principal(info)
-        if p.role != Role.ADMIN.value:
+        p = user_of(info)
+        if not p.is_admin:
             await owned_merchant(p.user_id, mid, staff_ok=True)
         return await paginate(Order.filter(merchant_id=mid), first, after, OrderType.from_model)
 
     @strawberry.field(permission_classes=[IsConsumer], description="What you hold.")
     async def wallet(self, info: Info) -> Wallet:
-        uid = _principal(info).user_id
+        uid = user_of(info).user_id
         return Wallet(
             **await balances_named(
                 vouchers_fen=acct.consumer_voucher(uid),
@@ -136,11 +139,11 @@ class OrderQuery:
     async def point_lots(
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> Connection[PointLotType]:
-        qs = PointLot.filter(holder_kind="consumer", holder_id=_principal(info).user_id)
+        qs = PointLot.filter(holder_kind="consumer", holder_id=user_of(info).user_id)
         return await paginate(qs, first, after, PointLotType.from_model)
 
     @strawberry.field(
-        permission_classes=[IsAuthenticated],
+        permission_classes=[IsUser],
         description="Ledger entries that touch your accounts (or a store of yours).",
     )
     async def ledger_entries(
@@ -150,10 +153,10 @@ class OrderQuery:
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[LedgerEntryType]:
-        p = _principal(info)
+        p = user_of(info)
         if merchant_id is not None:
             mid = decode_id(merchant_id, "Merchant", "merchantId")
-            if p.role != Role.ADMIN.value:
+            if not p.is_admin:
                 await owned_merchant(p.user_id, mid, staff_ok=True)
             prefix = f"merchant:{mid}:"
         else:
@@ -183,7 +186,7 @@ class OrderMutation:
     @on_error
     async def create_order(self, info: Info, input: CreateOrderInput) -> CreateOrderResult:
         order = await orders.create_order(
-            consumer_id=_principal(info).user_id,
+            consumer_id=user_of(info).user_id,
             merchant_id=decode_id(input.merchant_id, "Merchant", "merchantId"),
             amount_fen=input.amount_fen,
             voucher_fen=input.voucher_fen,
@@ -214,12 +217,12 @@ class OrderMutation:
     async def refund_order(
         self, info: Info, order_id: InputID, amount_fen: int, refund_key: str
     ) -> RefundOrderResult:
-        p = _principal(info)
+        p = user_of(info)
         oid = decode_id(order_id, "Order", "orderId")
         order = await Order.get_or_none(id=oid)
         if order is None:
             raise NotFound("order", "orderId")
-        if p.role != Role.ADMIN.value:
+        if not p.is_admin:
             try:
                 await owned_merchant(p.user_id, order.merchant_id, staff_ok=True)
             except DomainError:  # someone else's order: as if it did not exist
@@ -241,7 +244,7 @@ async def _reverse(info: Info, order_id: InputID, reason: str, reversal_key: str
 
     oid = decode_id(order_id, "Order", "orderId")
     r = await disputes.reverse_after_window(
-        oid, reversal_key=reversal_key, reason=reason, by_user_id=_principal(info).user_id
+        oid, reversal_key=reversal_key, reason=reason, by_user_id=user_of(info).user_id
     )
     return ReverseOrderSuccess(
         order=OrderType.from_model(await Order.get(id=oid)),

@@ -20,7 +20,7 @@ from app.schema.payments import (
     SetChannelStatusResult,
     SetMerchantChannelsResult,
 )
-from app.schema.permissions import IsAdmin
+from app.schema.permissions import IsAdmin, user_of
 
 on_error = handles_errors(PaymentError, PaymentErrorCode)
 
@@ -54,7 +54,7 @@ class PaymentMutation:
         self, info: Info, channel: str, live: bool, reason: str = ""
     ) -> SetChannelStatusResult:
         h = await admin.set_channel_status(
-            channel, live, reason=reason, by_user_id=info.context.principal.user_id
+            channel, live, reason=reason, by_user_id=user_of(info).user_id
         )
         return ChannelStatusType.of(h)
 

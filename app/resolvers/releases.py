@@ -14,7 +14,7 @@ from app.models.orders import PointLot
 from app.models.releases import Pool, Release, ReleasePayment
 from app.schema.ids import InputID, decode_id
 from app.schema.pagination import Connection, paginate
-from app.schema.permissions import IsAuthenticated, IsConsumer
+from app.schema.permissions import IsConsumer, IsUser, user_of
 from app.schema.releases import LotProjectionType, PoolType, ReleasePaymentType
 
 
@@ -47,7 +47,7 @@ async def _payments_to_nodes(rows: Sequence[ReleasePayment]) -> list[ReleasePaym
 @strawberry.type
 class ReleaseQuery:
     @strawberry.field(
-        permission_classes=[IsAuthenticated],
+        permission_classes=[IsUser],
         description="Both pools: size, growth, threshold, next release, index, funds.",
     )
     async def pools(self) -> list[PoolType]:
@@ -67,7 +67,7 @@ class ReleaseQuery:
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[ReleasePaymentType]:
-        uid = info.context.principal.user_id
+        uid = user_of(info).user_id
         if merchant_id is not None:
             from app.domain.merchants import owned_merchant
 
@@ -79,7 +79,7 @@ class ReleaseQuery:
         return await paginate(qs, first, after, _payments_to_nodes, batch=True)
 
     @strawberry.field(
-        permission_classes=[IsAuthenticated],
+        permission_classes=[IsUser],
         description=(
             "A lot's projected schedule if every future release grows the pool by "
             "growthBps. Depends entirely on future growth: not a promise."

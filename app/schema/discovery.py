@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from app.geo.errors import DiscoveryErrorCode
 from app.models.merchants import CoordSystem
+from app.resolvers.visibility import merchant_visible
 from app.schema.errors import error_type, graphql_enum
 from app.schema.merchants import CoordSystemEnum, MerchantType
 from app.schema.scalars import Int64
@@ -60,7 +61,9 @@ class NearbyMerchant:
         from app.resolvers.loaders import merchant_loader
 
         m = await merchant_loader(info).load(int(self.merchant_id.node_id))
-        return MerchantType.from_model(m) if m else None
+        if m is None or not merchant_visible(info.context.principal, m):
+            return None
+        return MerchantType.from_model(m)
 
 
 @strawberry.type

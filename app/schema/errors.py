@@ -2,7 +2,8 @@
 
 Every mutation returns `XSuccess | XError`; `XError` has `code` (the domain's enum),
 `field` and `message`. `handles_errors(XError)` wraps a resolver so domain code only
-raises `DomainError` and never builds GraphQL types itself.
+raises `DomainError` and never builds GraphQL types itself. The message is put in the
+request's language here (app/i18n.py); the code and field never change with it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any, ParamSpec, TypeVar
 
 import strawberry
 
-from app.errors import DomainError
+from app.errors import DomainError, RateLimited
+from app.i18n import translate
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,14 +33,23 @@ def graphql_enum(py_enum: type[StrEnum]) -> Any:
 
 
 def error_type(name: str, codes: type[StrEnum]) -> type:
-    """Build `XError { code: XErrorCode!, field: String, message: String! }`."""
+    """Build `XError { code: XErrorCode!, field: String, message: String!,
+    retryAfter: Int }`."""
     enum = graphql_enum(codes)
     cls = type(
         name,
         (),
         {
-            "__annotations__": {"code": enum, "field": str | None, "message": str},
+            "__annotations__": {
+                "code": enum,
+                "field": str | None,
+                "message": str,
+                "retry_after": int | None,
+            },
             "field": None,
+            "retry_after": strawberry.field(
+                default=None, description="RATE_LIMITED: seconds before trying again."
+            ),
             "__doc__": f"An expected failure; `code` says which ({codes.__name__}).",
         },
     )
@@ -47,7 +58,10 @@ def error_type(name: str, codes: type[StrEnum]) -> type:
 
 def to_error(err_cls: type, codes: type[StrEnum], exc: DomainError) -> Any:
     code = codes[exc.code] if exc.code in codes.__members__ else codes["INVALID"]
-    return err_cls(code=code, field=exc.field, message=exc.message)
+    retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+    return err_cls(
+        code=code, field=exc.field, message=translate(exc.message), retry_after=retry_after
+    )
 
 
 def handles_errors(

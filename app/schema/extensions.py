@@ -8,6 +8,10 @@ does not coerce (a variable, an argument: e.g. a malformed ID given to `node`).
 Anything else is unexpected: it is logged under the request id (its type and where it
 was raised: app/logging.py keeps tracebacks and secrets out of every log line), and the
 client sees only "internal error" and that id.
+
+Every message is put in the request's language (app/i18n.py). GraphQL's own wording of
+a client's mistake has no Chinese of its own: in Chinese the client reads the summary
+for its code (and the field), in English GraphQL's detail.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
 
 from app.errors import DomainError
+from app.i18n import lookup, summary, translate
 
 log = logging.getLogger("app.graphql")
 
@@ -41,11 +46,11 @@ class ErrorShaping(SchemaExtension):
             if client_error is not None:
                 shaped.append(client_error)
             elif original is None:
-                shaped.append(err)
+                shaped.append(_translated(err))
             elif isinstance(original, DomainError):
                 shaped.append(
                     GraphQLError(
-                        original.message,
+                        translate(original.message),
                         nodes=err.nodes,
                         path=err.path,
                         extensions={"code": original.code, "field": original.field},
@@ -56,7 +61,7 @@ class ErrorShaping(SchemaExtension):
                 or type(original).__name__ == "PermissionError"
                 or err.extensions
             ):
-                shaped.append(err)
+                shaped.append(_translated(err))
             else:
                 log.error(
                     "unexpected error request_id=%s path=%s",
@@ -66,7 +71,7 @@ class ErrorShaping(SchemaExtension):
                 )
                 shaped.append(
                     GraphQLError(
-                        f"internal error (request id {rid})",
+                        translate(f"internal error (request id {rid})"),
                         nodes=err.nodes,
                         path=err.path,
                         extensions={"code": "INTERNAL", "requestId": rid},
@@ -104,11 +109,29 @@ def _client_error(err: GraphQLError) -> GraphQLError | None:
 
 
 def _with(err: GraphQLError, code: str, field: str | None) -> GraphQLError:
+    chinese = summary(code, field)
+    if chinese is not None:  # our own limits have their Chinese; GraphQL's wording not
+        chinese = lookup(err.message) or chinese
     return GraphQLError(
-        err.message,
+        chinese or err.message,
         nodes=err.nodes,
         source=err.source,
         positions=err.positions,
         path=err.path,
         extensions={**(err.extensions or {}), "code": code, "field": field},
+    )
+
+
+def _translated(err: GraphQLError) -> GraphQLError:
+    message = translate(err.message)
+    if message == err.message:
+        return err
+    return GraphQLError(
+        message,
+        nodes=err.nodes,
+        source=err.source,
+        positions=err.positions,
+        path=err.path,
+        original_error=err.original_error,
+        extensions=err.extensions,
     )

@@ -11,6 +11,7 @@ from strawberry import relay
 
 from app.domain.merchants import Location, MerchantErrorCode
 from app.models.merchants import CoordSystem, Merchant, MerchantStatus
+from app.resolvers.visibility import merchant_visible
 from app.schema.errors import error_type
 from app.schema.scalars import Int64
 
@@ -78,7 +79,13 @@ class MerchantType(relay.Node):
     @classmethod
     async def resolve_nodes(cls, *, info, node_ids, required=False):  # type: ignore[override]
         rows = {m.id: m for m in await Merchant.filter(id__in=[int(i) for i in node_ids])}
-        return [cls.from_model(rows[int(i)]) if int(i) in rows else None for i in node_ids]
+        principal = info.context.principal
+        return [
+            cls.from_model(m)
+            if (m := rows.get(int(i))) is not None and merchant_visible(principal, m)
+            else None
+            for i in node_ids
+        ]
 
 
 @strawberry.input

@@ -13,6 +13,7 @@ from strawberry.types import Info
 from app.domain.orders import OrderErrorCode
 from app.models.ledger import Asset, LedgerEntry
 from app.models.orders import HolderKind, LotStatus, Order, OrderStatus, PointLot
+from app.resolvers.visibility import merchant_visible
 from app.schema.errors import error_type
 from app.schema.ids import InputID
 from app.schema.merchants import MerchantType
@@ -49,7 +50,9 @@ class OrderType(relay.Node):
         from app.resolvers.loaders import merchant_loader
 
         m = await merchant_loader(info).load(self._merchant_id)
-        return MerchantType.from_model(m) if m else None
+        if m is None or not merchant_visible(info.context.principal, m):
+            return None
+        return MerchantType.from_model(m)
 
     @classmethod
     def from_model(cls, o: Order) -> OrderType:

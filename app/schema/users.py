@@ -9,8 +9,11 @@ import strawberry
 from strawberry import relay
 
 from app.domain.tokens import AuthErrorCode, TokenPair
-from app.models.users import Role, User
+from app.domain.users import AccountErrorCode
+from app.models.users import AccountFreeze, Role, User
 from app.schema.errors import error_type, graphql_enum
+from app.schema.ids import encode_id
+from app.schema.permissions import viewing_user
 
 RoleEnum = strawberry.enum(Role, name="Role")
 
@@ -22,6 +25,7 @@ class UserType(relay.Node):
     nickname: str
     phone_masked: str | None
     has_wechat: bool
+    frozen: bool = strawberry.field(description="Frozen accounts cannot sign in or act.")
     created_at: datetime
 
     @classmethod
@@ -33,17 +37,18 @@ class UserType(relay.Node):
             nickname=u.nickname,
             phone_masked=masked,
             has_wechat=bool(u.wechat_openid),
+            frozen=not u.is_active,
             created_at=u.created_at,
         )
 
     @classmethod
     async def resolve_nodes(cls, *, info, node_ids, required=False):  # type: ignore[override]
-        principal = info.context.principal
+        viewer = viewing_user(info)
         out = []
         for nid in node_ids:
             pk = int(nid)
             # A user node is readable by that user and by admins only.
-            if principal is None or (principal.user_id != pk and principal.role != "admin"):
+            if viewer is None or (viewer.user_id != pk and not viewer.is_admin):
                 out.append(None)
                 continue
             u = await User.get_or_none(id=pk)
@@ -85,3 +90,40 @@ class LogoutSuccess:
 AuthResult = Annotated[AuthPayload | AuthError, strawberry.union("AuthResult")]  # type: ignore[valid-type]
 SmsCodeResult = Annotated[SmsCodeSent | AuthError, strawberry.union("SmsCodeResult")]  # type: ignore[valid-type]
 LogoutResult = Annotated[LogoutSuccess | AuthError, strawberry.union("LogoutResult")]  # type: ignore[valid-type]
+
+
+AccountError = error_type("AccountError", AccountErrorCode)
+
+
+@strawberry.type(description="Who froze or unfroze an account, when and why.")
+class AccountFreezeRecord:
+    frozen: bool
+    reason: str
+    by_user_id: strawberry.ID | None
+    at: datetime
+
+    @classmethod
+    def of(cls, r: AccountFreeze) -> AccountFreezeRecord:
+        by = str(encode_id("User", r.by_user_id)) if r.by_user_id else None
+        return cls(
+            frozen=r.frozen,
+            reason=r.reason,
+            by_user_id=strawberry.ID(by) if by else None,
+            at=r.created_at,
+        )
+
+
+@strawberry.type
+class UserFrozen:
+    user: UserType
+    record: AccountFreezeRecord | None
+
+
+@strawberry.type
+class UserUnfrozen:
+    user: UserType
+    record: AccountFreezeRecord | None
+
+
+FreezeUserResult = Annotated[UserFrozen | AccountError, strawberry.union("FreezeUserResult")]  # type: ignore[valid-type]
+UnfreezeUserResult = Annotated[UserUnfrozen | AccountError, strawberry.union("UnfreezeUserResult")]  # type: ignore[valid-type]

@@ -95,12 +95,14 @@ async def _snapshots() -> list[str]:
 async def test_nearby_keeps_a_scroll_snapshot_only_for_a_query_that_selects_cursors(client):
     ms = [await merchant(at=offset(*CENTRE, north_m=100 * i), name=f"m{i}") for i in range(1, 6)]
     loc = {"lat": CENTRE[0], "lng": CENTRE[1], "coordSystem": "GCJ02"}
+    token = await token_for((await user()).id, "consumer")  # (only a signed-in scroll is kept)
     # no cursor selected: nothing to scroll from, so no snapshot is stored
     body = await gql(
         client,
         "query($loc: LocationInput!) { nearbyMerchants(location: $loc, first: 2) "
         "{ totalCount edges { node { name } } } }",
         {"loc": loc},
+        token,
     )
     assert body["data"]["nearbyMerchants"]["totalCount"] == 5
     assert await _snapshots() == []
@@ -110,12 +112,12 @@ async def test_nearby_keeps_a_scroll_snapshot_only_for_a_query_that_selects_curs
     query($loc: LocationInput!, $after: String) {
       nearbyMerchants(location: $loc, first: 2, after: $after) {
         ...Page edges { node { name } } } }"""
-    first = (await gql(client, q, {"loc": loc}))["data"]["nearbyMerchants"]
+    first = (await gql(client, q, {"loc": loc}, token))["data"]["nearbyMerchants"]
     assert len(await _snapshots()) == 1
     # meanwhile a merchant opens right here: the scroll keeps the first page's order
     await merchant(at=CENTRE, name="newcomer", discount_bps=2000)
     after = first["pageInfo"]["endCursor"]
-    second = (await gql(client, q, {"loc": loc, "after": after}))["data"]["nearbyMerchants"]
+    second = (await gql(client, q, {"loc": loc, "after": after}, token))["data"]["nearbyMerchants"]
     names = [e["node"]["name"] for e in first["edges"] + second["edges"]]
     assert names == [m.name for m in ms[:4]]
     assert second["pageInfo"]["hasNextPage"]

@@ -24,7 +24,7 @@ async def test_unexpected_error_is_masked_and_logged(caplog):
     with caplog.at_level(logging.ERROR, logger="app.graphql"):
         res = await schema.execute("{ boom }", context_value=ctx)
     err = res.errors[0]
-    assert err.message == "internal error (request id req-123)"
+    assert err.message == "服务器内部错误（请求编号 req-123）"
     assert err.extensions == {"code": "INTERNAL", "requestId": "req-123"}
     assert "hunter2" not in err.message
     # the operator sees the traceback in the log, under the same id
@@ -70,5 +70,5 @@ async def test_the_clients_own_request_mistakes_carry_a_code_and_field(client, d
             res = await gql(client, query, variables, expect_errors=True)
             ext = res["errors"][0]["extensions"]
             assert (ext["code"], ext["field"]) == (code, field), (query, res)
-            assert "internal error" not in res["errors"][0]["message"]
+            assert "服务器内部错误" not in res["errors"][0]["message"]
     assert "unexpected error" not in caplog.text

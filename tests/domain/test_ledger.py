@@ -8,6 +8,7 @@ from tortoise import connections
 from app.domain.ledger import Overdraft, Post, acct, balance_of, post
 from app.domain.ledger.verify import verify_ledger
 from app.models.ledger import Asset, LedgerEntry
+from app.sql import run
 
 
 async def test_post_moves_balances_and_chains(db):
@@ -63,3 +64,42 @@ async def test_tampering_is_caught(db):
     report = await verify_ledger()
     assert not report.ok
     assert "altered" in (report.problem or "")
+
+
+async def _truncate_tip() -> None:
+    """Delete the newest entry, its postings, and undo their balance moves: what a
+    truncation of history leaves behind, every remaining entry still linking."""
+    conn = connections.get("default")
+    tip = await LedgerEntry.all().order_by("-seq").first()
+    assert tip is not None
+    await run(
+        conn,
+        "UPDATE ledger_accounts SET balance = balance - COALESCE((SELECT SUM(p.amount) "
+        "FROM ledger_postings p WHERE p.entry_id = ? AND p.destination_id = ledger_accounts.id)"
+        ", 0) + COALESCE((SELECT SUM(p.amount) FROM ledger_postings p "
+        "WHERE p.entry_id = ? AND p.source_id = ledger_accounts.id), 0)",
+        [tip.id, tip.id],
+    )
+    await run(conn, "DELETE FROM ledger_postings WHERE entry_id = ?", [tip.id])
+    await run(conn, "DELETE FROM ledger_entries WHERE id = ?", [tip.id])
+
+
+async def test_truncated_tip_is_caught(db):
+    for i in range(3):
+        await post("test", f"t:{i}", [Post(acct.WORLD_CNY, acct.merchant_payable(1), 100 + i)])
+    assert (await verify_ledger()).ok
+    await _truncate_tip()
+    # the rest of the chain links and every balance matches its postings ...
+    assert await balance_of(acct.merchant_payable(1)) == 100 + 101
+    # ... but the chain no longer reaches the head it recorded
+    report = await verify_ledger()
+    assert not report.ok
+    assert report.entries == 2
+    assert "newest entries are missing" in (report.problem or "")
+
+
+async def test_intact_ledger_passes_and_an_empty_one_too(db):
+    assert (await verify_ledger()).ok
+    await post("test", "t:1", [Post(acct.WORLD_CNY, acct.merchant_payable(1), 5)])
+    report = await verify_ledger()
+    assert report.ok and report.entries == 1, report.problem

@@ -145,3 +145,29 @@ def test_intervals_change_by_release_number() -> None:
     p = load_policy("pingchuan")
     assert p.release.intervals_for(20) == (10, 15)
     assert p.release.intervals_for(21) == (15, 30)
+
+
+@pytest.mark.parametrize(
+    ("caps", "field"),
+    [
+        ({"wechatpay": 0}, "split_caps.wechatpay"),  # a channel that takes nothing
+        ({"alipay": 10_001}, "split_caps.alipay"),  # more than the cash
+        ({"paypal": 3_000}, "split_caps.paypal"),  # no such channel
+    ],
+)
+def test_split_caps_are_validated_at_load(caps: dict[str, int], field: str) -> None:
+    data = _preset()
+    data["split_caps"] = {**data["split_caps"], **caps}
+    assert _refused(data).field == field
+
+
+def test_split_caps_per_channel() -> None:
+    caps = load_policy("zhongdian").split_caps
+    assert [caps.of(c) for c in ("wechatpay", "alipay", "allinpay", "joinpay", "sandbox")] == [
+        3_000,
+        3_000,
+        3_000,
+        3_000,
+        10_000,
+    ]
+    assert caps.of("voucher") == 0  # an order paid wholly with vouchers splits nothing

@@ -7,6 +7,7 @@ import csv
 import tomllib
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from app.domain.releases import evaluate_pool, get_pool
 from app.models.orders import PointLot
 from app.models.releases import Pool, Release, ReleasePayment
 
-GOLDEN = "/work/shared/golden/release_schedule_200pts_15pct.csv"
+GOLDEN = Path(__file__).parents[1] / "data" / "release_schedule_200pts_15pct.csv"
 START = date(2025, 1, 6)  # a Monday
 
 

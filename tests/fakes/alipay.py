@@ -1,15 +1,20 @@
 """A fake of the Alipay open gateway (RSA2), the provider's side.
 
-It verifies the app's request signature with the app public key, answers in Alipay's
-`{"<method>_response": {...}, "sign": ...}` shape signed with its own key over the exact
-node text, keeps trades, refunds (by out_request_no) and royalty settlements, and builds
-signed async notifications (form-encoded) for the tests to deliver.
+It reads a request as the gateway does: parameters from the URL's query and the form
+body together, decoded in the charset the URL names (GBK when the URL names none, as
+Alipay's help says for POST), so a body whose signature only holds in another encoding
+is refused as `isv.invalid-signature`. It verifies the signature with the app public
+key, answers in Alipay's `{"<method>_response": {...}, "sign": ...}` shape signed with
+its own key over the exact node text, keeps trades, refunds (by out_request_no) and
+royalty settlements, and builds signed async notifications (form-encoded) for the tests
+to deliver.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
 from decimal import Decimal
 from typing import Any
@@ -24,6 +29,10 @@ from starlette.routing import Route
 from tests.fakes.wechatpay import new_key, sign, verify
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+# Alipay's documents: out_trade_no 64 chars of letters, digits and _; order.settle's
+# out_request_no 32 of the same; a refund's out_request_no 64 chars.
+TRADE_NO = re.compile(r"[0-9A-Za-z_]{1,64}")
+SETTLE_NO = re.compile(r"[0-9A-Za-z_]{1,32}")
 
 
 def content(params: dict[str, str], exclude: tuple[str, ...]) -> str:
@@ -39,6 +48,9 @@ def yuan(fen_: int) -> str:
 
 
 class AlipayFake:
+    # 交易分账 takes at most 30% of the order unless the merchant applied for more
+    max_royalty_bps = 3_000
+
     def __init__(self, *, app_id: str, app_public_key, platform_user_id: str) -> None:
         self.app_id = app_id
         self.app_public_key = app_public_key
@@ -50,7 +62,8 @@ class AlipayFake:
         self.bound: set[str] = set()
         self.methods: list[str] = []
         self.fail_next: list[tuple[str, str]] = []  # (code, sub_code)
-        self.app = Starlette(routes=[Route("/gateway.do", self.gateway, methods=["POST"])])
+        self.charsets: list[str] = []  # the charset each request was read in
+        self.app = Starlette(routes=[Route("/gateway.do", self.gateway, methods=["POST", "GET"])])
 
     # ---------------------------------------------------------- test controls
 
@@ -93,12 +106,16 @@ class AlipayFake:
 
     # ---------------------------------------------------------- protocol
 
-    def _answer(self, method: str, node: dict[str, Any], signed: bool = True) -> Response:
+    def _answer(
+        self, method: str, node: dict[str, Any], signed: bool = True, charset: str = "utf-8"
+    ) -> Response:
         name = method.replace(".", "_") + "_response"
         node_text = json.dumps(node, ensure_ascii=False, separators=(",", ":"))
-        sig = sign(self.key, node_text.encode()) if signed else ""
+        sig = sign(self.key, node_text.encode(charset)) if signed else ""
         text = '{"' + name + '":' + node_text + (f',"sign":"{sig}"' if signed else "") + "}"
-        return Response(text, media_type="application/json;charset=utf-8")
+        return Response(
+            text.encode(charset), headers={"Content-Type": f"application/json;charset={charset}"}
+        )
 
     def _fail(
         self, method: str, code: str, sub_code: str, msg: str = "Business Failed"
@@ -108,19 +125,34 @@ class AlipayFake:
         )
 
     async def gateway(self, request: Request) -> Response:
-        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
-        method = str(form.get("method", ""))
+        query = (request.scope.get("query_string") or b"").decode("latin-1")
+        body = (await request.body()).decode("latin-1")
+        charset = dict(parse_qsl(query, encoding="latin-1")).get("charset") or "GBK"
+        self.charsets.append(charset)
+        readable = True
+        try:
+            params = dict(
+                parse_qsl(query, keep_blank_values=True, encoding=charset, errors="strict")
+            )
+            params.update(
+                parse_qsl(body, keep_blank_values=True, encoding=charset, errors="strict")
+            )
+        except (UnicodeDecodeError, LookupError):  # not text in that charset: cannot verify
+            readable = False
+            params = dict(parse_qsl(query + "&" + body, encoding="latin-1"))
+        method = str(params.get("method", ""))
         self.methods.append(method)
-        params = {k: str(v) for k, v in form.items()}
         if params.get("app_id") != self.app_id:
             return self._answer(
                 method,
                 {"code": "40002", "msg": "Invalid Arguments", "sub_code": "isv.invalid-app-id"},
                 signed=False,
             )
-        if not verify(
-            self.app_public_key, content(params, ("sign",)).encode(), params.get("sign", "")
-        ):
+        try:
+            signed = content(params, ("sign",)).encode(charset) if readable else b""
+        except (UnicodeEncodeError, LookupError):
+            signed = b""
+        if not verify(self.app_public_key, signed, params.get("sign", "")):
             return self._answer(
                 method,
                 {"code": "40002", "msg": "Invalid Arguments", "sub_code": "isv.invalid-signature"},
@@ -137,6 +169,8 @@ class AlipayFake:
 
     def m_alipay_trade_create(self, method, biz, params) -> Response:
         no = biz["out_trade_no"]
+        if not TRADE_NO.fullmatch(no):
+            return self._fail(method, "40004", "ACQ.INVALID_PARAMETER")
         if no in self.trades and self.trades[no]["trade_status"] != "WAIT_BUYER_PAY":
             return self._fail(method, "40004", "ACQ.TRADE_HAS_SUCCESS")
         if not biz.get("buyer_id"):
@@ -188,6 +222,8 @@ class AlipayFake:
         if t is None or t["trade_status"] not in {"TRADE_SUCCESS", "TRADE_CLOSED"}:
             return self._fail(method, "40004", "ACQ.TRADE_STATUS_ERROR")
         key = (no, biz["out_request_no"])
+        if not 1 <= len(key[1]) <= 64:
+            return self._fail(method, "40004", "ACQ.INVALID_PARAMETER")
         if key in self.refunds:
             return self._answer(
                 method,
@@ -231,6 +267,8 @@ class AlipayFake:
         return self._answer(method, {"code": "10000", "msg": "Success", "result_code": "SUCCESS"})
 
     def m_alipay_trade_order_settle(self, method, biz, params) -> Response:
+        if not SETTLE_NO.fullmatch(str(biz.get("out_request_no", ""))):
+            return self._fail(method, "40004", "ACQ.INVALID_PARAMETER")
         t = next((t for t in self.trades.values() if t["trade_no"] == biz["trade_no"]), None)
         if t is None or t["trade_status"] != "TRADE_SUCCESS":
             return self._fail(method, "40004", "ACQ.TRADE_STATUS_ERROR")
@@ -242,6 +280,10 @@ class AlipayFake:
         amount = sum(fen(r["amount"]) for r in biz["royalty_parameters"])
         if amount > t["total"]:
             return self._fail(method, "40004", "ACQ.ALLOC_AMOUNT_VALIDATE_ERROR")
+        if amount > t["total"] * self.max_royalty_bps // 10_000:
+            return self._fail(
+                method, "40004", "ACQ.ALLOC_AMOUNT_VALIDATE_ERROR", "分账金额超过最高分账比例"
+            )
         s = self.settles.setdefault(
             biz["out_request_no"],
             {

@@ -26,6 +26,9 @@ def content(params: dict[str, Any]) -> str:
 
 
 class AllinpayFake:
+    # the split share the merchant's contract allows, of the amount (bps)
+    max_split_bps = 3_000
+
     def __init__(self, *, appid: str, orgid: str, merchant_public_key) -> None:
         self.appid, self.orgid = appid, orgid
         self.merchant_public_key = merchant_public_key
@@ -91,6 +94,8 @@ class AllinpayFake:
         split = json.loads(p.get("splitinfo") or "[]")
         if sum(s["amount"] for s in split) > int(p["trxamt"]):
             return self._answer({"trxstatus": "3999", "errmsg": "split exceeds amount"})
+        if sum(s["amount"] for s in split) > int(p["trxamt"]) * self.max_split_bps // 10_000:
+            return self._answer({"trxstatus": "3999", "errmsg": "分账金额超过分账比例"})
         t = self.trades.setdefault(reqsn, {
             "cusid": p["cusid"], "trxamt": int(p["trxamt"]), "trxstatus": "2000",
             "trxid": "AP" + secrets.token_hex(8), "split": split, "refunded": 0,

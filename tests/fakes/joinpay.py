@@ -47,6 +47,9 @@ def yuan(f: int) -> str:
 
 
 class JoinpayFake:
+    # the alt (split) share the merchant's contract allows, of the amount (bps)
+    max_alt_bps = 3_000
+
     def __init__(self, *, merchant_no: str, key: str) -> None:
         self.merchant_no, self.key = merchant_no, key
         self.trades: dict[str, dict[str, Any]] = {}
@@ -115,6 +118,10 @@ class JoinpayFake:
         if sum(fen(a["altAmount"]) for a in alt) > amount:
             return self._answer(
                 {"ra_Code": "10080025", "rb_CodeMsg": "alt amount exceeds"}, PAY_ANSWER_FIELDS
+            )
+        if sum(fen(a["altAmount"]) for a in alt) > amount * self.max_alt_bps // 10_000:
+            return self._answer(
+                {"ra_Code": "10080025", "rb_CodeMsg": "分账金额超过分账比例"}, PAY_ANSWER_FIELDS
             )
         t = self.trades.setdefault(no, {
             "amount": amount, "status": "102", "trx_no": "JP" + secrets.token_hex(8),

@@ -30,6 +30,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 AUTH_RE = re.compile(r'(\w+)="([^"]*)"')
+# The merchant's numbers as WeChat Pay v3 documents them: out_trade_no string[6,32] of
+# digits, letters and _-*; out_refund_no, out_order_no, out_return_no string[1,64] of
+# digits, letters and _-|*@.
+TRADE_NO = re.compile(r"[0-9A-Za-z_\-*]{6,32}")
+MERCHANT_NO = re.compile(r"[0-9A-Za-z_\-|*@]{1,64}")
 
 
 def new_key() -> rsa.RSAPrivateKey:
@@ -64,8 +69,11 @@ def verify(pub, message: bytes, signature: str) -> bool:
         return False
 
 
-def self_signed_cert(key: rsa.RSAPrivateKey) -> tuple[str, str]:
-    """A platform certificate: (serial as uppercase hex, PEM)."""
+def self_signed_cert(
+    key: rsa.RSAPrivateKey, *, valid_from_days: float = -1, valid_to_days: float = 365
+) -> tuple[str, str]:
+    """A platform certificate valid from/to that many days from now: (serial as
+    uppercase hex, PEM)."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA fake")])
     now = dt.datetime.now(dt.UTC)
     serial = x509.random_serial_number()
@@ -75,8 +83,8 @@ def self_signed_cert(key: rsa.RSAPrivateKey) -> tuple[str, str]:
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(serial)
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365))
+        .not_valid_before(now + dt.timedelta(days=valid_from_days))
+        .not_valid_after(now + dt.timedelta(days=valid_to_days))
         .sign(key, hashes.SHA256())
     )
     return format(serial, "X"), cert.public_bytes(serialization.Encoding.PEM).decode()
@@ -92,8 +100,10 @@ class WeChatPayFake:
         merchant_serial: str,
         apiv3_key: bytes,
         public_key_mode: bool = False,
+        sp_name: str = "",
     ) -> None:
         self.sp_mchid = sp_mchid
+        self.sp_name = sp_name  # the full name a MERCHANT_ID receiver must be added with
         self.sp_appid = sp_appid
         self.merchant_public_key = merchant_public_key
         self.merchant_serial = merchant_serial
@@ -110,7 +120,9 @@ class WeChatPayFake:
         self.splits: dict[str, dict[str, Any]] = {}
         self.returns: dict[str, dict[str, Any]] = {}
         self.receivers: set[tuple[str, str]] = set()
+        self.receiver_names: dict[tuple[str, str], str] = {}  # decrypted, as WeChat keeps them
         self.requests: list[tuple[str, str]] = []
+        self.signed_requests: list[tuple[str, str, bytes, str]] = []  # method, path, body, auth
         self.certificate_downloads = 0
         self.fail_next: list[tuple[int, str]] = []  # (HTTP status, WeChat code)
         self.delay_s = 0.0
@@ -138,6 +150,7 @@ class WeChatPayFake:
                 Route("/v3/profitsharing/return-orders", self.split_return, methods=["POST"]),
             ]
         )
+        self._serve_split_caps()
 
     # ---------------------------------------------------------- test controls
 
@@ -147,12 +160,23 @@ class WeChatPayFake:
             return self.pub_key_id, self.platform_key
         return self.serial, self.platform_key
 
-    def rotate_certificate(self) -> str:
-        """A new platform certificate becomes current (the old one stays downloadable)."""
+    def rotate_certificate(self, *, valid_from_days: float = -1, valid_to_days: float = 365) -> str:
+        """A new platform certificate becomes current (the old one stays downloadable).
+        With dates in the past it is an expired one, served and signed with as if
+        current: what a misconfigured or replayed answer looks like."""
         self.platform_key = new_key()
-        self.serial, self.cert_pem = self_signed_cert(self.platform_key)
+        self.serial, self.cert_pem = self_signed_cert(
+            self.platform_key, valid_from_days=valid_from_days, valid_to_days=valid_to_days
+        )
         self.certs[self.serial] = (self.platform_key, self.cert_pem)
         return self.serial
+
+    def private_key_of(self, serial: str) -> rsa.RSAPrivateKey | None:
+        """The platform private key behind a serial the merchant encrypted with."""
+        if serial == self.pub_key_id and self.public_key_mode:
+            return self.platform_key
+        entry = self.certs.get(serial)
+        return entry[0] if entry else None
 
     def pay(self, out_trade_no: str, *, payer_total: int | None = None) -> None:
         """The consumer pays in WeChat."""
@@ -264,6 +288,7 @@ class WeChatPayFake:
             status_code=status,
             media_type="application/json" if data is not None else None,
             headers={
+                "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
                 "Wechatpay-Serial": serial,
                 "Wechatpay-Timestamp": ts,
                 "Wechatpay-Nonce": nonce,
@@ -283,7 +308,12 @@ class WeChatPayFake:
         if not header.startswith("WECHATPAY2-SHA256-RSA2048 "):
             return self._error(401, "SIGN_ERROR", "missing authorization"), {}
         parts = dict(AUTH_RE.findall(header))
-        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        # The signed path is the one on the wire, percent-encoding and all (WeChat's
+        # own clients sign the encoded URL): never one rebuilt from the decoded path.
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        query = request.scope.get("query_string") or b""
+        path = raw.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
+        self.signed_requests.append((request.method, path, body, header))
         message = (
             (
                 f"{request.method}\n{path}\n{parts.get('timestamp')}\n{parts.get('nonce_str')}\n"
@@ -312,11 +342,12 @@ class WeChatPayFake:
         for serial, (_, pem) in self.certs.items():
             nonce = secrets.token_hex(6)
             ct = AESGCM(self.apiv3_key).encrypt(nonce.encode(), pem.encode(), b"certificate")
+            cert = x509.load_pem_x509_certificate(pem.encode())
             data.append(
                 {
                     "serial_no": serial,
-                    "effective_time": "2026-01-01T00:00:00+08:00",
-                    "expire_time": "2031-01-01T00:00:00+08:00",
+                    "effective_time": cert.not_valid_before_utc.isoformat(),
+                    "expire_time": cert.not_valid_after_utc.isoformat(),
                     "encrypt_certificate": {
                         "algorithm": "AEAD_AES_256_GCM",
                         "nonce": nonce,
@@ -338,6 +369,8 @@ class WeChatPayFake:
             return self._error(400, "APPID_MCHID_NOT_MATCH", "appid and mchid do not match")
         if not app_pay and not (p.get("payer") or {}).get("sp_openid"):
             return self._error(400, "PARAM_ERROR", "payer.sp_openid is required")
+        if not TRADE_NO.fullmatch(str(p.get("out_trade_no", ""))):
+            return self._error(400, "PARAM_ERROR", "out_trade_no format")
         total = (p.get("amount") or {}).get("total")
         if not isinstance(total, int) or total <= 0:
             return self._error(400, "PARAM_ERROR", "amount.total")
@@ -408,6 +441,8 @@ class WeChatPayFake:
             return self._error(403, "TRADE_ERROR", "order not paid")
         amount = p.get("amount") or {}
         key = p["out_refund_no"]
+        if not MERCHANT_NO.fullmatch(str(key)):
+            return self._error(400, "PARAM_ERROR", "out_refund_no format")
         if key in self.refunds:
             r = self.refunds[key]
             return self._answer(
@@ -447,6 +482,27 @@ class WeChatPayFake:
         err, p = await self._authenticate(request)
         if err:
             return err
+        # 添加分账接收方: `name` is required for MERCHANT_ID (the merchant's full name),
+        # encrypted with RSAES-OAEP under the platform key the Wechatpay-Serial header names.
+        name = p.get("name")
+        if p.get("type") == "MERCHANT_ID" and not name:
+            return self._error(400, "PARAM_ERROR", "name is required for MERCHANT_ID")
+        if name:
+            key = self.private_key_of(request.headers.get("wechatpay-serial", ""))
+            if key is None:
+                return self._error(400, "PARAM_ERROR", "Wechatpay-Serial names no platform key")
+            try:
+                plain = key.decrypt(
+                    base64.b64decode(name),
+                    padding.OAEP(
+                        mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None
+                    ),
+                ).decode()
+            except (ValueError, TypeError):
+                return self._error(400, "PARAM_ERROR", "name does not decrypt")
+            if p.get("type") == "MERCHANT_ID" and plain != self.sp_name:
+                return self._error(400, "PARAM_ERROR", "name does not match the merchant")
+            self.receiver_names[(p["sub_mchid"], p["account"])] = plain
         self.receivers.add((p["sub_mchid"], p["account"]))
         return self._answer(200, {"sub_mchid": p["sub_mchid"], "account": p["account"]})
 
@@ -464,6 +520,8 @@ class WeChatPayFake:
         err, p = await self._authenticate(request)
         if err:
             return err
+        if not MERCHANT_NO.fullmatch(str(p.get("out_order_no", ""))):
+            return self._error(400, "PARAM_ERROR", "out_order_no format")
         t = self._paid_trade(p.get("transaction_id", ""))
         if t is None:
             return self._error(400, "ORDER_NOT_PAID", "the transaction is not paid")
@@ -475,6 +533,8 @@ class WeChatPayFake:
         total = sum(r["amount"] for r in p["receivers"])
         if total > t["total"]:
             return self._error(400, "PARAM_ERROR", "split exceeds the order")
+        if total > t["total"] * self.max_ratio(p["sub_mchid"]) // 10_000:
+            return self._error(400, "INVALID_REQUEST", "分账金额超出最大分账比例")
         no = p["out_order_no"]
         if no not in self.splits:
             self.splits[no] = {
@@ -494,6 +554,8 @@ class WeChatPayFake:
         err, p = await self._authenticate(request)
         if err:
             return err
+        if not MERCHANT_NO.fullmatch(str(p.get("out_order_no", ""))):
+            return self._error(400, "PARAM_ERROR", "out_order_no format")
         if self._paid_trade(p.get("transaction_id", "")) is None:
             return self._error(400, "ORDER_NOT_PAID", "the transaction is not paid")
         no = p["out_order_no"]
@@ -527,6 +589,8 @@ class WeChatPayFake:
         if s is None:
             return self._error(404, "RESOURCE_NOT_EXISTS", "no such split order")
         key = p["out_return_no"]
+        if not MERCHANT_NO.fullmatch(str(key)):
+            return self._error(400, "PARAM_ERROR", "out_return_no format")
         if key not in self.returns:
             if s["returned"] + p["amount"] > s["amount"]:
                 return self._error(400, "NOT_ENOUGH", "return exceeds the split")
@@ -535,3 +599,31 @@ class WeChatPayFake:
         return self._answer(
             200, {"out_return_no": key, "result": "SUCCESS", "amount": self.returns[key]["amount"]}
         )
+
+    # ---------------------------------------------------------- split caps
+
+    DEFAULT_MAX_RATIO = 3_000  # WeChat Pay's default: 30% of the order
+
+    def _serve_split_caps(self) -> None:
+        # what each sub-merchant authorised the service provider to take (bps)
+        self.max_ratios: dict[str, int] = {}
+        self.config_queries = 0
+        self.app.router.routes.append(
+            Route(
+                "/v3/profitsharing/merchant-configs/{sub_mchid}",
+                self.merchant_config,
+                methods=["GET"],
+            )
+        )
+
+    def max_ratio(self, sub_mchid: str) -> int:
+        return self.max_ratios.get(sub_mchid, self.DEFAULT_MAX_RATIO)
+
+    async def merchant_config(self, request: Request) -> Response:
+        """查询最大分账比例: the ratio the sub-merchant authorised, in bps."""
+        err, _ = await self._authenticate(request)
+        if err:
+            return err
+        self.config_queries += 1
+        sub = request.path_params["sub_mchid"]
+        return self._answer(200, {"sub_mchid": sub, "max_ratio": self.max_ratio(sub)})

@@ -121,7 +121,7 @@ async def test_ranking_of_a_hand_built_case():
 
 async def test_pages_are_stable_while_scrolling_and_drop_a_suspended_merchant():
     ms = [await merchant(at=offset(*CENTRE, north_m=100 * i), name=f"m{i}") for i in range(1, 8)]
-    first = await nearby(*CENTRE, first=3)
+    first = await nearby(*CENTRE, first=3, owner="user:1")
     assert first.has_next and first.total == 7
     # meanwhile a new merchant opens right here and one on page 2 is suspended
     newcomer = await merchant(at=CENTRE, discount_bps=2000)
@@ -130,21 +130,21 @@ async def test_pages_are_stable_while_scrolling_and_drop_a_suspended_merchant():
     m.status = MerchantStatus.SUSPENDED
     await m.save()
     await hooks.merchant_changed(m)
-    second = await nearby(*CENTRE, first=3, after=first.items[-1].cursor)
+    second = await nearby(*CENTRE, first=3, after=first.items[-1].cursor, owner="user:1")
     # then page 2 continues the first page's order, without the newcomer or the suspended
     assert ids(second) == [ms[3].id, ms[5].id]
     assert newcomer.id not in ids(first) + ids(second)
     assert second_page_expected[1] == m.id
-    third = await nearby(*CENTRE, first=3, after=second.items[-1].cursor)
+    third = await nearby(*CENTRE, first=3, after=second.items[-1].cursor, owner="user:1")
     assert ids(third) == [ms[6].id] and not third.has_next
 
 
 async def test_an_expired_snapshot_falls_back_to_the_cursor_position():
     ms = [await merchant(at=offset(*CENTRE, north_m=100 * i)) for i in range(1, 6)]
-    first = await nearby(*CENTRE, first=2)
+    first = await nearby(*CENTRE, first=2, owner="user:1")
     keys = [k async for k in get_redis().scan_iter(match="geo:v1:snap:*")]
     await get_redis().delete(*keys)
-    second = await nearby(*CENTRE, first=2, after=first.items[-1].cursor)
+    second = await nearby(*CENTRE, first=2, after=first.items[-1].cursor, owner="user:1")
     assert ids(second) == [ms[2].id, ms[3].id]
 
 

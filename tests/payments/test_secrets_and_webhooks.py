@@ -89,11 +89,10 @@ async def test_joinpay_notification_through_the_webhook(app_client, joinpay):
     assert reasons == ["amount mismatch", "order paid"]
 
 
-async def test_unknown_channel_is_stored_and_refused(app_client):
+async def test_unknown_channel_is_refused_and_not_stored(app_client):
     r = await app_client.post("/pay/notify/paypal", content=b"x=1")
-    assert r.status_code == 404
-    row = await PaymentNotification.get(channel="paypal")
-    assert (row.outcome, row.verified) == ("rejected", False)
+    assert (r.status_code, r.json()["code"]) == (404, "UNKNOWN_CHANNEL")
+    assert not await PaymentNotification.exists(channel="paypal")
 
 
 async def test_no_secret_reaches_logs_errors_or_storage(

@@ -13,6 +13,9 @@ from app.models.ledger import Asset
 # `platform:loss` is an expense account: what the platform pays out of its own pocket
 # (a dispute reversal's spent vouchers) shows as its negative balance.
 NEGATIVE_ALLOWED_PREFIXES = ("world", "issuer:", "channel:", "platform:loss")
+# A receivable is a claim on someone outside the platform's books, like a channel's
+# clearing account: its negative balance is what they owe (SPEC §9 split caps).
+RECEIVABLE_SUFFIX = ":receivable"
 
 
 @dataclass(frozen=True, order=True)
@@ -22,7 +25,11 @@ class AccountName:
 
     @property
     def allow_negative(self) -> bool:
-        return self.name == "world" or self.name.startswith(NEGATIVE_ALLOWED_PREFIXES)
+        return (
+            self.name == "world"
+            or self.name.startswith(NEGATIVE_ALLOWED_PREFIXES)
+            or self.name.endswith(RECEIVABLE_SUFFIX)
+        )
 
     def __str__(self) -> str:
         return f"{self.name}/{self.asset.value}"
@@ -66,6 +73,12 @@ class acct:  # noqa: N801 - a namespace of constructors, read like `acct.consume
     @staticmethod
     def merchant_payable(merchant_id: int) -> AccountName:
         return AccountName(f"merchant:{merchant_id}:payable", Asset.CNY)
+
+    @staticmethod
+    def merchant_receivable(merchant_id: int) -> AccountName:
+        """What the merchant owes the platform (minus its balance): the part of D a
+        channel's split cap left with it, until netted from what it is owed."""
+        return AccountName(f"merchant:{merchant_id}{RECEIVABLE_SUFFIX}", Asset.CNY)
 
     @staticmethod
     def merchant_voucher(merchant_id: int) -> AccountName:

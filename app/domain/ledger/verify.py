@@ -1,4 +1,10 @@
-"""Recompute the hash chain and every balance from postings (`verify-ledger`)."""
+"""Recompute the hash chain and every balance from postings (`verify-ledger`).
+
+The chain proves each entry follows the one before it; only the chain head row says
+where it ends. So the tip is checked against the head: deleting the newest entries
+(with their postings and balance moves) leaves a chain that links, but one shorter
+than the head records.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from dataclasses import dataclass
 from tortoise import connections
 
 from app.domain.ledger.core import digest_lines, entry_hash, posting_line
-from app.models.ledger import Account, LedgerEntry
+from app.models.ledger import Account, LedgerEntry, LedgerHead
 
 BATCH = 2000
 
@@ -23,6 +29,11 @@ class VerifyReport:
 async def verify_ledger() -> VerifyReport:
     conn = connections.get("default")
     names = {r["id"]: r["name"] for r in await Account.all().values("id", "name")}
+    # Read before the chain: entries written while it is walked only lengthen it, and
+    # the entry and its head move commit together, so the chain reaches at least this.
+    head = await LedgerHead.first()
+    head_seq, head_hash = (int(head.seq), head.hash) if head is not None else (0, "")
+    hash_at_head = ""
     prev_hash, expected_seq, checked = "", 1, 0
     while True:
         entries = await LedgerEntry.filter(seq__gt=expected_seq - 1).order_by("seq").limit(BATCH)
@@ -74,8 +85,25 @@ async def verify_ledger() -> VerifyReport:
                     False, checked, len(names), f"entry {e.id} (seq {e.seq}): hash mismatch"
                 )
             prev_hash = e.hash
+            if e.seq == head_seq:
+                hash_at_head = e.hash
             expected_seq += 1
             checked += 1
+    tip = expected_seq - 1
+    if tip < head_seq:
+        return VerifyReport(
+            False,
+            checked,
+            len(names),
+            f"chain ends at seq {tip} but its head records seq {head_seq}: "
+            "the newest entries are missing",
+        )
+    if head_seq and hash_at_head != head_hash:
+        return VerifyReport(
+            False, checked, len(names), f"entry at seq {head_seq} is not the one its head records"
+        )
+    if tip and head is None:
+        return VerifyReport(False, checked, len(names), "the chain head row is missing")
     unsealed = await LedgerEntry.filter(seq=None).count()
     if unsealed:
         return VerifyReport(False, checked, len(names), f"{unsealed} entries are not in the chain")
