@@ -127,8 +127,11 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 64 * 1024
     max_query_depth: int = 10
-    max_aliases: int = 30
     max_tokens: int = 2000
+    # -- boundary: what one document may cost (app/schema/cost.py: each field 1, a page
+    # argument multiplies what it contains), what a date range may span
+    max_query_cost: int = 10_000
+    max_date_range_days: int = 366
 
     public_base_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"

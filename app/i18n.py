@@ -400,9 +400,21 @@ CATALOGUE: dict[str, str] = {
     # ---- the HTTP layer (app/main.py; Strawberry's own 400s are plain text for the
     # developer, the same on every path through the view, and stay as they are)
     "request body exceeds {limit} bytes": "请求体超过 {limit} 字节的上限",
-    # ---- the request's limits (validation rules, app/schema/root.py)
-    "'{operation}' exceeds maximum operation depth of {max}": "查询嵌套过深，最多 {max} 层",
-    "{count} aliases found. Allowed: {max}": "查询使用了 {count} 个别名，最多 {max} 个",
+    "the request body is not valid JSON": "请求体不是有效的 JSON",
+    "the request body must be a JSON object": "请求体必须是一个 JSON 对象",
+    # ---- the request's limits (app/schema/cost.py, app/schema/root.py)
+    "query cost {cost} exceeds the limit of {max}": "查询过于复杂（代价 {cost}），上限为 {max}",
+    "query depth {depth} exceeds maximum operation depth of {max}": (
+        "查询嵌套过深（{depth} 层），最多 {max} 层"
+    ),
+    # ---- what an input may hold (app/inputs.py, app/schema/boundary.py, ids.py)
+    "{field} must not contain NUL characters": "{field!s} 不能包含 NUL 字符",
+    "{field} must not contain unpaired surrogates": "{field!s} 不能包含不成对的代理字符",
+    "{field} has a key that is not text": "{field!s} 含有非文本的键",
+    "{field} contains a control character": "{field}不能包含控制字符或双向文本控制符",
+    "{field} must be between {first} and {last}": "{field!s} 须在 {first} 到 {last} 之间",
+    "`{end}` is before `{start}`": "结束日期不能早于开始日期",
+    "{type} is not a type of this API": "{type!s} 不是本接口的类型",
     "Syntax Error: Document contains more than {max} tokens. Parsing aborted.": (
         "查询过长，最多 {max} 个词法单元"
     ),

@@ -14,7 +14,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
@@ -45,19 +45,21 @@ class GraphQLApp(GraphQL[Context, None]):
     answers (400s, batches, uploads, GET, GraphiQL) stay Strawberry's."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            try:
-                await super().__call__(scope, receive, send)
-            except RateLimited as e:  # (raised before anything is sent)
-                await rate_limited_response(e)(scope, receive, send)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
         try:
-            if await self._fast_post(request, send):
+            if scope["method"] == "POST" and await self._fast_post(request, send):
                 return
             response = await self.run(request)
         except HTTPException as e:
-            response = PlainTextResponse(e.reason, status_code=e.status_code)
+            # the view's refusals (a body that is no GraphQL request, an unsupported
+            # content type, ...) as JSON with a code, like every other answer
+            code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(e.status_code, "BAD_REQUEST")
+            response = error_response(e.status_code, code, e.reason, scope)
+        except BodyRefused as e:
+            response = e.response
         except RateLimited as e:  # the request's budget (app/schema/context.py)
             response = rate_limited_response(e)
         await response(scope, receive, send)
@@ -73,9 +75,18 @@ class GraphQLApp(GraphQL[Context, None]):
         try:
             data = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
-            return False
+            raise BodyRefused(
+                error_response(
+                    400, "BODY_NOT_JSON", "the request body is not valid JSON", request.scope
+                )
+            ) from None
         if type(data) is not dict:
-            return False
+            # (a list would be a batch, which this API does not take)
+            raise BodyRefused(
+                error_response(
+                    400, "BODY_NOT_OBJECT", "the request body must be a JSON object", request.scope
+                )
+            )
         query, variables = data.get("query"), data.get("variables")
         operation_name, extensions = data.get("operationName"), data.get("extensions")
         if not (
@@ -132,8 +143,30 @@ class GraphQLApp(GraphQL[Context, None]):
             return super().encode_json(data)
 
 
+class BodyRefused(Exception):
+    """A request body answered with an error before it reaches GraphQL."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def error_response(status: int, code: str, message: str, scope: Scope) -> JSONResponse:
+    """A refusal outside GraphQL execution, shaped as GraphQL errors are, its message
+    in the request's language."""
+    language = language_of(Headers(scope=scope).get("accept-language"))
+    return JSONResponse(
+        {"errors": [{"message": translate(message, language), "extensions": {"code": code}}]},
+        status_code=status,
+    )
+
+
 class BodySizeLimit:
-    """Refuse request bodies above the limit before they are read into memory."""
+    """Refuse request bodies above the limit, however they are sent.
+
+    A declared Content-Length above the limit is refused before anything is read; a
+    body without one (chunked) is read here up to the limit and refused once it passes
+    it, before the app sees any of it. The app then gets the body whole, in one
+    message: no route can start answering a body that turns out too large."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -145,43 +178,43 @@ class BodySizeLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _too_large(scope, receive, send, self.max_bytes)
+            await self._too_large(scope, receive, send)
             return
-        seen = 0
-
-        async def limited() -> Any:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+        message = await receive()
+        if message["type"] != "http.request":  # the client left
+            return
+        if message.get("more_body"):
+            chunks = [message.get("body", b"")]
+            seen = len(chunks[0])
+            while message.get("more_body"):
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                chunks.append(message.get("body", b""))
+                seen += len(chunks[-1])
                 if seen > self.max_bytes:
-                    raise _BodyTooLarge
-            return message
+                    await self._too_large(scope, receive, send)
+                    return
+            message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        elif len(message.get("body", b"")) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        whole: Message | None = message
 
-        try:
-            await self.app(scope, limited, send)
-        except _BodyTooLarge:
-            await _too_large(scope, receive, send, self.max_bytes)
+        async def replay() -> Message:
+            nonlocal whole
+            if whole is not None:
+                first, whole = whole, None
+                return first
+            return await receive()
 
+        await self.app(scope, replay, send)
 
-class _BodyTooLarge(Exception):
-    pass
-
-
-async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-    language = language_of(Headers(scope=scope).get("accept-language"))
-    resp = JSONResponse(
-        {
-            "errors": [
-                {
-                    "message": translate(f"request body exceeds {limit} bytes", language),
-                    "extensions": {"code": "BODY_TOO_LARGE"},
-                }
-            ]
-        },
-        status_code=413,
-    )
-    await resp(scope, receive, send)
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            413, "BODY_TOO_LARGE", f"request body exceeds {self.max_bytes} bytes", scope
+        )
+        await response(scope, receive, send)
 
 
 def rate_limited_response(e: RateLimited) -> Response:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
-import re
 import secrets
 import unicodedata
 from collections.abc import Sequence
@@ -13,17 +11,17 @@ from typing import Protocol
 import httpx
 from tortoise.exceptions import IntegrityError
 
+from app import inputs
 from app.config import Settings, get_settings
 from app.domain.principals import Kind
 from app.domain.tokens import AuthErrorCode, TokenPair, issue_pair
 from app.errors import DomainError, RateLimited
+from app.inputs import digits
 from app.limits import Budget, spend
 from app.models.users import Role, User
 from app.redis import get_redis
 
 log = logging.getLogger(__name__)
-
-PHONE_RE = re.compile(r"^1[3-9][0-9]{9}$")  # ASCII digits only
 
 
 # ---------------------------------------------------------------- WeChat
@@ -145,12 +143,10 @@ def set_sms_sender(sender: SmsSender | None) -> None:
 def normalise_phone(phone: str) -> str:
     """The one spelling of a mainland mobile number (its cooldown, budgets and user row
     are keyed on it): NFKC (full-width digits become ASCII), spaces and dashes and a
-    +86 prefix dropped; then 11 ASCII digits, or INVALID."""
+    +86 prefix dropped; then 11 ASCII digits (app/inputs.py), or INVALID."""
     text = unicodedata.normalize("NFKC", phone or "").strip()
     text = text.replace(" ", "").replace("-", "").removeprefix("+86")
-    if not PHONE_RE.match(text):
-        raise DomainError("INVALID", "phone must be an 11-digit mainland mobile number", "phone")
-    return text
+    return digits(text, inputs.PHONE, "phone", "phone must be an 11-digit mainland mobile number")
 
 
 async def request_sms_code(
@@ -194,7 +190,7 @@ async def login_with_sms(
     expected = await redis.get(f"sms:code:{phone}")
     if expected is None:
         raise DomainError(AuthErrorCode.SMS_CODE_EXPIRED, "the code has expired", "code")
-    if not hmac.compare_digest(expected, (code or "").strip()):
+    if not inputs.same_secret(expected, (code or "").strip()):
         raise DomainError(AuthErrorCode.SMS_CODE_INVALID, "wrong code", "code")
     await redis.delete(f"sms:code:{phone}", attempts_key)
     user = await User.get_or_none(phone=phone)

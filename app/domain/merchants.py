@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import re
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -14,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from app import inputs
 from app.config import get_settings
 from app.domain import sessions
 from app.domain.policy import Policy, get_policy
@@ -40,8 +40,6 @@ MerchantErrorCode = error_codes(
     "INVITE_CYCLE",
 )
 
-REGION_RE = re.compile(r"^\d{6}$")
-
 
 @dataclass(frozen=True)
 class Location:
@@ -51,12 +49,7 @@ class Location:
 
 
 def _text(value: str | None, field: str, max_len: int, required: bool = True) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        raise DomainError("INVALID", f"{field} is required", field)
-    if len(value) > max_len:
-        raise DomainError("INVALID", f"{field} is longer than {max_len} characters", field)
-    return value
+    return inputs.display_text(value, field, max_len, required=required)
 
 
 def _to_gcj02(loc: Location) -> tuple[Decimal, Decimal]:
@@ -101,8 +94,12 @@ async def apply_merchant(
     name = _text(name, "name", 100)
     category = _text(category, "category", 40)
     address = _text(address, "address", 255, required=False)
-    if not REGION_RE.match(region_code or ""):
-        raise DomainError("INVALID", "regionCode must be a 6-digit GB/T 2260 code", "regionCode")
+    region_code = inputs.digits(
+        region_code,
+        inputs.REGION_CODE,
+        "regionCode",
+        "regionCode must be a 6-digit GB/T 2260 code",
+    )
     policy = get_policy()
     bps = check_discount(
         discount_bps if discount_bps is not None else policy.merchant.discount_default_bps, policy
@@ -268,7 +265,7 @@ async def authenticate_pos_device(serial: str, secret: str) -> PosDevice:
     if (
         device is None
         or not device.is_active
-        or not hmac.compare_digest(device.secret_hash, _secret_hash(secret or ""))
+        or not inputs.same_secret(device.secret_hash, _secret_hash(secret or ""))
     ):
         raise DomainError("UNAUTHENTICATED", "unknown device or wrong secret", "secret")
     return device
@@ -295,7 +292,7 @@ async def bind_by_qr(consumer_id: int, payload: str) -> ConsumerBinding:
         merchant_id, device_id = int(mid), int(did)
     except ValueError:
         raise DomainError(MerchantErrorCode.QR_INVALID, "not a merchant QR code", "qr") from None
-    if tag != "msp1" or not hmac.compare_digest(sig, _qr_sig(merchant_id, device_id)):
+    if tag != "msp1" or not inputs.same_secret(sig, _qr_sig(merchant_id, device_id)):
         raise DomainError(MerchantErrorCode.QR_INVALID, "QR code signature is not valid", "qr")
     merchant = await _get(merchant_id)
     if merchant.status != MerchantStatus.APPROVED:

@@ -17,13 +17,14 @@ from datetime import date, datetime, timedelta
 
 from tortoise.functions import Min
 
-from app.errors import DomainError, NotFound, PermissionDenied
+from app.config import get_settings
+from app.errors import NotFound, PermissionDenied
+from app.inputs import date_range
 from app.models.merchants import Merchant, MerchantStaff
 from app.models.orders import HolderKind, LotStatus, Order, OrderStatus, PointLot
 
 from .heatmap import SHANGHAI
 
-MAX_DAYS = 366
 COUNTED = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
 
 
@@ -68,10 +69,7 @@ async def can_read_stats(merchant_id: int, user_id: int, role: str) -> None:
 
 
 async def merchant_stats(merchant_id: int, date_from: date, date_to: date) -> MerchantStats:
-    if date_to < date_from:
-        raise DomainError("INVALID", "`to` is before `from`", "to")
-    if (date_to - date_from).days + 1 > MAX_DAYS:
-        raise DomainError("INVALID", f"at most {MAX_DAYS} days at once", "to")
+    date_range(date_from, date_to, get_settings().max_date_range_days, fields=("from", "to"))
     start = datetime(date_from.year, date_from.month, date_from.day, tzinfo=SHANGHAI)
     end = datetime(date_to.year, date_to.month, date_to.day, tzinfo=SHANGHAI) + timedelta(days=1)
     rows = await Order.filter(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 from pathlib import Path
 
 from cryptography import x509
@@ -12,6 +11,8 @@ from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from app import inputs
 
 PrivateKey = rsa.RSAPrivateKey
 PublicKey = rsa.RSAPublicKey
@@ -89,7 +90,7 @@ def md5_upper(text: str) -> str:
 
 
 def consteq(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
+    return inputs.same_secret(a, b)
 
 
 def public_pem(key: PublicKey) -> str:

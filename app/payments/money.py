@@ -8,7 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-_YUAN_RE = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
+_YUAN_RE = re.compile(r"[0-9]{1,12}(\.[0-9]{1,2})?")
 
 
 def fen_to_yuan(fen: int) -> str:
@@ -21,7 +21,7 @@ def fen_to_yuan(fen: int) -> str:
 def yuan_to_fen(yuan: str) -> int:
     """ "123.45" -> 12345; anything but a plain non-negative decimal with <= 2 places is refused."""
     text = str(yuan).strip()
-    if not _YUAN_RE.match(text):
+    if not _YUAN_RE.fullmatch(text):
         raise ValueError("not a yuan amount")
     return int(Decimal(text) * 100)
 

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from app.config import Settings
+from app.inputs import ASCII_DIGITS
 from app.payments import replay
 from app.payments.base import (
     ChannelError,
@@ -192,7 +193,7 @@ class Sandbox:
         )
         if not (ts and nonce and sig):
             raise NotificationRejected("missing sandbox signature headers")
-        if not ts.isdigit() or abs(time.time() - int(ts)) > self.cfg.notify_window_s:
+        if not ASCII_DIGITS.fullmatch(ts) or abs(time.time() - int(ts)) > self.cfg.notify_window_s:
             raise NotificationRejected("timestamp outside the 5-minute window")
         try:
             self.cfg.provider_public_key.verify(

@@ -25,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from app.inputs import ASCII_DIGITS
 from app.payments import crypto, identifiers, money, replay
 from app.payments.base import (
     ChannelError,
@@ -505,7 +506,7 @@ class WeChatPay:
         stype = h.get("wechatpay-signature-type", SIGN_TYPE)
         if stype != SIGN_TYPE:
             raise NotificationRejected("unsupported signature type")
-        if not ts.isdigit() or abs(time.time() - int(ts)) > self.cfg.notify_window_s:
+        if not ASCII_DIGITS.fullmatch(ts) or abs(time.time() - int(ts)) > self.cfg.notify_window_s:
             raise NotificationRejected("timestamp outside the 5-minute window")
         try:
             verified = await self._verify(serial, ts, nonce, signature, body, allow_refresh=True)

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import strawberry
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, OverlappingFieldsCanBeMergedRule
 from graphql.language.parser import parse
 from strawberry import relay
-from strawberry.extensions import (
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    QueryDepthLimiter,
-)
+from strawberry.extensions import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
+from strawberry.types import Info
 
 from app.config import get_settings
 from app.resolvers.agents import AgentQuery
@@ -28,14 +25,24 @@ from app.resolvers.merchants import MerchantMutation, MerchantQuery
 from app.resolvers.orders import OrderMutation, OrderQuery
 from app.resolvers.payments import PaymentMutation, PaymentQuery
 from app.resolvers.releases import ReleaseQuery
+from app.schema.boundary import literal_problem, variable_problem
+from app.schema.cost import DocumentCost, QueryCost, keep_cost, too_complex
 from app.schema.execution import PlainCompletion
 from app.schema.extensions import ErrorShaping
+from app.schema.ids import InputID, resolve_node
+from app.schema.merging import merge_conflicts
 from app.schema.scalars import SCALAR_MAP
 
 
 @strawberry.type
 class NodeQuery:
-    node: relay.Node | None = relay.node()
+    @strawberry.field
+    async def node(
+        self,
+        info: Info,
+        id: Annotated[InputID, strawberry.argument(description="The ID of the object.")],
+    ) -> relay.Node | None:
+        return await resolve_node(info, id)
 
 
 QUERIES: list[type] = [
@@ -67,13 +74,13 @@ class Schema(strawberry.Schema):
 
 
 @functools.cache
-def _rules(depth: int, aliases: int, prod: bool) -> tuple[Any, ...]:
-    """The guard rules for one set of limits, built once: the same rule classes on every
-    request let the validation cache recognise a query it has already validated."""
-    rules = [
-        *QueryDepthLimiter(max_depth=depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=aliases).validation_rules,
-    ]
+def _rules(standard: tuple[Any, ...], prod: bool) -> tuple[Any, ...]:
+    """The validation rules, built once: the same rule classes on every request let the
+    validation cache recognise a query it has already validated. The standard rule for
+    fields sharing a name is quadratic in them; its linear equal runs beside validation
+    (app/schema/merging.py). Depth and aliases are the cost rule's (app/schema/cost.py),
+    which runs before any of these."""
+    rules = [r for r in standard if r is not OverlappingFieldsCanBeMergedRule]
     if prod:
         rules += DisableIntrospection().validation_rules
     return tuple(rules)
@@ -83,7 +90,7 @@ _parse = functools.lru_cache(maxsize=512)(parse)
 
 
 class RequestGuards(ErrorShaping):
-    """Token, depth, alias and introspection limits from the live settings, with parsed
+    """Token, cost and introspection limits from the live settings, with parsed, costed
     and validated documents cached, and the error shaping around it all: Strawberry's
     MaxTokensLimiter, ParserCache, AddValidationRules and ValidationCache and our
     ErrorShaping in one extension, as Strawberry sets up every extension's hooks on
@@ -93,18 +100,21 @@ class RequestGuards(ErrorShaping):
     hashing the whole syntax tree (what ValidationCache's LRU key does on every
     request): the parse cache hands the same document object to every request of the
     same query (and token limit). An entry holds its document, so the id stays its own.
+    A document's cost is kept the same way, by the document and the values of the
+    variables it depends on (page sizes); it is measured before validation, so a
+    document whose expansion is huge is refused before any rule walks it.
     """
 
     _validated: ClassVar[dict[tuple[int, tuple[Any, ...]], tuple[Any, list[Any]]]] = {}
+    _costs: ClassVar[dict[int, tuple[DocumentNode, DocumentCost, GraphQLError | None]]] = {}
+    _measured: ClassVar[dict[tuple[int, tuple[Any, ...]], tuple[DocumentNode, QueryCost]]] = {}
     MAX_VALIDATED = 512
 
     def on_operation(self) -> Iterator[None]:
         s = get_settings()
         ec = self.execution_context
         ec.parse_options["max_tokens"] = s.max_tokens  # before parsing
-        ec.validation_rules = ec.validation_rules + _rules(
-            s.max_query_depth, s.max_aliases, s.app_env == "prod"
-        )
+        ec.validation_rules = _rules(ec.validation_rules, s.app_env == "prod")
         self._parse_and_validate()
         yield from super().on_operation()  # ErrorShaping: after the operation
 
@@ -123,6 +133,15 @@ class RequestGuards(ErrorShaping):
         except GraphQLError:
             return
         ec.graphql_document = document
+        measured = self._cost(document, ec.variables)
+        keep_cost(ec.context, measured)
+        s = get_settings()
+        refusal = too_complex(measured, s.max_query_cost, s.max_query_depth) or (
+            self._costs[id(document)][2] or variable_problem(ec.variables)
+        )
+        if refusal is not None:
+            ec.pre_execution_errors = [refusal]
+            return
         rules = ec.validation_rules
         key = (id(document), rules)
         hit = self._validated.get(key)
@@ -130,10 +149,38 @@ class RequestGuards(ErrorShaping):
             errors = hit[1]
         else:
             errors = validate_document(ec.schema._schema, document, rules)
+            errors = errors or merge_conflicts(ec.schema._schema, document)
             if len(self._validated) >= self.MAX_VALIDATED:
                 self._validated.clear()
             self._validated[key] = (document, errors)
         ec.pre_execution_errors = errors
+
+    def _cost(self, document: DocumentNode, variables: dict[str, Any] | None) -> QueryCost:
+        hit = self._costs.get(id(document))
+        if hit is not None and hit[0] is document:
+            rule = hit[1]
+        else:
+            # a document's cost rule and the first of its literals that cannot be taken
+            rule = DocumentCost(self.execution_context.schema._schema, document)
+            if len(self._costs) >= self.MAX_VALIDATED:
+                self._costs.clear()
+            self._costs[id(document)] = (document, rule, literal_problem(document))
+        values = variables or {}
+        key = (id(document), tuple(_hashable(values.get(n)) for n in rule.page_variables))
+        known = self._measured.get(key)
+        if known is not None and known[0] is document:
+            return known[1]
+        measured = rule.measure(variables)
+        if len(self._measured) >= self.MAX_VALIDATED:
+            self._measured.clear()
+        self._measured[key] = (document, measured)
+        return measured
+
+
+def _hashable(value: Any) -> Any:
+    """A page variable's value as part of a cache key: what the cost reads of it (an
+    integer, or anything else, read as the cap)."""
+    return value if type(value) is int else None
 
 
 class CachedNameConverter(NameConverter):

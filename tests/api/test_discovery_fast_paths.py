@@ -135,5 +135,12 @@ async def test_the_short_post_path_answers_as_strawberrys_view(db, headers, body
         answers.append(
             (resp.status_code, resp.headers.get("content-type"), resp.content, len(resp.content))
         )
-    assert answers[0] == answers[1]
-    assert int(answers[0][3]) > 0
+    ours, strawberrys = answers
+    if strawberrys[1].startswith("text/plain"):
+        # the view's refusals are JSON with a code here (and a non-object body is a 400
+        # where the view answered a 500); the same status otherwise
+        assert ours[1] == "application/json" and b'"code":' in ours[2], ours
+        assert 400 <= ours[0] < 500 and (strawberrys[0] >= 500 or ours[0] == strawberrys[0])
+        return
+    assert ours == strawberrys
+    assert int(ours[3]) > 0
