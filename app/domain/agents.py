@@ -21,7 +21,7 @@ from app.errors import DomainError, NotFound
 from app.models.merchants import Agent
 from app.sql import fetch
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")  # ASCII digits only (\d takes any script's)
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,9 @@ class AgentStatement:
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """[first instant, first instant of the next month) of a YYYY-MM month in Shanghai."""
-    m = _MONTH.match(month or "")
-    if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 2000:
+    m = _MONTH.fullmatch(month or "")
+    # up to 9998: the month after 9999-12 is not a date
+    if not m or not 1 <= int(m.group(2)) <= 12 or not 2000 <= int(m.group(1)) <= 9998:
         raise DomainError("INVALID", "month is YYYY-MM", "month")
     y, mo = int(m.group(1)), int(m.group(2))
     start = datetime(y, mo, 1, tzinfo=SHANGHAI)

@@ -6,6 +6,7 @@ from strawberry.types import Info
 
 from app.domain import merchants, tokens
 from app.domain.merchants import MerchantErrorCode
+from app.errors import Invalid
 from app.models.merchants import Merchant, MerchantStatus
 from app.models.users import Role
 from app.schema.errors import handles_errors
@@ -103,8 +104,18 @@ class MerchantQuery:
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[MerchantType]:
-        qs = Merchant.all() if status is None else Merchant.filter(status=status)
+        qs = Merchant.all() if status is None else Merchant.filter(status=_status(status))
         return await paginate(qs, first, after, MerchantType.from_model)
+
+
+def _status(text: str) -> MerchantStatus:
+    """A merchant status as the filter takes it: its name as the API prints it
+    (`APPROVED`) or as stored (`approved`); anything else is the field's INVALID."""
+    try:
+        return MerchantStatus(text.lower())
+    except ValueError:
+        names = ", ".join(s.name for s in MerchantStatus)
+        raise Invalid(f"status is one of {names}", "status") from None
 
 
 @strawberry.type
