@@ -158,6 +158,13 @@ CORPUS: dict[str, list[Labelled]] = {
     "JSON": [("deep JSON", _nested(200))] + _FEW_TEXT,
 }
 
+# What a leaf gets from a role the field refuses: one value of each class that breaks
+# parsing rather than a rule (a refusal comes after the arguments are parsed).
+FEW: dict[str, list[Labelled]] = {
+    kind: [*_FEW_TEXT, *(v for v in values if v[0].startswith(("global id: huge", "calendar")))]
+    for kind, values in CORPUS.items()
+}
+
 # ------------------------------------------------------------------ generated values
 
 _SPECIAL = "\x00\ud800\udfff\u202e\u2066\u200b\x1b\x7f\x85\u0301\uff11\u0661\ufb01"

@@ -8,7 +8,7 @@ import os
 from hypothesis import HealthCheck, Phase, settings
 
 # Schemathesis cases per root field, per role.
-SCHEMA_EXAMPLES = int(os.environ.get("FUZZ_SCHEMA_EXAMPLES", "25"))
+SCHEMA_EXAMPLES = int(os.environ.get("FUZZ_SCHEMA_EXAMPLES", "16"))
 # Hypothesis-generated hostile values per argument leaf, per role (on top of the fixed
 # corpus, which every leaf always gets whole).
 HOSTILE_EXAMPLES = int(os.environ.get("FUZZ_HOSTILE_EXAMPLES", "5"))

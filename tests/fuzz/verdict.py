@@ -85,9 +85,9 @@ class Judge:
         where: str,
         input_class: str,
         sample: str,
-    ) -> None:
+    ) -> httpx.Response | None:
         """POST one GraphQL request body (JSON text as given, so a lone surrogate goes as
-        its `\\ud800` escape) and judge the answer."""
+        its `\\ud800` escape), judge the answer and return it (None: no answer)."""
         self._seq += 1
         rid = f"fuzz-{self._seq}"
         log_mark = self._log_size()
@@ -103,10 +103,11 @@ class Judge:
             self.tally._keep(
                 Finding(where, input_class, f"no answer in {TIMEOUT_S:g} s"), sample, role
             )
-            return
+            return None
         for outcome, counter in self._failures(resp, log_mark):
             setattr(self.tally, counter, getattr(self.tally, counter) + 1)
             self.tally._keep(Finding(where, input_class, outcome), sample, role)
+        return resp
 
     def _failures(self, resp: httpx.Response, log_mark: int) -> list[tuple[str, str]]:
         if resp.status_code >= 500:
