@@ -19,6 +19,7 @@ from app.domain import sessions
 from app.domain.policy import Policy, get_policy
 from app.errors import DomainError, NotFound, PermissionDenied, error_codes
 from app.models.merchants import (
+    POS_SERIAL_MAX,
     ConsumerBinding,
     CoordSystem,
     Merchant,
@@ -58,6 +59,9 @@ def _to_gcj02(loc: Location) -> tuple[Decimal, Decimal]:
         lat, lng = Decimal(loc.lat), Decimal(loc.lng)
     except (InvalidOperation, TypeError):
         raise DomainError("INVALID", "location must be numbers", "location") from None
+    # NaN and infinities first: a NaN refuses to be compared at all
+    if not (lat.is_finite() and lng.is_finite()):
+        raise DomainError("INVALID", "location must be finite numbers", "location")
     if not (-90 <= lat <= 90 and -180 <= lng <= 180):
         raise DomainError("INVALID", "latitude/longitude out of range", "location")
     if loc.coord_system == CoordSystem.GCJ02:
@@ -249,7 +253,7 @@ async def register_pos_device(
 ) -> tuple[PosDevice, str]:
     """A POS device and its secret (shown once; only its hash is kept)."""
     merchant = await owned_merchant(owner_id, merchant_id)
-    serial = _text(serial, "serial", 64)
+    serial = _text(serial, "serial", POS_SERIAL_MAX)
     secret = secrets.token_urlsafe(32)
     try:
         device = await PosDevice.create(
@@ -261,7 +265,10 @@ async def register_pos_device(
 
 
 async def authenticate_pos_device(serial: str, secret: str) -> PosDevice:
-    device = await PosDevice.get_or_none(serial=(serial or "").strip())
+    serial = (serial or "").strip()
+    # a serial longer than any registered one names no device (and the ORM refuses to
+    # look it up)
+    device = await PosDevice.get_or_none(serial=serial) if len(serial) <= POS_SERIAL_MAX else None
     if (
         device is None
         or not device.is_active

@@ -37,6 +37,10 @@ MIN_RESOLUTION = 4
 MAX_PUBLIC_RESOLUTION = 8  # finer cells may isolate one shop: admins only
 MAX_CELLS = 5000
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+# The window is counted in whole UTC hours: an instant at the calendar's ends, moved by
+# its offset or rounded to the hour, would fall outside the calendar.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 
 
 def week_period(at: datetime) -> str:
@@ -269,6 +273,9 @@ async def heatmap(
     until = until or datetime.now(UTC)
     if since.tzinfo is None or until.tzinfo is None:
         raise DomainError("INVALID", "since and until need a time zone", "since")
+    for name, at in (("since", since), ("until", until)):
+        if not EARLIEST <= at <= LATEST:
+            raise DomainError("INVALID", f"{name} is outside the calendar", name)
     if since >= until:
         raise DomainError("INVALID", "since must be before until", "since")
     s, w = convert(south, west, coord_system, CoordSystem.WGS84)

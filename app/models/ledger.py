@@ -19,11 +19,14 @@ class Asset(StrEnum):
     TRAFFIC_POINTS = "TRAFFIC_POINTS"
 
 
+ACCOUNT_NAME_MAX = 96
+
+
 class Account(Model):
     """One balance: an account name (owner:id:purpose) in one asset."""
 
     id = fields.BigIntField(primary_key=True)
-    name = fields.CharField(max_length=96)
+    name = fields.CharField(max_length=ACCOUNT_NAME_MAX)
     asset = fields.CharEnumField(Asset, max_length=16)
     balance = fields.BigIntField(default=0)
     # Only issuers, the outside world and channel clearing may go below zero.

@@ -66,13 +66,16 @@ class MerchantStaff(Model):
         unique_together = (("merchant", "user"),)
 
 
+POS_SERIAL_MAX = 64
+
+
 class PosDevice(Model):
     merchant_id: int
     id = fields.BigIntField(primary_key=True)
     merchant: fields.ForeignKeyRelation = fields.ForeignKeyField(
         "core.Merchant", related_name="pos_devices", on_delete=fields.CASCADE
     )
-    serial = fields.CharField(max_length=64, unique=True)
+    serial = fields.CharField(max_length=POS_SERIAL_MAX, unique=True)
     # sha256 of the device secret; the secret itself is shown once, at registration.
     secret_hash = fields.CharField(max_length=64)
     is_active = fields.BooleanField(default=True)

@@ -9,8 +9,8 @@ from app.domain import merchants, tokens
 from app.domain.merchants import MerchantErrorCode
 from app.domain.principals import Kind
 from app.domain.tokens import AuthErrorCode
-from app.errors import DomainError, PermissionDenied
-from app.models.merchants import Merchant
+from app.errors import DomainError, Invalid, PermissionDenied
+from app.models.merchants import Merchant, MerchantStatus
 from app.resolvers.visibility import merchant_visible
 from app.schema.errors import handles_errors, to_error
 from app.schema.ids import InputID, decode_id
@@ -107,8 +107,18 @@ class MerchantQuery:
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[MerchantType]:
-        qs = Merchant.all() if status is None else Merchant.filter(status=status)
+        qs = Merchant.all() if status is None else Merchant.filter(status=_status(status))
         return await paginate(qs, first, after, MerchantType.from_model)
+
+
+def _status(text: str) -> MerchantStatus:
+    """A merchant status as the filter takes it: its name as the API prints it
+    (`APPROVED`) or as stored (`approved`); anything else is the field's INVALID."""
+    try:
+        return MerchantStatus(text.lower())
+    except ValueError:
+        names = ", ".join(s.name for s in MerchantStatus)
+        raise Invalid(f"status is one of {names}", "status") from None
 
 
 @strawberry.type

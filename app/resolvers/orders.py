@@ -12,7 +12,7 @@ from app.domain.ledger import acct, balances_named
 from app.domain.merchants import owned_merchant
 from app.domain.orders import OrderErrorCode
 from app.errors import DomainError, NotFound
-from app.models.ledger import Account, LedgerEntry, Posting
+from app.models.ledger import ACCOUNT_NAME_MAX, Account, LedgerEntry, Posting
 from app.models.orders import Order, PointLot
 from app.schema.errors import handles_errors
 from app.schema.ids import InputID, decode_id
@@ -169,6 +169,8 @@ class OrderQuery:
 
     @strawberry.field(permission_classes=[IsAdmin], description="Any account by name (ops).")
     async def account(self, info: Info, name: str) -> list[AccountType]:
+        if len(name) > ACCOUNT_NAME_MAX:
+            return []  # no account has such a name (and the ORM refuses to look it up)
         return [
             AccountType(
                 name=a.name, asset=a.asset, balance=a.balance, allow_negative=a.allow_negative
