@@ -17,6 +17,7 @@ from graphql import (
     GraphQLError,
     ObjectFieldNode,
     StringValueNode,
+    VariableNode,
     Visitor,
     visit,
 )
@@ -30,12 +31,22 @@ def literal_problem(document: DocumentNode) -> GraphQLError | None:
     return finder.problem
 
 
-def variable_problem(variables: dict[str, Any] | None) -> GraphQLError | None:
+def variable_fields(document: DocumentNode) -> dict[str, str]:
+    """Each variable's name -> the argument or input field it is given for (the first
+    use), so a refusal names the field a client knows rather than its own `$name`."""
+    finder = _Uses()
+    visit(document, finder)
+    return finder.fields
+
+
+def variable_problem(
+    variables: dict[str, Any] | None, fields: dict[str, str] | None = None
+) -> GraphQLError | None:
     """The first string among the variables' values that cannot be taken, as an error."""
     if not variables:
         return None
     for key, value in variables.items():
-        problem = _value_problem(value, key)
+        problem = _value_problem(value, (fields or {}).get(key, key))
         if problem is not None:
             return problem
     return None
@@ -66,6 +77,21 @@ def _invalid(field: str, reason: str, nodes: Any = None) -> GraphQLError:
     return GraphQLError(
         f"{field} {reason}", nodes, extensions={"code": "INVALID", "field": field or None}
     )
+
+
+class _Uses(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+
+    def enter_variable(
+        self, node: VariableNode, key: Any, parent: Any, path: Any, ancestors: Any
+    ) -> Any:
+        for ancestor in (*ancestors, parent)[::-1]:  # (a list item's parent is its list)
+            if isinstance(ancestor, ObjectFieldNode | ArgumentNode):
+                self.fields.setdefault(node.name.value, ancestor.name.value)
+                break
+        return None
 
 
 class _Literals(Visitor):

@@ -25,7 +25,7 @@ from app.resolvers.merchants import MerchantMutation, MerchantQuery
 from app.resolvers.orders import OrderMutation, OrderQuery
 from app.resolvers.payments import PaymentMutation, PaymentQuery
 from app.resolvers.releases import ReleaseQuery
-from app.schema.boundary import literal_problem, variable_problem
+from app.schema.boundary import literal_problem, variable_fields, variable_problem
 from app.schema.cost import DocumentCost, QueryCost, keep_cost, too_complex
 from app.schema.execution import PlainCompletion
 from app.schema.extensions import ErrorShaping
@@ -106,7 +106,9 @@ class RequestGuards(ErrorShaping):
     """
 
     _validated: ClassVar[dict[tuple[int, tuple[Any, ...]], tuple[Any, list[Any]]]] = {}
-    _costs: ClassVar[dict[int, tuple[DocumentNode, DocumentCost, GraphQLError | None]]] = {}
+    _costs: ClassVar[
+        dict[int, tuple[DocumentNode, DocumentCost, GraphQLError | None, dict[str, str]]]
+    ] = {}
     _measured: ClassVar[dict[tuple[int, tuple[Any, ...]], tuple[DocumentNode, QueryCost]]] = {}
     MAX_VALIDATED = 512
 
@@ -137,7 +139,8 @@ class RequestGuards(ErrorShaping):
         keep_cost(ec.context, measured)
         s = get_settings()
         refusal = too_complex(measured, s.max_query_cost, s.max_query_depth) or (
-            self._costs[id(document)][2] or variable_problem(ec.variables)
+            self._costs[id(document)][2]
+            or variable_problem(ec.variables, self._costs[id(document)][3])
         )
         if refusal is not None:
             ec.pre_execution_errors = [refusal]
@@ -164,7 +167,12 @@ class RequestGuards(ErrorShaping):
             rule = DocumentCost(self.execution_context.schema._schema, document)
             if len(self._costs) >= self.MAX_VALIDATED:
                 self._costs.clear()
-            self._costs[id(document)] = (document, rule, literal_problem(document))
+            self._costs[id(document)] = (
+                document,
+                rule,
+                literal_problem(document),
+                variable_fields(document),
+            )
         values = variables or {}
         key = (id(document), tuple(_hashable(values.get(n)) for n in rule.page_variables))
         known = self._measured.get(key)

@@ -95,14 +95,14 @@ async def test_hostile_inputs_are_typed_refusals(client, db, sms):
     for text in HOSTILE_TEXT:
         login = "mutation($s: String!, $p: String!) { posDeviceLogin(serial: $s, secret: $p) { "
         cases += [
-            ("serial", login + AUTH + " } }", {"s": text, "p": "x"}, None, "s"),
-            ("secret", login + AUTH + " } }", {"s": "x", "p": text}, None, "p"),
+            ("serial", login + AUTH + " } }", {"s": text, "p": "x"}, None, "serial"),
+            ("secret", login + AUTH + " } }", {"s": "x", "p": text}, None, "secret"),
             (
                 "account",
                 "query($n: String!) { account(name: $n) { asset } }",
                 {"n": text},
                 "admin",
-                "n",
+                "name",
             ),
             ("name in input", apply, applying(name=text), "consumer", "name"),
             ("list/nested", apply, applying(location={**location, "lat": text}), "consumer", "lat"),
