@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, NewType
 
 import strawberry
+from strawberry.exceptions import StrawberryInputCoercionError
 
 # Sums of fen / centi-points can pass 2^31 (GraphQL Int): an exact integer, as a JSON
 # number (exact in JavaScript up to 2^53).
@@ -17,15 +18,17 @@ else:
 
 def _finite_decimal(value: object) -> Decimal:
     """A coordinate or rate is a finite number: NaN, sNaN and Infinity parse as Decimals
-    but no arithmetic takes them (sNaN refuses even a comparison)."""
+    but no arithmetic takes them (sNaN refuses even a comparison). Refused as Strawberry's
+    own scalars refuse a value: a coercion error, so INVALID on the field, in variables
+    and in literals alike."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError("Decimal is a number or a numeric string")
+        raise StrawberryInputCoercionError("Decimal is a number or a numeric string")
     try:
         parsed = Decimal(str(value))
     except InvalidOperation:
-        raise ValueError("not a decimal number") from None
+        raise StrawberryInputCoercionError("not a decimal number") from None
     if not parsed.is_finite():
-        raise ValueError("Decimal must be a finite number")
+        raise StrawberryInputCoercionError("Decimal must be a finite number")
     return parsed
 
 

@@ -112,3 +112,16 @@ async def test_account_with_a_name_longer_than_any(client):
     token = await token_for(admin.id, "admin")
     q = "query($n: String!) { account(name: $n) { name } }"
     assert (await gql(client, q, {"n": "platform:" + "x" * 200}, token))["data"]["account"] == []
+
+
+async def test_non_finite_decimals_as_literals_and_variables_are_invalid(client):
+    near = 'nearbyMerchants(location: {lat: %s, lng: "121.47"}) { totalCount }'
+    for lat in ('"NaN"', '"sNaN"', '"-Infinity"'):
+        body = await gql(client, "{ " + (near % lat) + " }", expect_errors=True)
+        # a literal is refused by validation, before anything runs
+        assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED", body
+    body = await gql(client, "{ " + (near % '"1e999999999"') + " }", expect_errors=True)
+    assert body["errors"][0]["extensions"]["code"] == "INVALID_LOCATION", body
+    q = "query($l: LocationInput!) { nearbyMerchants(location: $l) { totalCount } }"
+    body = await gql(client, q, {"l": {"lat": "sNaN", "lng": "1"}}, expect_errors=True)
+    assert body["errors"][0]["extensions"] == {"code": "INVALID", "field": "lat"}, body
