@@ -18,6 +18,7 @@ APPS: dict[str, list[str]] = {
     "releases": ["app.models.releases"],
     "payments": ["app.models.payments"],
     "geo": ["app.models.geo"],
+    "events": ["app.models.events"],
 }
 
 

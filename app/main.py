@@ -23,11 +23,13 @@ from app.config import Settings, get_settings
 from app.db import close_db, init_db
 from app.errors import RateLimited
 from app.i18n import language_of, translate
+from app.infra import outbox
 from app.logging import setup_logging
 from app.payments import registry as payment_channels
 from app.redis import close_redis, get_redis
 from app.schema.context import Context, build_context
 from app.schema.root import schema
+from app.services import consumers
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +262,7 @@ async def readyz(request: Request) -> Response:
 def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> ASGIApp:
     settings = settings or get_settings()
     setup_logging(settings)
+    consumers.install()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -270,6 +273,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
             yield
         finally:
             await payment_channels.aclose()  # the providers' kept connections
+            await outbox.drain()  # what was paid before the stop is told now, not swept
             if manage_db:
                 await close_db()
                 await close_redis()

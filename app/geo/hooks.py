@@ -1,8 +1,11 @@
 """What the merchant and order domains tell discovery, after their commit.
 
-None of these ever raises into the caller: a failure is logged and `python -m app.cli
-rebuild-geo-index` repairs whatever drifted. Each is idempotent, so calling one twice
-(a retry) changes nothing more.
+Orders reach it as events (`order.paid`, `order.refunded`: `on_order_event`, the
+consumer `HEATMAP`), delivered at least once after the payment's or refund's commit
+by `app.infra.outbox`: a failure here is retried by the worker's sweep and never
+reaches the payment. The functions below it never raise into the caller either: a
+failure is logged and `python -m app.cli rebuild-geo-index` repairs whatever drifted.
+Each is idempotent, so calling one twice (a retry) changes nothing more.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 from datetime import datetime
 
 from app.geo import heatmap
+from app.infra.outbox import Event, EventKind, register_consumer
 from app.models.merchants import Merchant, MerchantStatus
 from app.models.orders import Order
 
@@ -31,12 +35,38 @@ async def merchant_changed(merchant: Merchant) -> None:
         log.exception("geo merchant_changed failed for merchant %s", merchant.id)
 
 
-async def order_paid(order: Order, change: heatmap.Change | None = None) -> None:
-    """Called after an order is paid (after commit): heat, merchant tasks. `change`: what
-    the payment's own statement recorded of it (PostgreSQL); without one, the heat map
-    is brought in step with the order row first."""
+HEATMAP = "discovery.heatmap"  # the consumer's name, under which deliveries are kept
+
+
+def register() -> None:
+    register_consumer(HEATMAP, on_order_event, (EventKind.ORDER_PAID, EventKind.ORDER_REFUNDED))
+
+
+async def on_order_event(event: Event) -> None:
+    """The heat map, the merchant's heat and its weekly tasks, brought in step with an
+    order that was paid or refunded (raises: the outbox delivers it again). A new
+    payment is recorded in one statement from the event; anything else from the order
+    row. Idempotent: the order's fact is written once (`geo_order_facts.order_id` is
+    unique), and the heat and tasks move only with a change of it."""
+    p = event.payload
+    if event.kind == EventKind.ORDER_PAID:
+        change = await heatmap.record_paid(
+            p["order_id"],
+            p["merchant_id"],
+            p["amount_fen"],
+            datetime.fromisoformat(p["paid_at"]),
+            p["merchant_lat"],
+            p["merchant_lng"],
+        )
+    else:
+        change = await heatmap.record_order(p["order_id"])
+    await _apply_change(change)
+
+
+async def order_paid(order: Order) -> None:
+    """The heat map brought in step with a paid order's row (a repair, a test)."""
     try:
-        await _apply_change(change if change is not None else await heatmap.record_order(order.id))
+        await apply_order(order.id)
     except Exception:  # noqa: BLE001 - never undo a payment
         log.exception("geo order_paid failed for order %s", order.id)
 

@@ -10,6 +10,7 @@ interrupted one resumes, and a Redis lock keeps two workers off the same pool.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +18,8 @@ from arq import cron
 from arq.connections import RedisSettings
 
 from app.config import get_settings
+from app.infra import outbox
+from app.services import consumers
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +61,21 @@ async def reconcile(ctx: dict[str, Any] | None = None) -> dict[str, int]:
     return await run(ctx)
 
 
+async def deliver_events(ctx: dict[str, Any] | None = None) -> int:
+    """Events the in-process delivery missed, to their consumers (`app.infra.outbox`)."""
+    return await outbox.sweep()
+
+
+async def forget_events(ctx: dict[str, Any] | None = None) -> int:
+    return await outbox.purge_done(timedelta(days=get_settings().outbox_keep_days))
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     from app.db import init_db
     from app.logging import setup_logging
 
     setup_logging(get_settings())  # arq's handlers too: no tracebacks, no secrets
+    consumers.install()
     await init_db()
 
 
@@ -70,6 +83,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     from app.db import close_db
     from app.redis import close_redis
 
+    await outbox.drain()
     await close_db()
     await close_redis()
 
@@ -82,7 +96,7 @@ def _redis_settings() -> RedisSettings:
 
 
 class WorkerSettings:
-    functions = [evaluate_pools, settle, reconcile]
+    functions = [evaluate_pools, settle, reconcile, deliver_events, forget_events]
     # Settlement first (lots become active), then the pools, a few times a day: a
     # release due today runs on the first evaluation of its day.
     cron_jobs = [
@@ -90,6 +104,9 @@ class WorkerSettings:
         cron(evaluate_pools, hour={0, 6, 12, 18}, minute=5, run_at_startup=True),
         # Payments still `paying` past the stale window are queried at their channel.
         cron(reconcile, minute=set(range(2, 60, 5)), run_at_startup=True),
+        # Events older than their grace that a consumer has not taken yet.
+        cron(deliver_events, second=set(range(0, 60, 5)), run_at_startup=True),
+        cron(forget_events, hour={4}, minute=40),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -5,7 +5,10 @@ the payment, pinned, so a change that adds one fails here and not only in a benc
 SQL is counted at the driver: every connection of the pool gets an asyncpg query logger
 (`add_query_logger`, given to new connections by the pool's `init`, which Tortoise passes
 through). Redis round trips are counted at the connection: each `send_packed_command`
-is one (a pipeline or `run_commands` sends its commands at once).
+is one (a pipeline or `run_commands` sends its commands at once). Each is put down to
+the request or to the delivery of its events after the commit (`outbox.delivering`:
+the logger runs in the context of the code that sent the statement), which never
+delays the answer.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from tortoise import Tortoise
 from app.config import get_settings
 from app.db import close_db, init_db, tortoise_config
 from app.domain import orders
+from app.geo.hooks import HEATMAP
+from app.infra import outbox
 from app.redis import close_redis, set_redis
 from tests.factories import give_vouchers, make_merchant, make_user, paid_order
 
@@ -31,19 +36,25 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 @dataclass
 class Cost:
-    statements: list[str] = field(default_factory=list)
-    round_trips: list[bytes] = field(default_factory=list)
+    # (who sent it: None for the request, else the consumer or the outbox; what)
+    statements: list[tuple[str | None, str]] = field(default_factory=list)
+    round_trips: list[str | None] = field(default_factory=list)
 
-    async def taken(self) -> tuple[Counter[str], int]:
-        """What was spent since the last call: statements by their first word, and the
-        Redis round trips."""
+    async def taken(self, by: str | None = None) -> tuple[Counter[str], int]:
+        """What `by` (None: the request) spent since the last call: statements by their
+        first word, and the Redis round trips."""
+        await outbox.drain()
         for _ in range(3):  # the query logger reports on the loop's next turn
             await asyncio.sleep(0)
-        kinds = Counter(_kind(q) for q in self.statements)
-        trips = len(self.round_trips)
+        kinds = Counter(_kind(q) for who, q in self.statements if who == by)
+        trips = sum(1 for who in self.round_trips if who == by)
+        self.statements = [(who, q) for who, q in self.statements if who != by]
+        self.round_trips = [who for who in self.round_trips if who != by]
+        return kinds, trips
+
+    def clear(self) -> None:
         self.statements.clear()
         self.round_trips.clear()
-        return kinds, trips
 
 
 def _kind(query: str) -> str:
@@ -56,14 +67,14 @@ async def cost(db) -> AsyncIterator[Cost]:
     seen = Cost()
 
     def logged(record: Any) -> None:
-        seen.statements.append(record.query)
+        seen.statements.append((outbox.delivering.get(), record.query))
 
     async def observe(conn: Any) -> None:
         conn.add_query_logger(logged)
 
     class CountedConnection(aioredis.Connection):
         async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-            seen.round_trips.append(b"".join(command) if isinstance(command, list) else command)
+            seen.round_trips.append(outbox.delivering.get())
             await super().send_packed_command(command, check_health)
 
     config = tortoise_config()
@@ -84,11 +95,12 @@ async def cost(db) -> AsyncIterator[Cost]:
         await init_db()
 
 
-async def test_a_paid_order_costs_six_statements_and_three_round_trips(cost):
+async def test_a_paid_order_costs_six_statements_and_two_round_trips_before_its_answer(cost):
     consumer, shop = await make_user(), await make_merchant()
     for _ in range(2):  # warm: account ids known (seen committed), statements prepared
         await paid_order(consumer, shop, 1_000)
-    await cost.taken()
+    await outbox.drain()
+    cost.clear()
     # when an order is created and paid with cash only
     order = await orders.create_order(
         consumer_id=consumer.id, merchant_id=shop.id, amount_fen=2_000, idempotency_key="cost-1"
@@ -98,11 +110,15 @@ async def test_a_paid_order_costs_six_statements_and_three_round_trips(cost):
         order.id, channel=order.channel, channel_txn_id="cost-t1", amount_fen=order.cash_fen
     )
     paid = await cost.taken()
-    # create: the facts, the order and its payment, the pay parameters and the state;
-    # the channel's health and the provider's trade
+    # create: the facts, the order with its payment and its event, the pay parameters
+    # and the state; the channel's health and the provider's trade
     assert created == (Counter({"SELECT": 1, "WITH": 2}), 2)
-    # pay: the order and who stands around it, the guarded entry, the flush; the heat
-    assert paid == (Counter({"SELECT": 2, "WITH": 1}), 1)
+    # pay: the order and who stands around it, the guarded entry with its event, the flush
+    assert paid == (Counter({"SELECT": 2, "WITH": 1}), 0)
+    # after the answer, the heat map's statement and the heat; the event marked done
+    assert await cost.taken(HEATMAP) == (Counter({"WITH": 1}), 1)
+    assert await cost.taken(outbox.OUTBOX) == (Counter({"UPDATE": 1}), 0)
+    assert not cost.statements and not cost.round_trips
 
 
 async def test_a_paid_order_with_vouchers_costs_its_hold_in_one_transaction(cost):
@@ -110,7 +126,8 @@ async def test_a_paid_order_with_vouchers_costs_its_hold_in_one_transaction(cost
     await give_vouchers(consumer.id, 10_000)
     for _ in range(2):
         await paid_order(consumer, shop, 1_000, voucher_fen=100)
-    await cost.taken()
+    await outbox.drain()
+    cost.clear()
     order = await orders.create_order(
         consumer_id=consumer.id,
         merchant_id=shop.id,
@@ -126,4 +143,7 @@ async def test_a_paid_order_with_vouchers_costs_its_hold_in_one_transaction(cost
     # the hold is a ledger entry in a transaction with the order's insert, whose commit
     # is made durable before the channel hears of the trade
     assert created == (Counter({"BEGIN;": 1, "WITH": 3, "COMMIT;": 1, "SELECT": 2}), 2)
-    assert paid == (Counter({"SELECT": 2, "WITH": 1}), 1)
+    assert paid == (Counter({"SELECT": 2, "WITH": 1}), 0)
+    assert await cost.taken(HEATMAP) == (Counter({"WITH": 1}), 1)
+    assert await cost.taken(outbox.OUTBOX) == (Counter({"UPDATE": 1}), 0)
+    assert not cost.statements and not cost.round_trips

@@ -1,0 +1,1 @@
+"""Use cases: own the transaction, call domain and adapters, write events."""
