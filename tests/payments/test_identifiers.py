@@ -87,6 +87,23 @@ async def test_aggregator_numbers(request, kit, limit):
     assert k.fake.trades == {} and k.fake.refunds == {}
 
 
+@pytest.mark.parametrize(("kit", "limit"), [("allinpay", 32), ("joinpay", 30)])
+async def test_aggregator_fakes_refuse_what_their_providers_refuse(
+    request, monkeypatch, kit, limit
+):
+    """Were the adapter's table to drift (here: widened on purpose), the fake would refuse
+    the number as the provider does, and no trade would be made."""
+    k = request.getfixturevalue(kit)
+    wide = identifiers.IdRule(r"0-9A-Za-z_\-#/ ", 1, 200)
+    monkeypatch.setitem(identifiers.RULES[kit], "out_trade_no", wide)
+    for bad in ["R#1", "R 1", "M" * (limit + 1)]:
+        with pytest.raises(ChannelError):
+            await k.adapter().create_payment(pay(bad))
+    assert k.fake.trades == {}
+    await k.adapter().create_payment(pay("M" * limit))  # at the limit: taken
+    assert list(k.fake.trades) == ["M" * limit]
+
+
 @pytest.mark.parametrize("channel", ["wechatpay", "alipay", "allinpay", "joinpay", "sandbox"])
 def test_any_refund_key_derives_a_number_the_channel_takes(channel):
     field = identifiers.refund_field(channel)
