@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.payments.aggregators import (
+from app.adapters.payments.aggregators import (
     NOTIFY_FIELDS,
     PAY_ANSWER_FIELDS,
     PAY_FIELDS,

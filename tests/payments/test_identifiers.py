@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain import orders
-from app.models.ledger import LedgerEntry
-from app.models.orders import Order
-from app.models.payments import ChannelRefund, Payment, RefundStatus, SplitStatus
-from app.payments import identifiers, refunds
-from app.payments.base import (
+from app.adapters.payments import identifiers
+from app.adapters.payments.base import (
     ChannelError,
     ClientKind,
     PayRequest,
@@ -21,6 +17,11 @@ from app.payments.base import (
     SplitRequest,
     SplitReturnRequest,
 )
+from app.domain import orders
+from app.models.ledger import LedgerEntry
+from app.models.orders import Order
+from app.models.payments import ChannelRefund, Payment, RefundStatus, SplitStatus
+from app.services import refunds
 from tests.payments.conftest import SUB_MCHID, shop_order
 
 BAD = ["退款1", "R 1", "R#1", "R/1", "R%7C1", ""]
