@@ -127,8 +127,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 @pytest.fixture(scope="session")
 async def db() -> AsyncIterator[None]:
-    from app.db import close_db, init_db, migrate
-    from app.redis import close_redis, get_redis
+    from app.infra.db import close_db, init_db, migrate
+    from app.infra.redis import close_redis, get_redis
     from app.services import consumers
 
     consumers.install()
@@ -183,7 +183,7 @@ async def clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         return
     request.getfixturevalue("db")
     from app.infra import outbox
-    from app.redis import get_redis, set_redis
+    from app.infra.redis import get_redis, set_redis
 
     await outbox.drain()  # nothing of the last test's deliveries runs into this one
 
@@ -203,7 +203,7 @@ async def clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
 
 @pytest.fixture
 def settings():
-    from app.config import get_settings
+    from app.infra.config import get_settings
 
     return get_settings()
 
@@ -212,7 +212,7 @@ def settings():
 async def client(db) -> AsyncIterator:
     import httpx
 
-    from app.main import create_app
+    from app.api.http import create_app
 
     app = create_app(manage_db=False)
     async with httpx.AsyncClient(

@@ -1,1 +1,1 @@
-"""Use cases: own the transaction, call domain and adapters, write events."""
+"""Use cases: each owns its transaction and composes domain rules and adapters."""

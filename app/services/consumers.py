@@ -4,7 +4,7 @@ live subscriptions, partner webhooks — is added here."""
 
 from __future__ import annotations
 
-from app.geo import hooks
+from app.services import discovery as hooks
 
 
 def install() -> None:

@@ -10,8 +10,9 @@ from datetime import timedelta
 
 import pytest
 
+from app import worker
 from app.domain import orders
-from app.geo import hooks
+from app.services import discovery as hooks
 from app.infra import outbox
 from app.models.events import OutboxDelivery, OutboxEvent
 from app.models.geo import GeoOrderFact, HeatCell, MerchantTaskCounter
@@ -74,9 +75,9 @@ async def test_a_failing_heat_map_neither_refuses_nor_delays_the_payment_and_is_
         # and a sweep while it still fails leaves it owed
         assert await outbox.sweep() == 0
         assert calls == [order.id, order.id]
-        # when discovery is back, the next sweep applies it, once
+        # when discovery is back, the worker's next sweep applies it, once
         failing[0] = False
-        assert await outbox.sweep() == 1
+        assert await worker.deliver_events({}) == 1
         assert await _heat(shop.id) == (1, 1, 1)
         assert (await OutboxEvent.get(id=event.id)).done_at is not None
         # and later sweeps and a repeat of the event change nothing

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise import connections
 
-from app.config import get_settings
+from app.infra.config import get_settings
 
 from . import store
 from .store import Event

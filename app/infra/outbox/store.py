@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.config import get_settings
-from app.sql import fetch, run
+from app.infra.config import get_settings
+from app.infra.sql import fetch, run
 
 
 @dataclass(frozen=True)
