@@ -12,11 +12,11 @@ import pytest
 
 from app import worker
 from app.domain import orders
-from app.services import discovery as hooks
 from app.infra import outbox
 from app.models.events import OutboxDelivery, OutboxEvent
 from app.models.geo import GeoOrderFact, HeatCell, MerchantTaskCounter
 from app.models.orders import OrderStatus
+from app.services import discovery as hooks
 from tests.factories import make_merchant, make_user, paid_order
 
 pytestmark = pytest.mark.postgres

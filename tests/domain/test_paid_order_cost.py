@@ -23,12 +23,12 @@ import pytest
 import redis.asyncio as aioredis
 from tortoise import Tortoise
 
+from app.domain import orders
+from app.infra import outbox
 from app.infra.config import get_settings
 from app.infra.db import close_db, init_db, tortoise_config
-from app.domain import orders
-from app.services.discovery import HEATMAP
-from app.infra import outbox
 from app.infra.redis import close_redis, set_redis
+from app.services.discovery import HEATMAP
 from tests.factories import give_vouchers, make_merchant, make_user, paid_order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]

@@ -1,9 +1,9 @@
 """Events after commit, through an outbox: written with the change, delivered after it."""
 
 from .dispatch import (
+    OUTBOX,
     Consumer,
     Handler,
-    OUTBOX,
     consumers_of,
     delivering,
     drain,

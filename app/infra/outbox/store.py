@@ -110,9 +110,7 @@ async def claim_due(conn: Any, kinds: Sequence[str], limit: int, retry: timedelt
     return sorted(
         (
             Due(
-                Event(
-                    r["kind"], r["subject"], _payload(r["payload"]), r["id"], r["created_at"]
-                ),
+                Event(r["kind"], r["subject"], _payload(r["payload"]), r["id"], r["created_at"]),
                 frozenset(r["delivered_to"] or ()),
                 int(r["attempts"]),
             )
