@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     outbox_retry_s: float = 10.0
     outbox_sweep_batch: int = 200
     outbox_consumer_timeout_s: float = 30.0
-    outbox_mark_delay_s: float = 0.05
+    outbox_mark_delay_s: float = 0.5
     outbox_keep_days: int = 7
 
     sandbox_enabled: bool = True
