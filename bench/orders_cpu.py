@@ -88,9 +88,8 @@ def backend_cpu(pids: list[int]) -> float:
 
 async def measure(args: argparse.Namespace, setup: dict) -> dict:
     from app.domain.ledger.verify import verify_ledger
-    from app.infra.db import close_db, init_db
-
     from app.infra import outbox
+    from app.infra.db import close_db, init_db
     from app.services import consumers as event_consumers
 
     seen = count_calls()

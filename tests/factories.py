@@ -39,6 +39,7 @@ async def make_merchant(
     )
     if approve:
         m = await merchants.approve_merchant(m.id)
+        await outbox.drain()  # discovery's index has it
     return m
 
 

@@ -17,29 +17,42 @@ from app.adapters.discovery import heatmap, index
 from app.domain import traffic
 from app.domain.policy import get_policy
 from app.infra.outbox import Event, EventKind, register_consumer
-from app.models.merchants import Merchant, MerchantStatus
+from app.models.merchants import Merchant
 from app.models.orders import Order
 
 log = logging.getLogger(__name__)
 
 
 async def merchant_changed(merchant: Merchant) -> None:
-    """Called after a merchant is approved, moved, suspended, closed or its discount,
-    rating, name or category changed (after commit)."""
+    """The index brought in step with a merchant's row (a repair, a test)."""
     try:
-        listed = await index.sync_merchant(merchant.id)
-        recruiter = getattr(merchant, "recruiter_user_id", None)
-        if listed and recruiter and merchant.status == MerchantStatus.APPROVED:
-            await traffic.merchant_recruited(recruiter)
+        await _merchant_in_step(merchant.id, getattr(merchant, "recruiter_user_id", None))
     except Exception:  # noqa: BLE001 - never undo the caller's work
         log.exception("geo merchant_changed failed for merchant %s", merchant.id)
 
 
-HEATMAP = "discovery.heatmap"  # the consumer's name, under which deliveries are kept
+# the consumers' names, under which their deliveries are kept
+HEATMAP = "discovery.heatmap"
+INDEX = "discovery.index"
 
 
 def register() -> None:
     register_consumer(HEATMAP, on_order_event, (EventKind.ORDER_PAID, EventKind.ORDER_REFUNDED))
+    register_consumer(INDEX, on_merchant_event, (EventKind.MERCHANT_CHANGED,))
+
+
+async def on_merchant_event(event: Event) -> None:
+    """A merchant approved, moved, suspended, closed or its discount, name or category
+    changed: the index follows its row, and whoever recruited it is counted again
+    (raises: the outbox delivers it again; both are idempotent)."""
+    p = event.payload
+    await _merchant_in_step(p["merchant_id"], p.get("recruiter_user_id"))
+
+
+async def _merchant_in_step(merchant_id: int, recruiter: int | None) -> None:
+    listed = await index.sync_merchant(merchant_id)
+    if listed and recruiter:  # (listed: approved and open)
+        await traffic.merchant_recruited(recruiter)
 
 
 async def on_order_event(event: Event) -> None:

@@ -11,10 +11,13 @@ from datetime import timedelta
 import pytest
 
 from app import worker
-from app.domain import orders
+from app.adapters.discovery import index
+from app.domain import merchants, orders
 from app.infra import outbox
+from app.infra.redis import get_redis
 from app.models.events import OutboxDelivery, OutboxEvent
 from app.models.geo import GeoOrderFact, HeatCell, MerchantTaskCounter
+from app.models.merchants import MerchantStatus
 from app.models.orders import OrderStatus
 from app.services import discovery as hooks
 from tests.factories import make_merchant, make_user, paid_order
@@ -205,3 +208,37 @@ def test_a_consumer_is_named_within_the_delivery_records_limit():
         outbox.register_consumer("", nothing, ["order.paid"])
     with pytest.raises(ValueError):
         outbox.register_consumer("x" * 65, nothing, ["order.paid"])
+
+
+async def test_a_merchant_reaches_the_index_through_its_events_even_after_a_failure(
+    db, swept_at_once, monkeypatch
+):
+    async def down(merchant_id: int) -> bool:
+        raise RuntimeError("Redis is away")
+
+    # given the index cannot be written when the merchant is approved
+    monkeypatch.setattr(index, "sync_merchant", down)
+    shop = await make_merchant()
+    # then the approval stands, and its events were written with it
+    assert shop.status == MerchantStatus.APPROVED
+    kinds = set(
+        await OutboxEvent.filter(subject=f"merchant:{shop.id}").values_list("kind", flat=True)
+    )
+    assert kinds == {outbox.EventKind.MERCHANT_APPROVED, outbox.EventKind.MERCHANT_CHANGED}
+    assert await get_redis().zscore(index.K_ALL, str(shop.id)) is None
+    # when the index is back, the sweep lists the merchant
+    monkeypatch.undo()
+    assert await outbox.sweep() >= 1
+    assert await get_redis().zscore(index.K_ALL, str(shop.id)) is not None
+
+
+async def test_a_binding_is_an_event(db):
+    consumer, shop = await make_user(), await make_merchant()
+    binding = await merchants.bind_by_qr(consumer.id, merchants.merchant_qr(shop.id))
+    assert binding.merchant_id == shop.id
+    bound = await OutboxEvent.get(kind=outbox.EventKind.CUSTOMER_BOUND)
+    assert bound.subject == f"user:{consumer.id}"
+    assert bound.payload["merchant_id"] == shop.id
+    # scanning again binds nothing more, and says nothing more
+    await merchants.bind_by_qr(consumer.id, merchants.merchant_qr(shop.id))
+    assert await OutboxEvent.filter(kind=outbox.EventKind.CUSTOMER_BOUND).count() == 1
