@@ -144,14 +144,13 @@ async def refresh_ratings(conn: Any, policy: Policy) -> list[int]:
     mean = await _platform_mean(conn, policy)
     weight = policy.reviews.prior_weight
     # rating_x100() in SQL: half up of (C × mean + 100 × Σ) / (C + n), the mean at C + n = 0
+    w, m, prior = (f"CAST({int(v)} AS BIGINT)" for v in (weight, mean, weight * mean))
+    new = (
+        f"CASE WHEN {w} + review_count = 0 THEN {m} "
+        f"ELSE (2 * ({prior} + 100 * review_stars_sum) + {w} + review_count) "
+        f"/ (2 * ({w} + review_count)) END"
+    )
     rows = await fetch(
-        conn,
-        "UPDATE merchants SET rating_x100 = CASE WHEN ? + review_count = 0 THEN ? "
-        "ELSE (2 * (? * ? + 100 * review_stars_sum) + ? + review_count) "
-        "/ (2 * (? + review_count)) END "
-        "WHERE rating_x100 <> CASE WHEN ? + review_count = 0 THEN ? "
-        "ELSE (2 * (? * ? + 100 * review_stars_sum) + ? + review_count) "
-        "/ (2 * (? + review_count)) END RETURNING id",
-        [weight, mean, weight, mean, weight, weight] * 2,
+        conn, f"UPDATE merchants SET rating_x100 = {new} WHERE rating_x100 <> {new} RETURNING id"
     )
     return [int(r["id"]) for r in rows]
