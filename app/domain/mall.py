@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tortoise import connections
+from tortoise.queryset import QuerySet
 
 from app.domain.policy import Policy
 from app.errors import DomainError, NotFound, error_codes
@@ -120,13 +121,9 @@ async def update_item(
     return await MallItem.get(id=item_id)
 
 
-async def items_on_sale(asset: Asset, *, after_id: int, limit: int) -> list[MallItem]:
-    """Active items in the mall's asset, oldest first, after `after_id` (keyset)."""
-    return (
-        await MallItem.filter(asset=asset, active=True, id__gt=after_id)
-        .order_by("id")
-        .limit(limit)
-    )
+def on_sale(asset: Asset) -> QuerySet[MallItem]:
+    """Active items in the mall's asset."""
+    return MallItem.filter(asset=asset, active=True)
 
 
 # ---------------------------------------------------------------- redemptions
@@ -244,13 +241,11 @@ async def close_redemption(
     await r.save(using_db=conn, update_fields=["status", "closed_at", "closed_by_id"])
 
 
-async def redemptions_of(
-    consumer_id: int | None, status: RedemptionStatus | None, *, before_id: int, limit: int
-) -> list[MallRedemption]:
-    """Redemptions, newest first, before `before_id` (keyset): one consumer's, or all."""
-    q = MallRedemption.filter(id__lt=before_id)
+def redemptions(consumer_id: int | None, status: RedemptionStatus | None) -> QuerySet[MallRedemption]:
+    """One consumer's redemptions, or everyone's; in one state, or all."""
+    q = MallRedemption.all()
     if consumer_id is not None:
         q = q.filter(consumer_id=consumer_id)
     if status is not None:
         q = q.filter(status=status)
-    return await q.order_by("-id").limit(limit)
+    return q

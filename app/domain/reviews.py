@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tortoise.queryset import QuerySet
+
 from app.domain.policy import Policy
 from app.errors import DomainError, NotFound, error_codes
 from app.inputs import display_text
@@ -81,13 +83,8 @@ async def review_of(order_id: int, conn: Any = None) -> Review | None:
     return await Review.filter(order_id=order_id).using_db(conn).first()
 
 
-async def reviews_of(merchant_id: int, *, before_id: int, limit: int) -> list[Review]:
-    """A store's reviews, newest first, before `before_id` (keyset)."""
-    return (
-        await Review.filter(merchant_id=merchant_id, id__lt=before_id)
-        .order_by("-id")
-        .limit(limit)
-    )
+def reviews_of(merchant_id: int) -> QuerySet[Review]:
+    return Review.filter(merchant_id=merchant_id)
 
 
 # ---------------------------------------------------------------- the rating

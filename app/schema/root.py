@@ -18,6 +18,8 @@ from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from app.config import get_settings
+from app.api.graphql.mall.resolvers import MallMutation, MallQuery
+from app.api.graphql.reviews.resolvers import ReviewMutation, ReviewQuery
 from app.resolvers.agents import AgentQuery
 from app.resolvers.auth import AuthMutation, AuthQuery
 from app.resolvers.discovery import DiscoveryMutation, DiscoveryQuery
@@ -54,6 +56,8 @@ QUERIES: list[type] = [
     ReleaseQuery,
     PaymentQuery,
     AgentQuery,
+    MallQuery,
+    ReviewQuery,
 ]
 MUTATIONS: list[type] = [
     AuthMutation,
@@ -61,6 +65,8 @@ MUTATIONS: list[type] = [
     OrderMutation,
     DiscoveryMutation,
     PaymentMutation,
+    MallMutation,
+    ReviewMutation,
 ]
 
 Query = merge_types("Query", tuple(QUERIES))
