@@ -110,7 +110,9 @@ async def update_item(
     extra = [stock_change, STOCK_MAX] if stock_change else []
     conn = connections.get("default")
     changed = await run(
-        conn, f"UPDATE mall_items SET {', '.join(sets)} WHERE id = ?{cond}", [*args, item_id, *extra]
+        conn,
+        f"UPDATE mall_items SET {', '.join(sets)} WHERE id = ?{cond}",
+        [*args, item_id, *extra],
     )
     if not changed:
         if not await MallItem.exists(id=item_id):
@@ -212,9 +214,7 @@ async def insert_redemption(
 
 
 async def lock_redemption(conn: Any, redemption_id: int) -> MallRedemption:
-    found = (
-        await MallRedemption.filter(id=redemption_id).select_for_update().using_db(conn).first()
-    )
+    found = await MallRedemption.filter(id=redemption_id).select_for_update().using_db(conn).first()
     if found is None:
         raise NotFound("redemption", "redemptionId")
     return found
@@ -225,9 +225,13 @@ def closing(r: MallRedemption, to: RedemptionStatus) -> bool:
     A redemption closed the other way cannot be."""
     if r.status == to:
         return False
-    if r.status != RedemptionStatus.HELD:
+    if r.status == RedemptionStatus.FULFILLED:
         raise DomainError(
-            MallErrorCode.INVALID_STATE, f"this redemption is {r.status.value}", "redemptionId"
+            MallErrorCode.INVALID_STATE, "this redemption was fulfilled already", "redemptionId"
+        )
+    if r.status == RedemptionStatus.VOIDED:
+        raise DomainError(
+            MallErrorCode.INVALID_STATE, "this redemption was voided already", "redemptionId"
         )
     return True
 
@@ -241,7 +245,9 @@ async def close_redemption(
     await r.save(using_db=conn, update_fields=["status", "closed_at", "closed_by_id"])
 
 
-def redemptions(consumer_id: int | None, status: RedemptionStatus | None) -> QuerySet[MallRedemption]:
+def redemptions(
+    consumer_id: int | None, status: RedemptionStatus | None
+) -> QuerySet[MallRedemption]:
     """One consumer's redemptions, or everyone's; in one state, or all."""
     q = MallRedemption.all()
     if consumer_id is not None:

@@ -17,9 +17,9 @@ from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
-from app.config import get_settings
 from app.api.graphql.mall.resolvers import MallMutation, MallQuery
 from app.api.graphql.reviews.resolvers import ReviewMutation, ReviewQuery
+from app.config import get_settings
 from app.resolvers.agents import AgentQuery
 from app.resolvers.auth import AuthMutation, AuthQuery
 from app.resolvers.discovery import DiscoveryMutation, DiscoveryQuery

@@ -11,21 +11,23 @@ from app.models.users import Role
 from tests.factories import make_merchant, make_user, paid_order
 from tests.helpers import gql, token_for
 
-ITEM = "... on MallItem { id name price stock active asset } ... on MallError { code field }"
-CREATE = "mutation($i: CreateMallItemInput!) { createMallItem(input: $i) { %s } }" % ITEM
-UPDATE = "mutation($i: UpdateMallItemInput!) { updateMallItem(input: $i) { %s } }" % ITEM
-DEACTIVATE = "mutation($id: ID!) { deactivateMallItem(itemId: $id) { %s } }" % ITEM
+_ITEM = "... on MallItem { id name price stock active asset } ... on MallError { code field }"
+CREATE = "mutation($i: CreateMallItemInput!) { createMallItem(input: $i) { ITEM } }"
+UPDATE = "mutation($i: UpdateMallItemInput!) { updateMallItem(input: $i) { ITEM } }"
+DEACTIVATE = "mutation($id: ID!) { deactivateMallItem(itemId: $id) { ITEM } }"
 ITEMS = "{ mallItems { totalCount edges { node { id name price stock } } } }"
-REDEMPTION = (
+_REDEMPTION = (
     "... on MallRedemption { id status quantity total unitPrice itemId } "
     "... on MallError { code field message }"
 )
 REDEEM = (
     "mutation($id: ID!, $q: Int!, $k: String!) "
-    "{ redeemItem(itemId: $id, quantity: $q, idempotencyKey: $k) { %s } }" % REDEMPTION
+    "{ redeemItem(itemId: $id, quantity: $q, idempotencyKey: $k) { REDEMPTION } }"
 )
-FULFIL = "mutation($id: ID!) { fulfilRedemption(redemptionId: $id) { %s } }" % REDEMPTION
-VOID = "mutation($id: ID!) { voidRedemption(redemptionId: $id) { %s } }" % REDEMPTION
+FULFIL = "mutation($id: ID!) { fulfilRedemption(redemptionId: $id) { REDEMPTION } }"
+VOID = "mutation($id: ID!) { voidRedemption(redemptionId: $id) { REDEMPTION } }"
+CREATE, UPDATE, DEACTIVATE = (q.replace("ITEM", _ITEM) for q in (CREATE, UPDATE, DEACTIVATE))
+REDEEM, FULFIL, VOID = (q.replace("REDEMPTION", _REDEMPTION) for q in (REDEEM, FULFIL, VOID))
 
 
 @pytest.fixture
@@ -45,9 +47,7 @@ async def test_coins_earned_by_paying_are_spent_in_the_mall(client, db, wodian):
     coins = acct.consumer_gold_coins(consumer.id)
     assert await balance_of(coins) == 3_000
     # an admin stocks the mall; the catalogue is public
-    made = await gql(
-        client, CREATE, {"i": {"name": "Mug", "price": 1_200, "stock": 2}}, admin
-    )
+    made = await gql(client, CREATE, {"i": {"name": "Mug", "price": 1_200, "stock": 2}}, admin)
     item = made["data"]["createMallItem"]
     assert (item["asset"], item["stock"], item["active"]) == ("GOLD_COINS", 2, True)
     listed = (await gql(client, ITEMS))["data"]["mallItems"]
@@ -105,9 +105,7 @@ async def test_void_restock_deactivate_and_typed_refusals(client, db, wodian):
     gone = await gql(client, REDEEM, {"id": item["id"], "q": 1, "k": "d"}, token)
     assert gone["data"]["redeemItem"]["code"] == "ITEM_UNAVAILABLE"
     # a wrong kind of ID is the field's typed error
-    wrong = await gql(
-        client, REDEEM, {"id": str(GlobalID("Order", "1")), "q": 1, "k": "e"}, token
-    )
+    wrong = await gql(client, REDEEM, {"id": str(GlobalID("Order", "1")), "q": 1, "k": "e"}, token)
     assert (wrong["data"]["redeemItem"]["code"], wrong["data"]["redeemItem"]["field"]) == (
         "INVALID",
         "itemId",
