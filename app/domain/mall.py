@@ -17,11 +17,11 @@ from tortoise import connections
 from tortoise.queryset import QuerySet
 
 from app.domain.policy import Policy
-from app.errors import DomainError, NotFound, error_codes
-from app.inputs import display_text
+from app.infra.errors import DomainError, NotFound, error_codes
+from app.infra.inputs import display_text
+from app.infra.sql import fetch, run
 from app.models.ledger import Asset
 from app.models.mall import MallItem, MallRedemption, RedemptionStatus
-from app.sql import fetch, run
 
 MallErrorCode = error_codes(
     "MallErrorCode",

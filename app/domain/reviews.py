@@ -17,11 +17,11 @@ from typing import Any
 from tortoise.queryset import QuerySet
 
 from app.domain.policy import Policy
-from app.errors import DomainError, NotFound, error_codes
-from app.inputs import display_text
+from app.infra.errors import DomainError, NotFound, error_codes
+from app.infra.inputs import display_text
+from app.infra.sql import fetch, run
 from app.models.orders import Order, OrderStatus
 from app.models.reviews import Review
-from app.sql import fetch, run
 
 ReviewErrorCode = error_codes(
     "ReviewErrorCode", "ORDER_NOT_REVIEWABLE", "ORDER_NOT_SETTLED", "ALREADY_REVIEWED"

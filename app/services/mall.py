@@ -19,7 +19,7 @@ from app.domain import mall as rules
 from app.domain.ledger import AccountName, Post, acct
 from app.domain.mall import MallErrorCode
 from app.domain.policy import Policy, get_policy
-from app.errors import DomainError
+from app.infra.errors import DomainError
 from app.models.ledger import Asset
 from app.models.mall import MallRedemption, RedemptionStatus
 

@@ -13,9 +13,9 @@ from tortoise.transactions import in_transaction
 
 from app.domain import reviews as rules
 from app.domain.policy import Policy, get_policy
-from app.geo import hooks
 from app.models.orders import Order
 from app.models.reviews import Review
+from app.services import discovery
 
 
 async def review_order(
@@ -37,7 +37,7 @@ async def review_order(
         if raced is None:
             raise
         return rules.same_review(raced, stars, clean)
-    await hooks.review_posted(order.merchant_id, f"review:{review.id}", review.created_at)
+    await discovery.review_posted(order.merchant_id, f"review:{review.id}", review.created_at)
     return review
 
 
@@ -46,5 +46,5 @@ async def refresh_ratings(policy: Policy | None = None) -> int:
     async with in_transaction() as conn:
         changed = await rules.refresh_ratings(conn, policy or get_policy())
     for merchant_id in changed:
-        await hooks.rating_changed(merchant_id)
+        await discovery.rating_changed(merchant_id)
     return len(changed)

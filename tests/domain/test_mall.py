@@ -10,7 +10,7 @@ from app.domain import mall
 from app.domain.ledger import Post, acct, balance_of, post
 from app.domain.ledger.verify import verify_ledger
 from app.domain.policy import clear_policy_cache, get_policy
-from app.errors import DomainError
+from app.infra.errors import DomainError
 from app.models.ledger import Asset, LedgerEntry
 from app.models.mall import MallItem, MallRedemption, RedemptionStatus
 from app.services.mall import fulfil_redemption, redeem_item, void_redemption

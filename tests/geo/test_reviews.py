@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from app.adapters.discovery.nearby import nearby
 from app.domain import orders
 from app.domain.ledger import acct, balance_of
 from app.domain.policy import get_policy
-from app.errors import DomainError
-from app.geo.nearby import nearby
+from app.infra.errors import DomainError
 from app.models.merchants import Merchant
 from app.models.reviews import Review
 from app.services.reviews import refresh_ratings, review_order

@@ -5,6 +5,10 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from app.api.graphql.core.errors import handles_errors
+from app.api.graphql.core.ids import InputID, decode_id
+from app.api.graphql.core.pagination import Connection, PageInfo, paginate
+from app.api.graphql.core.permissions import IsAdmin, IsConsumer, user_of
 from app.api.graphql.mall.types import (
     CreateMallItemInput,
     MallError,
@@ -19,10 +23,6 @@ from app.domain import mall
 from app.domain.mall import MallErrorCode
 from app.domain.policy import get_policy
 from app.models.mall import RedemptionStatus
-from app.schema.errors import handles_errors
-from app.schema.ids import InputID, decode_id
-from app.schema.pagination import Connection, PageInfo, paginate
-from app.schema.permissions import IsAdmin, IsConsumer, user_of
 from app.services import mall as redeeming
 
 on_error = handles_errors(MallError, MallErrorCode)

@@ -9,13 +9,13 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
+from app.api.graphql.core.errors import error_type
+from app.api.graphql.core.ids import InputID
+from app.api.graphql.core.scalars import Int64
+from app.api.graphql.orders.types import AssetEnum
 from app.domain.mall import MallErrorCode
 from app.domain.principals import UserPrincipal
 from app.models.mall import MallItem, MallRedemption, RedemptionStatus
-from app.schema.errors import error_type
-from app.schema.ids import InputID
-from app.schema.orders import AssetEnum
-from app.schema.scalars import Int64
 
 MallError = error_type("MallError", MallErrorCode)
 RedemptionStatusEnum = strawberry.enum(RedemptionStatus, name="RedemptionStatus")

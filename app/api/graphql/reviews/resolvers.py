@@ -5,16 +5,16 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from app.api.graphql.core.errors import handles_errors
+from app.api.graphql.core.ids import InputID, decode_id
+from app.api.graphql.core.pagination import Connection, paginate
+from app.api.graphql.core.permissions import IsConsumer, user_of
+from app.api.graphql.core.visibility import merchant_visible
 from app.api.graphql.reviews.types import ReviewError, ReviewResult, ReviewType
 from app.domain import reviews
 from app.domain.reviews import ReviewErrorCode
-from app.errors import NotFound
+from app.infra.errors import NotFound
 from app.models.merchants import Merchant
-from app.resolvers.visibility import merchant_visible
-from app.schema.errors import handles_errors
-from app.schema.ids import InputID, decode_id
-from app.schema.pagination import Connection, paginate
-from app.schema.permissions import IsConsumer, user_of
 from app.services import reviews as reviewing
 
 on_error = handles_errors(ReviewError, ReviewErrorCode)

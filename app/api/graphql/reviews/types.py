@@ -8,11 +8,11 @@ from typing import Annotated
 import strawberry
 from strawberry import relay
 
+from app.api.graphql.core.errors import error_type
+from app.api.graphql.core.visibility import merchant_visible
 from app.domain.reviews import ReviewErrorCode
 from app.models.merchants import Merchant
 from app.models.reviews import Review
-from app.resolvers.visibility import merchant_visible
-from app.schema.errors import error_type
 
 ReviewError = error_type("ReviewError", ReviewErrorCode)
 
