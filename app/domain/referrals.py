@@ -255,16 +255,17 @@ _EARNED_FROM = (
     "WHERE o.consumer_id = {person}"
 )
 # A page of the tree: level 1 first, the newest invitees first within a level; keyset
-# after (level, id).
+# after (level, id). The page is cut before anything is read per row.
 _PAGE = (
-    f"{_TREE}, acc AS (SELECT id FROM ledger_accounts WHERE name = ? AND asset = ?) "
+    f"{_TREE}, acc AS (SELECT id FROM ledger_accounts WHERE name = ? AND asset = ?), "
+    "page AS (SELECT id, level FROM tree WHERE level > ? OR (level = ? AND id < ?) "
+    "ORDER BY level, id DESC LIMIT ?) "
     "SELECT t.level, u.id, u.nickname, u.phone, u.created_at, "
     "COALESCE(r.fen, 0) AS earned "
-    "FROM tree t JOIN users u ON u.id = t.id "
+    "FROM page t JOIN users u ON u.id = t.id "
     "LEFT JOIN acc ON TRUE "
     f"LEFT JOIN LATERAL ({_EARNED_FROM.format(person='t.id')}) r ON TRUE "
-    "WHERE t.level > ? OR (t.level = ? AND t.id < ?) "
-    "ORDER BY t.level, t.id DESC LIMIT ?"
+    "ORDER BY t.level, t.id DESC"
 )
 
 
@@ -354,16 +355,18 @@ _SUMMARY = (
     f"JOIN ledger_entries e ON e.id = m.entry_id AND {_REWARD_KINDS}) AS reward"
 )
 _CUSTOMERS = (
-    "WITH acc AS (SELECT id FROM ledger_accounts WHERE name = ? AND asset = ?) "
+    "WITH acc AS (SELECT id FROM ledger_accounts WHERE name = ? AND asset = ?), "
+    "page AS (SELECT id, consumer_id, created_at FROM consumer_bindings "
+    "WHERE merchant_id = ? AND id < ? ORDER BY id DESC LIMIT ?) "
     "SELECT b.id AS binding_id, b.consumer_id, b.created_at, u.nickname, u.phone, "
     "bo.n, bo.amount, COALESCE(r.fen, 0) AS reward "
-    "FROM consumer_bindings b JOIN users u ON u.id = b.consumer_id "
+    "FROM page b JOIN users u ON u.id = b.consumer_id "
     "LEFT JOIN acc ON TRUE "
     "CROSS JOIN LATERAL (SELECT COUNT(*) AS n, "
     "COALESCE(SUM(o.amount_fen - o.refunded_fen), 0) AS amount FROM orders o "
     f"WHERE o.consumer_id = b.consumer_id AND o.paid_at >= b.created_at AND {_BROUGHT}) bo "
     f"LEFT JOIN LATERAL ({_EARNED_FROM.format(person='b.consumer_id')}) r ON TRUE "
-    "WHERE b.merchant_id = ? AND b.id < ? ORDER BY b.id DESC LIMIT ?"
+    "ORDER BY b.id DESC"
 )
 
 

@@ -18,6 +18,7 @@ from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from app.config import get_settings
+from app.api.graphql.referrals.resolvers import ReferralMutation, ReferralQuery
 from app.resolvers.agents import AgentQuery
 from app.resolvers.auth import AuthMutation, AuthQuery
 from app.resolvers.discovery import DiscoveryMutation, DiscoveryQuery
@@ -54,6 +55,7 @@ QUERIES: list[type] = [
     ReleaseQuery,
     PaymentQuery,
     AgentQuery,
+    ReferralQuery,
 ]
 MUTATIONS: list[type] = [
     AuthMutation,
@@ -61,6 +63,7 @@ MUTATIONS: list[type] = [
     OrderMutation,
     DiscoveryMutation,
     PaymentMutation,
+    ReferralMutation,
 ]
 
 Query = merge_types("Query", tuple(QUERIES))

@@ -71,17 +71,3 @@ def test_pingchuan_points_on_amount_and_vouchers_earn_none():
     assert sum(p.fen for p in plan.parties) == 800
 
 
-async def test_inviter_rules(db):
-    a, b, c = await make_user(), await make_user(), await make_user()
-    with pytest.raises(DomainError) as e:
-        await merchants.set_inviter(a.id, a.id)
-    assert e.value.code == "INVITE_CYCLE"
-    await merchants.set_inviter(b.id, a.id)
-    await merchants.set_inviter(c.id, b.id)
-    with pytest.raises(DomainError) as e:
-        await merchants.set_inviter(a.id, c.id)  # a -> c -> b -> a
-    assert e.value.code == "INVITE_CYCLE"
-    with pytest.raises(DomainError) as e:
-        await merchants.set_inviter(c.id, a.id)
-    assert e.value.code == "INVITER_ALREADY_SET"
-    await merchants.set_inviter(c.id, b.id)  # the same again: fine, nothing changes
