@@ -32,10 +32,10 @@ from tortoise.transactions import in_transaction
 
 from app.domain.ledger import acct
 from app.domain.orders import PAID_STATES
-from app.errors import DomainError, NotFound, error_codes
+from app.infra.errors import DomainError, NotFound, error_codes
+from app.infra.sql import fetch
 from app.models.orders import OrderStatus
 from app.models.referrals import INVITE_CODE_LENGTH
-from app.sql import fetch
 
 ReferralErrorCode = error_codes(
     "ReferralErrorCode",
@@ -219,9 +219,7 @@ _TREE = (
     "SELECT u.id, 2 FROM users u JOIN l1 ON u.inviter_id = l1.id WHERE ? >= 2)"
 )
 # The order an `order_paid` / `order_refund` entry is about (its ref is `order:N`).
-_ENTRY_ORDER = (
-    "CASE WHEN e.ref ~ '^order:[0-9]{1,18}$' THEN substr(e.ref, 7)::bigint END"
-)
+_ENTRY_ORDER = "CASE WHEN e.ref ~ '^order:[0-9]{1,18}$' THEN substr(e.ref, 7)::bigint END"
 _REWARD_KINDS = "e.kind IN ('order_paid', 'order_refund')"
 # Money into (+) and out of (-) one account (`?`: its name, asset), by entry.
 _MOVES = (
@@ -339,9 +337,7 @@ class Customer:
 
 
 # Orders that count as brought: paid and not wholly refunded, after the binding.
-_BROUGHT = "o.status IN ('{}', '{}')".format(
-    OrderStatus.PAID.value, OrderStatus.PARTIALLY_REFUNDED.value
-)
+_BROUGHT = f"o.status IN ('{OrderStatus.PAID.value}', '{OrderStatus.PARTIALLY_REFUNDED.value}')"
 _SUMMARY = (
     f"WITH {_MOVES}, "
     "b AS (SELECT consumer_id, created_at FROM consumer_bindings WHERE merchant_id = ?) "

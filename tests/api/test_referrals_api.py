@@ -258,17 +258,15 @@ async def test_the_referral_reward_of_a_real_order_shows_per_invitee(client, db,
     settings.policy = "wodian"  # 5% to the first level
     clear_policy_cache()
     try:
-        root, friend, shop = await make_user(), await make_user(), await make_merchant(
-            discount_bps=2_000
+        root, friend, shop = (
+            await make_user(),
+            await make_user(),
+            await make_merchant(discount_bps=2_000),
         )
         await referrals.accept_invite(friend.id, await referrals.invite_code(root.id))
         order = await paid_order(friend, shop, 10_000)
-        reward = sum(
-            p["fen"] for p in order.settlement["parties"] if p["kind"] == "inviter"
-        )
-        tree = (await gql(client, TREE, {"d": 2}, await _user_token(root)))["data"][
-            "referralTree"
-        ]
+        reward = sum(p["fen"] for p in order.settlement["parties"] if p["kind"] == "inviter")
+        tree = (await gql(client, TREE, {"d": 2}, await _user_token(root)))["data"]["referralTree"]
     finally:
         settings.policy = old
         clear_policy_cache()

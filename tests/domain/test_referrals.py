@@ -10,7 +10,7 @@ from app.domain import merchants, orders, referrals
 from app.domain.policy import clear_policy_cache
 from app.domain.referrals import ALPHABET, ReferralErrorCode
 from app.domain.settlement import SettlementPlan
-from app.errors import DomainError
+from app.infra.errors import DomainError
 from app.models.orders import Order
 from app.models.users import User
 from tests.factories import make_merchant, make_user, paid_order

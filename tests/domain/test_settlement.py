@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from app.domain import merchants
 from app.domain.policy import load_policy
 from app.domain.settlement import (
     SettlementPlan,
@@ -13,8 +10,6 @@ from app.domain.settlement import (
     plan_settlement,
     share_of,
 )
-from app.errors import DomainError
-from tests.factories import make_user
 
 
 def test_discount_rounds_half_up():
@@ -69,5 +64,3 @@ def test_pingchuan_points_on_amount_and_vouchers_earn_none():
     )
     assert plan.consumer_points == 6_000  # basis A, on the cash part only
     assert sum(p.fen for p in plan.parties) == 800
-
-

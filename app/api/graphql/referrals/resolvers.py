@@ -5,6 +5,17 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from app.api.graphql.core.errors import handles_errors
+from app.api.graphql.core.ids import InputID, decode_id
+from app.api.graphql.core.pagination import (
+    Connection,
+    Edge,
+    PageInfo,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+)
+from app.api.graphql.core.permissions import IsConsumer, IsMerchant, user_of
 from app.api.graphql.referrals.types import (
     AcceptInviteResult,
     InviteAccepted,
@@ -16,21 +27,10 @@ from app.api.graphql.referrals.types import (
     ReferralLevel,
     ReferralTree,
 )
-from app.config import get_settings
 from app.domain import merchants, referrals
 from app.domain.referrals import ReferralErrorCode
-from app.errors import DomainError
-from app.schema.errors import handles_errors
-from app.schema.ids import InputID, decode_id
-from app.schema.pagination import (
-    Connection,
-    Edge,
-    PageInfo,
-    decode_cursor,
-    encode_cursor,
-    page_size,
-)
-from app.schema.permissions import IsConsumer, IsMerchant, user_of
+from app.infra.config import get_settings
+from app.infra.errors import DomainError
 
 on_error = handles_errors(ReferralError, ReferralErrorCode)
 

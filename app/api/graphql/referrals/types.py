@@ -11,10 +11,10 @@ from typing import Annotated
 
 import strawberry
 
+from app.api.graphql.core.errors import error_type
+from app.api.graphql.core.pagination import Connection
+from app.api.graphql.core.scalars import Int64
 from app.domain.referrals import ReferralErrorCode
-from app.schema.errors import error_type
-from app.schema.pagination import Connection
-from app.schema.scalars import Int64
 
 ReferralError = error_type("ReferralError", ReferralErrorCode)
 
@@ -79,8 +79,7 @@ class MerchantCustomer:
     phone: str | None = strawberry.field(description="Masked: 138****1234.")
     bound_at: datetime
     order_count: int = strawberry.field(
-        description="Their paid orders at any store since they bound, less those refunded "
-        "whole."
+        description="Their paid orders at any store since they bound, less those refunded whole."
     )
     order_amount_fen: Int64 = strawberry.field(  # type: ignore[valid-type]
         description="The amount of those orders, net of refunds."
