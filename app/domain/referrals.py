@@ -48,6 +48,7 @@ ReferralErrorCode = error_codes(
 
 # No 0/O, 1/I/L: a code read aloud or typed from a poster is not mistaken.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+_NO_KEY_ABOVE = 2**63 - 1  # bigint's largest: "before" it is every row
 _CODE_ATTEMPTS = 8  # 31^8 codes: a collision is rare, eight in a row is not going to happen
 MAX_DEPTH = 2  # SPEC §6.1: never a third level
 # A transaction-scoped lock every invitation takes before it looks at the chain: two
@@ -396,7 +397,7 @@ async def customers_page(merchant_id: int, limit: int, before_id: int | None) ->
         [
             *_store_reward_account(merchant_id),
             merchant_id,
-            before_id if before_id is not None else 2**63 - 1,
+            before_id if before_id is not None else _NO_KEY_ABOVE,
             limit,
         ],
     )

@@ -129,6 +129,8 @@ async def test_tree_arguments_are_checked(client, db):
         ({"d": 2, "n": 101}, "first"),
         ({"d": 2, "a": "bm90IGEgY3Vyc29y"}, "after"),
         ({"d": 2, "a": "azozLjE="}, "after"),  # k:3.1 - no third level
+        ({"d": 2, "a": "azoxLjk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ=="}, "after"),  # past bigint
+        ({"d": 2, "a": "azoxLu+8kQ=="}, "after"),  # k:1.１ (a full-width digit)
     ):
         body = await gql(client, TREE, variables, token, expect_errors=True)
         ext = body["errors"][0]["extensions"]
@@ -274,3 +276,13 @@ async def test_the_referral_reward_of_a_real_order_shows_per_invitee(client, db,
     assert tree["levels"][0]["earnedFen"] == reward == tree["levels"][0]["pendingFen"]
     assert tree["levels"][1]["earnedFen"] == 0
     assert tree["invitees"]["edges"][0]["node"]["earnedFen"] == reward
+
+
+async def test_a_stores_page_cursor_is_checked(client, db):
+    shop = await make_merchant()
+    owner = await User.get(id=shop.owner_id)  # type: ignore[attr-defined]
+    m = str(GlobalID("Merchant", str(shop.id)))
+    for cursor in ("azo5OTk5OTk5OTk5OTk5OTk5OTk5OTk5", "azotMQ==", "bm9wZQ=="):  # huge, -1, junk
+        body = await gql(client, CUSTOMERS, {"m": m, "a": cursor}, await _user_token(owner), True)
+        ext = body["errors"][0]["extensions"]
+        assert (ext["code"], ext.get("field")) == ("INVALID", "after"), body

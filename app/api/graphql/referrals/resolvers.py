@@ -33,6 +33,7 @@ from app.infra.config import get_settings
 from app.infra.errors import DomainError
 
 on_error = handles_errors(ReferralError, ReferralErrorCode)
+MAX_KEY = 2**63 - 1
 
 
 def invite_link(code: str) -> str:
@@ -41,23 +42,25 @@ def invite_link(code: str) -> str:
     return f"{base}{code}"
 
 
+def _key(text: str) -> int:
+    """A row id from a cursor: ASCII digits within a bigint."""
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_KEY:
+        raise DomainError("INVALID", "malformed cursor", "after")
+    return int(text)
+
+
 def _tree_position(after: str | None) -> tuple[int, int] | None:
     """A tree cursor is the last row's (level, user id)."""
     if after is None:
         return None
     level, _, user_id = decode_cursor(after).partition(".")
-    if not (level.isdigit() and user_id.isdigit()) or int(level) not in (1, 2):
+    if level not in ("1", "2"):
         raise DomainError("INVALID", "malformed cursor", "after")
-    return int(level), int(user_id)
+    return int(level), _key(user_id)
 
 
 def _binding_position(after: str | None) -> int | None:
-    if after is None:
-        return None
-    key = decode_cursor(after)
-    if not key.isdigit():
-        raise DomainError("INVALID", "malformed cursor", "after")
-    return int(key)
+    return None if after is None else _key(decode_cursor(after))
 
 
 def _page(rows: list, n: int, total: int, cursor, node) -> Connection:  # type: ignore[type-arg]
