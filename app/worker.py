@@ -1,5 +1,6 @@
 """The arq worker: settles due orders, evaluates both pools and reconciles payments
-that no notification settled, on a schedule.
+that no notification settled, and moves store ratings with the platform mean, on a
+schedule.
 
     arq app.worker.WorkerSettings
 
@@ -20,6 +21,7 @@ from arq.connections import RedisSettings
 from app.infra import outbox
 from app.infra.config import get_settings
 from app.services import consumers
+from app.services.reviews import refresh_ratings
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,11 @@ async def reconcile(ctx: dict[str, Any] | None = None) -> dict[str, int]:
     return await run(ctx)
 
 
+async def ratings(ctx: dict[str, Any] | None = None) -> int:
+    """Every store's rating follows the platform's mean review (SPEC §14.2)."""
+    return await refresh_ratings()
+
+
 async def deliver_events(ctx: dict[str, Any] | None = None) -> int:
     """Events the in-process delivery missed, to their consumers (`app.infra.outbox`)."""
     return await outbox.sweep()
@@ -96,7 +103,7 @@ def _redis_settings() -> RedisSettings:
 
 
 class WorkerSettings:
-    functions = [evaluate_pools, settle, reconcile, deliver_events, forget_events]
+    functions = [evaluate_pools, settle, reconcile, ratings, deliver_events, forget_events]
     # Settlement first (lots become active), then the pools, a few times a day: a
     # release due today runs on the first evaluation of its day.
     cron_jobs = [
@@ -104,6 +111,7 @@ class WorkerSettings:
         cron(evaluate_pools, hour={0, 6, 12, 18}, minute=5, run_at_startup=True),
         # Payments still `paying` past the stale window are queried at their channel.
         cron(reconcile, minute=set(range(2, 60, 5)), run_at_startup=True),
+        cron(ratings, hour={4}, minute=15),
         # Events older than their grace that a consumer has not taken yet.
         cron(deliver_events, second=set(range(0, 60, 5)), run_at_startup=True),
         cron(forget_events, hour={4}, minute=40),

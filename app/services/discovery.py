@@ -91,11 +91,21 @@ async def order_refunded(order: Order, amount_fen: int) -> None:
 
 
 async def review_posted(merchant_id: int, review_key: str, at: datetime | None = None) -> None:
-    """Called after a consumer posts a review of a merchant (counted once per key)."""
+    """Called after a consumer posts a review of a merchant (counted once per key): its
+    rating moved, and its weekly reviews task counts the review."""
+    await rating_changed(merchant_id)
     try:
         await traffic.review_posted(merchant_id, review_key, at)
     except Exception:  # noqa: BLE001
         log.exception("geo review_posted failed for merchant %s", merchant_id)
+
+
+async def rating_changed(merchant_id: int) -> None:
+    """Called after a merchant's rating changed (after commit): nearby ranks by it."""
+    try:
+        await index.sync_merchant(merchant_id)
+    except Exception:  # noqa: BLE001 - never undo the review
+        log.exception("geo rating_changed failed for merchant %s", merchant_id)
 
 
 async def _order_changed(order: Order, event: str) -> None:

@@ -22,7 +22,7 @@ async def test_worker_job_evaluates_both_pools_and_skips_a_locked_one(db):
     assert (await evaluate_pools({}))["merchant"] == "not due"
 
 
-def test_worker_schedules_settlement_releases_and_reconciliation():
+def test_worker_schedules_settlement_releases_reconciliation_and_ratings():
     from app import worker
 
     scheduled = {job.coroutine for job in worker.WorkerSettings.cron_jobs}
@@ -30,6 +30,7 @@ def test_worker_schedules_settlement_releases_and_reconciliation():
         worker.settle,
         worker.evaluate_pools,
         worker.reconcile,
+        worker.ratings,
         worker.deliver_events,  # the outbox's sweep
         worker.forget_events,
     }
