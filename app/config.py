@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     wechat_secret: str = "wx-demo-secret"
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_timeout_s: float = 5.0
+    # -- client kit: WeChat's code2session answered by a local stand-in (app/dev/wechat.py,
+    # codes `dev-<name>`) so `wx.login` -> `loginWithWechat` works without WeChat. Unset:
+    # on in dev, off elsewhere; prod refuses it.
+    wechat_stand_in: bool | None = None
 
     # -- payments (SPEC §9). Keys are PEM text or a path to a PEM file; secrets are
     # SecretStr so they never show in a repr or a log line.
@@ -147,7 +151,15 @@ class Settings(BaseSettings):
                 raise ValueError("REDIS_URL must point at a real Redis in prod")
             if self.database_url.startswith("sqlite"):
                 raise ValueError("DATABASE_URL must point at PostgreSQL in prod")
+            if self.wechat_stand_in:
+                raise ValueError("WECHAT_STAND_IN signs anyone in: never in prod")
         return self
+
+    @property
+    def wechat_stand_in_on(self) -> bool:
+        if self.app_env == "prod":
+            return False
+        return self.app_env == "dev" if self.wechat_stand_in is None else self.wechat_stand_in
 
     @property
     def is_postgres(self) -> bool:
