@@ -141,6 +141,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     extra_cors: list[str] = Field(default_factory=list)
+    # -- client kit: browsers' origins above may call the API (H5 pages; CORS preflight
+    # answers cached this long); documents sent by hash (app/api/persisted.py): those
+    # clients sent kept this long, and in allow-list mode only registered ones run
+    cors_max_age_s: int = 600
+    trusted_documents_only: bool = False
+    apq_ttl_s: int = 7 * 24 * 3600
+    persisted_redis_prefix: str = "gqldoc"
 
     @model_validator(mode="after")
     def _prod_is_safe(self) -> Settings:
