@@ -42,7 +42,8 @@ _PAGE = """<!doctype html>
       root.render(
         React.createElement(GraphiQL, {{
           fetcher: fetcher,
-          defaultQuery: params.get("query") || "{{ __typename }}\\n",
+          query: params.get("q") || undefined,
+          defaultQuery: "{{ __typename }}\\n",
           variables: params.get("variables") || undefined,
           defaultEditorToolsVisibility: true,
           isHeadersEditorEnabled: true,
@@ -57,7 +58,7 @@ _PAGE = """<!doctype html>
 
 
 def graphiql_page() -> str:
-    """The page for `GET /graphql` with `Accept: text/html`; `?query=` and
+    """The page for `GET /graphql` with `Accept: text/html`; `?q=` and
     `?variables=` prefill its editors (the index page links examples that way)."""
     return _PAGE.format(assets=ASSETS)
 
