@@ -103,14 +103,18 @@ class GraphQLApp(GraphQL[Context, None]):
         except orjson.JSONDecodeError:
             raise BodyRefused(
                 error_response(
-                    400, "BODY_NOT_JSON", "the request body is not valid JSON", request.scope
+                    400, "BODY_NOT_JSON", "the request body is not valid JSON", request.scope, media
                 )
             ) from None
         if type(data) is not dict:
             # (a list would be a batch, which this API does not take)
             raise BodyRefused(
                 error_response(
-                    400, "BODY_NOT_OBJECT", "the request body must be a JSON object", request.scope
+                    400,
+                    "BODY_NOT_OBJECT",
+                    "the request body must be a JSON object",
+                    request.scope,
+                    media,
                 )
             )
         query, variables = data.get("query"), data.get("variables")
@@ -181,6 +185,12 @@ class GraphQLApp(GraphQL[Context, None]):
             response_data.pop("data", None)
             request.state.request_error = True
         return response_data
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # a GET with only a hash (APQ) is a request, not a visit
+        return "extensions" not in request.query_params and super().should_render_graphql_ide(
+            request
+        )
 
     async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
         return HTMLResponse(graphiql_page())

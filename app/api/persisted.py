@@ -91,7 +91,7 @@ def _hash_of(persisted: Any) -> str:
     ):
         raise DocumentRefused(
             "PERSISTED_QUERY_INVALID",
-            "persistedQuery must be {version: 1, sha256Hash: 64 hex digits}",
+            "persistedQuery must have version 1 and a sha256Hash of 64 hex digits",
             FIELD,
         )
     return sha.lower()
