@@ -56,7 +56,8 @@ async def test_request_errors_are_400_without_data(client, send, query, code):
 
 
 async def test_a_variable_that_does_not_coerce_is_400(client):
-    q = "query($r: Int!) { nearbyMerchants(location: {lat: 30, lng: 120}, radiusM: $r) { totalCount } }"
+    q = """query($r: Int!) {
+      nearbyMerchants(location: {lat: 30, lng: 120}, radiusM: $r) { totalCount } }"""
     res = await post(client, q, GR, {"r": "far"})
     assert res.status_code == 400
     assert "data" not in res.json()

@@ -1,0 +1,1 @@
+"""Payment types of the API."""
