@@ -18,9 +18,9 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from app.config import Settings
-from app.errors import DomainError
-from app.redis import get_redis
+from app.infra.config import Settings
+from app.infra.errors import DomainError
+from app.infra.redis import get_redis
 
 log = logging.getLogger(__name__)
 

@@ -1,2 +1,1 @@
-"""Local stand-ins for outside services (never imported by production code: what uses
-one loads it by name, and only while its development setting is on)."""
+"""Local stand-ins (the sandbox payment provider, demo data): never imported by production code."""

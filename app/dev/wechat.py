@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from app.config import Settings
+from app.infra.config import Settings
 
 CODE_PREFIX = "dev-"
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,60}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.config import Settings
+from app.infra.config import Settings
 from app.dev.wechat import openid_for
 from app.models.users import User
 from tests.fakes.server import free_port

@@ -18,8 +18,8 @@ from app.api.graphql.payments.pay_params import (
 )
 from app.models.orders import Order, OrderStatus
 from app.models.payments import MerchantChannel
-from app.payments import registry
-from app.payments.base import ClientKind
+from app.adapters.payments import registry
+from app.adapters.payments.base import ClientKind
 from tests.factories import make_merchant, make_user
 from tests.helpers import gql, token_for
 from tests.payments import test_aggregators, test_alipay, test_wechatpay

@@ -1,1 +1,1 @@
-"""Payment types of the API."""
+"""GraphQL types and resolvers of payments."""
