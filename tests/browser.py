@@ -4,14 +4,13 @@ Playwright downloads). Every request that leaves loopback is refused and recorde
 
 from __future__ import annotations
 
-import os
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 from playwright.async_api import Page, Route, async_playwright
 
-CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -29,9 +28,11 @@ LOOPBACK = {"127.0.0.1", "localhost"}
 async def offline_page() -> AsyncIterator[tuple[Page, list[str]]]:
     """A page whose requests reach loopback only; the list collects every other URL the
     page tried (a test asserts it stays empty)."""
-    if not os.access(CHROMIUM, os.X_OK):
+    chromium = shutil.which("chromium")
+    if chromium is None:
         raise AssertionError(
-            f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)"
+            "chromium is not on PATH: install Debian's (apt-get install -y chromium); "
+            ".ci/run does"
         )
     refused: list[str] = []
 
@@ -44,7 +45,7 @@ async def offline_page() -> AsyncIterator[tuple[Page, list[str]]]:
             await route.abort("internetdisconnected")
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = await pw.chromium.launch(executable_path=chromium, args=FLAGS)
         try:
             context = await browser.new_context()
             await context.route("**/*", only_loopback)

@@ -23,6 +23,8 @@ from strawberry.http.parse_content_type import parse_content_type
 from app.adapters.payments import registry as payment_channels
 from app.api import index, persisted
 from app.api.graphiql import graphiql_page, static_files
+from app.api.graphql.core.context import Context, build_context
+from app.api.graphql.schema import schema
 from app.api.media import (
     GRAPHQL_RESPONSE,
     JSON,
@@ -31,8 +33,6 @@ from app.api.media import (
     request_error_status,
 )
 from app.api.persisted import DocumentRefused
-from app.api.graphql.core.context import Context, build_context
-from app.api.graphql.schema import schema
 from app.infra.config import Settings, get_settings
 from app.infra.db import close_db, init_db
 from app.infra.errors import RateLimited
@@ -59,9 +59,9 @@ class GraphQLApp(GraphQL[Context, None]):
     status codes (app/api/media.py), and take documents sent by hash
     (app/api/persisted.py)."""
 
-    def __init__(self, schema: Any, settings: Settings, **kwargs: Any) -> None:
+    def __init__(self, schema: Any, settings: Settings | None = None, **kwargs: Any) -> None:
         super().__init__(schema, **kwargs)
-        self.settings = settings
+        self.settings = settings or get_settings()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -345,7 +345,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
                 await close_redis()
 
     graphiql = settings.app_env == "dev"
-    graphql = GraphQLApp(schema, settings, graphql_ide="graphiql" if graphiql else None)
+    graphql = GraphQLApp(schema, settings=settings, graphql_ide="graphiql" if graphiql else None)
     routes: list[BaseRoute] = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/healthz", healthz),

@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.infra.config import Settings
 from app.dev.wechat import openid_for
+from app.infra.config import Settings
 from app.models.users import User
 from tests.fakes.server import free_port
 from tests.helpers import gql

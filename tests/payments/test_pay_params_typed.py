@@ -8,6 +8,8 @@ from urllib.parse import parse_qsl
 
 from strawberry.relay import GlobalID
 
+from app.adapters.payments import registry
+from app.adapters.payments.base import ClientKind
 from app.api.graphql.payments.pay_params import (
     AggregatorPayParams,
     AlipayAppPayParams,
@@ -18,8 +20,6 @@ from app.api.graphql.payments.pay_params import (
 )
 from app.models.orders import Order, OrderStatus
 from app.models.payments import MerchantChannel
-from app.adapters.payments import registry
-from app.adapters.payments.base import ClientKind
 from tests.factories import make_merchant, make_user
 from tests.helpers import gql, token_for
 from tests.payments import test_aggregators, test_alipay, test_wechatpay

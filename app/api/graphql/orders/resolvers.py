@@ -7,7 +7,6 @@ import strawberry
 from strawberry.types import Info
 from tortoise.expressions import Q, Subquery
 
-from app.api.graphql.payments.pay_params import pay_params_of
 from app.api.graphql.core.errors import handles_errors
 from app.api.graphql.core.ids import InputID, decode_id
 from app.api.graphql.core.pagination import Connection, paginate
@@ -35,6 +34,7 @@ from app.api.graphql.orders.types import (
     ReverseOrderSuccess,
     Wallet,
 )
+from app.api.graphql.payments.pay_params import pay_params_of
 from app.domain import orders
 from app.domain.ledger import acct, balances_named
 from app.domain.merchants import owned_merchant
