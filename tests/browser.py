@@ -31,8 +31,7 @@ async def offline_page() -> AsyncIterator[tuple[Page, list[str]]]:
     chromium = shutil.which("chromium")
     if chromium is None:
         raise AssertionError(
-            "chromium is not on PATH: install Debian's (apt-get install -y chromium); "
-            ".ci/run does"
+            "chromium is not on PATH: install Debian's (apt-get install -y chromium); .ci/run does"
         )
     refused: list[str] = []
 
