@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
+from strawberry.types import ExecutionResult
 
 from app.adapters.payments import registry as payment_channels
 from app.api import index, persisted
@@ -30,6 +31,7 @@ from app.api.media import (
     JSON,
     answer_media,
     is_request_error,
+    is_request_error_result,
     request_error_status,
 )
 from app.api.persisted import DocumentRefused
@@ -119,10 +121,8 @@ class GraphQLApp(GraphQL[Context, None]):
             )
         query, variables = data.get("query"), data.get("variables")
         operation_name, extensions = data.get("operationName"), data.get("extensions")
-        if extensions is not None or self.settings.trusted_documents_only:
-            query = await persisted.document_of(query, extensions, self.settings)
         if not (
-            type(query) is str
+            (type(query) is str or (query is None and type(extensions) is dict))
             and (variables is None or type(variables) is dict)
             and (extensions is None or type(extensions) is dict)
             and (operation_name is None or type(operation_name) is str)
@@ -169,11 +169,30 @@ class GraphQLApp(GraphQL[Context, None]):
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
         return await build_context(request)
 
-    async def parse_http_body(self, request: Any) -> Any:
-        data = await super().parse_http_body(request)
-        if isinstance(data, GraphQLRequestData):  # (a batch is refused by the view)
-            data.query = await persisted.document_of(data.query, data.extensions, self.settings)
-        return data
+    async def execute_single(  # type: ignore[override]
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """The view's execution (both paths come here, the request's budget spent),
+        with the document taken from its hash where one is sent (app/api/persisted.py);
+        a document sent with its hash is kept only once it parsed and validated."""
+        keep = None
+        if request_data.extensions is not None or self.settings.trusted_documents_only:
+            request_data.query, keep = await persisted.document_of(
+                request_data.query, request_data.extensions, self.settings
+            )
+        result = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        query = request_data.query
+        if keep is not None and type(query) is str and not is_request_error_result(result):
+            await persisted.remember(keep, query, self.settings)
+        return result
 
     async def process_result(self, request: Request, result: Any) -> Any:  # type: ignore[override]
         response_data = await super().process_result(request, result)

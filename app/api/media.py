@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from strawberry.types import ExecutionResult
+
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 _JSON_RANGES = (JSON, "application/*", "*/*")
@@ -49,6 +51,15 @@ def is_request_error(response_data: Mapping[str, Any]) -> bool:
         response_data.get("data") is None
         and bool(errors)
         and all(not isinstance(e, Mapping) or e.get("path") is None for e in errors)
+    )
+
+
+def is_request_error_result(result: ExecutionResult) -> bool:
+    """The same, of an execution's result."""
+    return (
+        result.data is None
+        and bool(result.errors)
+        and all(e.path is None for e in result.errors or ())
     )
 
 

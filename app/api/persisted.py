@@ -6,7 +6,9 @@ registered (`python -m app.cli register-documents`, kept until replaced), else o
 client sent before with its hash (kept `APQ_TTL_S`); none: PERSISTED_QUERY_NOT_FOUND,
 and the client sends the hash with the document, which is checked against the hash and
 kept. In allow-list mode (`TRUSTED_DOCUMENTS_ONLY`, for production) only registered
-documents run: a document sent in full, or a hash nobody registered, is refused."""
+documents run: a document sent in full, or a hash nobody registered, is refused.
+A client's document is kept only once it parsed and validated (and after the request's
+budget was spent), so a hash names only a document that ran."""
 
 from __future__ import annotations
 
@@ -44,9 +46,12 @@ def _apq_key(settings: Settings, sha: str) -> str:
     return f"{settings.persisted_redis_prefix}:apq:{sha}"
 
 
-async def document_of(query: Any, extensions: dict[str, Any] | None, settings: Settings) -> Any:
+async def document_of(
+    query: Any, extensions: dict[str, Any] | None, settings: Settings
+) -> tuple[Any, str | None]:
     """The document to run for a request's `query` and `extensions`: the query itself
-    when no hash is sent (outside allow-list mode), else the document the hash names.
+    when no hash is sent (outside allow-list mode), else the document the hash names;
+    and the hash to `remember` the document by once it ran, if the client sent both.
     A `query` that is not text is handed back as it is, for the view to refuse."""
     persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
     if persisted is None:
@@ -54,23 +59,22 @@ async def document_of(query: Any, extensions: dict[str, Any] | None, settings: S
             raise DocumentRefused(
                 "TRUSTED_DOCUMENT_REQUIRED", "only registered documents run here", FIELD
             )
-        return query
+        return query, None
     sha = _hash_of(persisted)
     if isinstance(query, str):
         if digest(query) != sha:
             raise DocumentRefused(
                 "PERSISTED_QUERY_HASH_MISMATCH", "sha256Hash is not the document's", FIELD
             )
-        if settings.trusted_documents_only:
-            if await _lookup(_trusted_key(settings, sha)) is None:
-                raise DocumentRefused(
-                    "TRUSTED_DOCUMENT_REQUIRED", "only registered documents run here", FIELD
-                )
-        else:
-            await _keep(_apq_key(settings, sha), query, settings.apq_ttl_s)
-        return query
+        if not settings.trusted_documents_only:
+            return query, sha
+        if await _lookup(_trusted_key(settings, sha)) is None:
+            raise DocumentRefused(
+                "TRUSTED_DOCUMENT_REQUIRED", "only registered documents run here", FIELD
+            )
+        return query, None
     if query is not None:
-        return query
+        return query, None
     document = await _lookup(_trusted_key(settings, sha))
     if document is None and not settings.trusted_documents_only:
         document = await _lookup(_apq_key(settings, sha))
@@ -78,7 +82,7 @@ async def document_of(query: Any, extensions: dict[str, Any] | None, settings: S
         raise DocumentRefused(
             "PERSISTED_QUERY_NOT_FOUND", "no document is known by this hash", FIELD
         )
-    return document
+    return document, None
 
 
 def _hash_of(persisted: Any) -> str:
@@ -106,9 +110,10 @@ async def _lookup(key: str) -> str | None:
         return None
 
 
-async def _keep(key: str, document: str, ttl_s: int) -> None:
+async def remember(sha: str, document: str, settings: Settings) -> None:
+    """Keep a client's document under its hash (it ran: it parsed and validated)."""
     try:
-        await get_redis().set(key, document, ex=ttl_s)
+        await get_redis().set(_apq_key(settings, sha), document, ex=settings.apq_ttl_s)
     except RedisError as exc:  # the document runs all the same; the next hash misses
         log.warning("persisted documents unreachable: %s", type(exc).__name__)
 

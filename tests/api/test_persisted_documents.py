@@ -64,6 +64,15 @@ async def test_a_document_that_is_not_its_hash_is_refused_and_not_kept(client, s
     assert code_of(await send(client, {"extensions": pq()})) == "PERSISTED_QUERY_NOT_FOUND"
 
 
+@pytest.mark.parametrize("send", [by_post, by_get])
+async def test_a_document_that_does_not_validate_is_not_kept(client, send):
+    bad = "{ noSuchField }"
+    sha = hashlib.sha256(bad.encode()).hexdigest()
+    res = await send(client, {"query": bad, "extensions": pq(sha)})
+    assert code_of(res) == "GRAPHQL_VALIDATION_FAILED"
+    assert code_of(await send(client, {"extensions": pq(sha)})) == "PERSISTED_QUERY_NOT_FOUND"
+
+
 @pytest.mark.parametrize(
     "extensions",
     [
