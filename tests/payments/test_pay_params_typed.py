@@ -11,7 +11,8 @@ from strawberry.relay import GlobalID
 from app.adapters.payments import registry
 from app.adapters.payments.base import ClientKind
 from app.api.graphql.payments.pay_params import (
-    AggregatorPayParams,
+    AggregatorInfoPayParams,
+    AggregatorUrlPayParams,
     AlipayAppPayParams,
     AlipayTradePayParams,
     WechatAppPayParams,
@@ -28,6 +29,11 @@ from tests.payments.conftest import APP_APPID, SP_APPID, SUB_MCHID, verify_with
 CREATE = """mutation($i: CreateOrderInput!) { createOrder(input: $i) { __typename
   ... on CreateOrderSuccess { order { id status } payment { __typename
     ... on WechatJsapiPayParams { channel appId timeStamp nonceStr package signType paySign }
+    ... on WechatAppPayParams { appId partnerId prepayId package nonceStr timeStamp sign }
+    ... on AlipayTradePayParams { tradeNo }
+    ... on AlipayAppPayParams { orderString }
+    ... on AggregatorUrlPayParams { payUrl }
+    ... on AggregatorInfoPayParams { payInfo }
     ... on SandboxPayParams { channel payUrl outTradeNo } } }
   ... on OrderError { code field message } } }"""
 
@@ -90,7 +96,7 @@ async def test_aggregators_pay_info_as_they_sent_it(allinpay, joinpay):
     for name, kit in (("allinpay", allinpay), ("joinpay", joinpay)):
         start = await kit.adapter().create_payment(test_aggregators.pay_request())
         p = pay_params_of(name, start.pay_params)
-        assert isinstance(p, AggregatorPayParams), name
+        assert isinstance(p, AggregatorInfoPayParams), name
         assert p.channel == name and json.loads(p.pay_info or "") == start.pay_params
 
 
@@ -116,12 +122,12 @@ def test_aggregators_handing_out_all_of_wechats_fields_are_jsapi():
 
 
 def test_aggregators_own_pay_info():
-    assert pay_params_of("joinpay", {"payUrl": "https://pay.example/x"}) == AggregatorPayParams(
-        channel="joinpay", pay_url="https://pay.example/x"
+    assert pay_params_of("joinpay", {"payUrl": "https://pay.example/x"}) == (
+        AggregatorUrlPayParams(channel="joinpay", pay_url="https://pay.example/x")
     )
-    assert pay_params_of("allinpay", {"payinfo": "weixin://wxpay/abc"}) == AggregatorPayParams(
-        channel="allinpay", pay_info="weixin://wxpay/abc"
+    assert pay_params_of("allinpay", {"payinfo": "weixin://wxpay/abc"}) == (
+        AggregatorInfoPayParams(channel="allinpay", pay_info="weixin://wxpay/abc")
     )
     odd = pay_params_of("allinpay", {"qr": "x", "n": 1})
-    assert isinstance(odd, AggregatorPayParams) and odd.pay_info == '{"qr": "x", "n": 1}'
+    assert odd == AggregatorInfoPayParams(channel="allinpay", pay_info='{"qr": "x", "n": 1}')
     assert pay_params_of("sandbox", None) is None

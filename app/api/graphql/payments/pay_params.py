@@ -63,16 +63,22 @@ class AlipayTradePayParams:
 
 
 @strawberry.type(
+    description="An aggregator (allinpay, joinpay) that answered with a page to open: `payUrl`."
+)
+class AggregatorUrlPayParams:
+    channel: str
+    pay_url: str
+
+
+@strawberry.type(
     description=(
-        "An aggregator (allinpay, joinpay) that answered with its own pay info rather "
-        "than a wallet's fields: `payUrl` to open, or `payInfo` for its SDK (its text as "
-        "sent; JSON text when it sent an object)."
+        "An aggregator (allinpay, joinpay) that answered with its own pay info for its SDK: "
+        "`payInfo`, its text as sent (JSON text when it sent an object)."
     )
 )
-class AggregatorPayParams:
+class AggregatorInfoPayParams:
     channel: str
-    pay_url: str | None = None
-    pay_info: str | None = None
+    pay_info: str
 
 
 @strawberry.type(description="The local sandbox provider (not in prod): open payUrl to pay.")
@@ -87,7 +93,8 @@ PayParams = Annotated[
     | WechatAppPayParams
     | AlipayAppPayParams
     | AlipayTradePayParams
-    | AggregatorPayParams
+    | AggregatorUrlPayParams
+    | AggregatorInfoPayParams
     | SandboxPayParams,
     strawberry.union("PayParams", description="What the client hands to its payment SDK."),
 ]
@@ -130,10 +137,10 @@ def pay_params_of(channel: str, params: Mapping[str, Any] | None) -> PayParams |
         return SandboxPayParams(
             channel=channel, pay_url=p["payUrl"], out_trade_no=p.get("outTradeNo", "")
         )
-    if set(p) <= {"payUrl", "payinfo"}:
-        return AggregatorPayParams(
-            channel=channel, pay_url=p.get("payUrl"), pay_info=p.get("payinfo")
-        )
-    return AggregatorPayParams(
+    if "payUrl" in p:
+        return AggregatorUrlPayParams(channel=channel, pay_url=p["payUrl"])
+    if "payinfo" in p and len(p) == 1:
+        return AggregatorInfoPayParams(channel=channel, pay_info=p["payinfo"])
+    return AggregatorInfoPayParams(
         channel=channel, pay_info=json.dumps(dict(params), ensure_ascii=False)
     )
