@@ -35,12 +35,14 @@ from app.api.media import (
     request_error_status,
 )
 from app.api.persisted import DocumentRefused
+from app.infra import outbox
 from app.infra.config import Settings, get_settings
 from app.infra.db import close_db, init_db
 from app.infra.errors import RateLimited
 from app.infra.i18n import language_of, translate
 from app.infra.logging import setup_logging
 from app.infra.redis import close_redis, get_redis
+from app.services import consumers
 
 log = logging.getLogger(__name__)
 
@@ -349,6 +351,7 @@ async def readyz(request: Request) -> Response:
 def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> ASGIApp:
     settings = settings or get_settings()
     setup_logging(settings)
+    consumers.install()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -359,6 +362,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
             yield
         finally:
             await payment_channels.aclose()  # the providers' kept connections
+            await outbox.drain()  # what was paid before the stop is told now, not swept
             if manage_db:
                 await close_db()
                 await close_redis()

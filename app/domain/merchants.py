@@ -15,9 +15,10 @@ from tortoise.transactions import in_transaction
 
 from app.domain import sessions
 from app.domain.policy import Policy, get_policy
-from app.infra import inputs
+from app.infra import inputs, outbox
 from app.infra.config import get_settings
 from app.infra.errors import DomainError, NotFound, PermissionDenied, error_codes
+from app.infra.outbox import EventKind
 from app.models.merchants import (
     POS_SERIAL_MAX,
     ConsumerBinding,
@@ -165,10 +166,11 @@ async def _set_status(
                 .using_db(conn)
                 .update(role=Role.MERCHANT_OWNER)
             )
+        events = await _changed(merchant, conn, approved=to == MerchantStatus.APPROVED)
     if to == MerchantStatus.APPROVED:
         # the owner may have just become a merchant owner: their sessions see it now
         await sessions.user_changed(merchant.owner_id)
-    await _changed(merchant)
+    outbox.publish(events)
     return merchant
 
 
@@ -213,17 +215,21 @@ async def update_merchant(
     if location is not None:
         changes["lat"], changes["lng"] = _to_gcj02(location)
     if changes:
-        await Merchant.filter(id=merchant.id).update(**changes)
-        await merchant.refresh_from_db()
-        await _changed(merchant)
+        async with in_transaction() as conn:
+            await Merchant.filter(id=merchant.id).using_db(conn).update(**changes)
+            await merchant.refresh_from_db(using_db=conn)
+            events = await _changed(merchant, conn)
+        outbox.publish(events)
     return merchant
 
 
 async def set_discount_rate(user_id: int, merchant_id: int, bps: int) -> Merchant:
     merchant = await owned_merchant(user_id, merchant_id)
     merchant.discount_bps = check_discount(bps)
-    await merchant.save(update_fields=["discount_bps", "updated_at"])
-    await _changed(merchant)
+    async with in_transaction() as conn:
+        await merchant.save(using_db=conn, update_fields=["discount_bps", "updated_at"])
+        events = await _changed(merchant, conn)
+    outbox.publish(events)
     return merchant
 
 
@@ -308,18 +314,41 @@ async def bind_by_qr(consumer_id: int, payload: str) -> ConsumerBinding:
     if merchant.owner_id == consumer_id:
         raise DomainError("INVALID", "you cannot bind to your own store", "qr")
     try:
-        return await ConsumerBinding.create(consumer_id=consumer_id, merchant_id=merchant_id)
+        async with in_transaction() as conn:
+            binding = await ConsumerBinding.create(
+                consumer_id=consumer_id, merchant_id=merchant_id, using_db=conn
+            )
+            bound = outbox.event(
+                EventKind.CUSTOMER_BOUND,
+                f"user:{consumer_id}",
+                consumer_id=consumer_id,
+                merchant_id=merchant_id,
+                device_id=device_id,
+            )
+            await outbox.write(conn, [bound])
     except IntegrityError:
         return await ConsumerBinding.get(consumer_id=consumer_id)
+    outbox.publish([bound])
+    return binding
 
 
-async def _changed(merchant: Merchant) -> None:
-    try:
-        from app.services import discovery as hooks
-
-        await hooks.merchant_changed(merchant)
-    except Exception:  # noqa: BLE001 - the index is rebuilt by `rebuild-geo-index`
-        log.exception("geo hook failed for merchant %s", merchant.id)
+async def _changed(
+    merchant: Merchant, conn: object, *, approved: bool = False
+) -> list[outbox.Event]:
+    """What those who follow merchants are told of this change (discovery's index among
+    them), written in its transaction; the caller publishes them after the commit."""
+    subject = f"merchant:{merchant.id}"
+    facts = dict(
+        merchant_id=merchant.id,
+        owner_id=merchant.owner_id,
+        status=str(merchant.status),
+        recruiter_user_id=merchant.recruiter_user_id,
+    )
+    events = [outbox.event(EventKind.MERCHANT_CHANGED, subject, **facts)]
+    if approved:
+        events.append(outbox.event(EventKind.MERCHANT_APPROVED, subject, **facts))
+    await outbox.write(conn, events)
+    return events
 
 
 async def withdraw_merchant_vouchers(

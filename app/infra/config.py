@@ -51,6 +51,16 @@ class Settings(BaseSettings):
     payment_redis_prefix: str = "pay"
     # -- split caps (SPEC §9): how long a cap a channel reported for a merchant is kept
     split_cap_ttl_s: int = 3600
+    # -- events (app/infra/outbox): the sweep leaves an event to the in-process delivery
+    # for `grace`, then retries every `retry` × 2^attempts; consumers are cut off after
+    # `consumer_timeout`; done marks of events delivered together share one statement
+    # after `mark_delay`; done events are forgotten after `keep_days`
+    outbox_grace_s: float = 5.0
+    outbox_retry_s: float = 10.0
+    outbox_sweep_batch: int = 200
+    outbox_consumer_timeout_s: float = 30.0
+    outbox_mark_delay_s: float = 0.5
+    outbox_keep_days: int = 7
 
     sandbox_enabled: bool = True
     sandbox_key_seed: SecretStr = SecretStr("dev-only-sandbox-key-seed-0123456789")
