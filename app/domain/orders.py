@@ -340,9 +340,8 @@ async def open_counter_order(
     Idempotent per opener (`opened_by`: a device's or a person's key) and key: the same
     key never opens two orders, whoever they would be for."""
     policy = policy or get_policy()
-    key = _idempotency_key(idempotency_key)
+    counter_key = _counter_key(opened_by, idempotency_key)
     _check_amounts(amount_fen, 0, policy)
-    counter_key = f"{opened_by}:{key}"
     existing = await Order.get_or_none(counter_key=counter_key)
     if existing is not None:
         return _same_counter_request(existing, consumer_id, merchant_id, amount_fen)
@@ -375,6 +374,15 @@ async def open_counter_order(
             raise
         return _same_counter_request(raced, consumer_id, merchant_id, amount_fen)
     return order
+
+
+def _counter_key(opened_by: str, idempotency_key: str) -> str:
+    return f"{opened_by}:{_idempotency_key(idempotency_key)}"
+
+
+async def counter_order_by_key(opened_by: str, idempotency_key: str) -> Order | None:
+    """The counter order this opener made under this key, if any."""
+    return await Order.get_or_none(counter_key=_counter_key(opened_by, idempotency_key))
 
 
 def _same_counter_request(order: Order, consumer_id: int, merchant_id: int, amount: int) -> Order:
