@@ -20,6 +20,7 @@ from strawberry.types import Info
 from app.config import get_settings
 from app.resolvers.agents import AgentQuery
 from app.resolvers.auth import AuthMutation, AuthQuery
+from app.resolvers.counter import CounterMutation, CounterQuery
 from app.resolvers.discovery import DiscoveryMutation, DiscoveryQuery
 from app.resolvers.merchants import MerchantMutation, MerchantQuery
 from app.resolvers.orders import OrderMutation, OrderQuery
@@ -54,6 +55,7 @@ QUERIES: list[type] = [
     ReleaseQuery,
     PaymentQuery,
     AgentQuery,
+    CounterQuery,
 ]
 MUTATIONS: list[type] = [
     AuthMutation,
@@ -61,6 +63,7 @@ MUTATIONS: list[type] = [
     OrderMutation,
     DiscoveryMutation,
     PaymentMutation,
+    CounterMutation,
 ]
 
 Query = merge_types("Query", tuple(QUERIES))
