@@ -234,8 +234,8 @@ async def _insert_order(
     of its first payment goes in the same statement (`first` then names it)."""
     from app.payments import service
 
-    values = {"status": OrderStatus.CREATED.value, **row, "refunded_fen": 0,
-              "created_at": datetime.now(UTC)}  # fmt: skip
+    values = {"status": OrderStatus.CREATED.value, "origin": OrderOrigin.APP.value, **row,
+              "refunded_fen": 0, "created_at": datetime.now(UTC)}  # fmt: skip
     insert = f"INSERT INTO orders ({', '.join(values)}) VALUES ({sql.marks(len(values))})"
     if first is None or not sql.is_pg(conn):
         found = await sql.fetch(conn, insert + " RETURNING *", list(values.values()))

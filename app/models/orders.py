@@ -46,7 +46,10 @@ class Order(Model):
     channel_txn_id = fields.CharField(max_length=64, null=True)
     refunded_fen = fields.BigIntField(default=0)  # of A
     policy = fields.CharField(max_length=40)
-    origin = fields.CharEnumField(OrderOrigin, max_length=10, default=OrderOrigin.APP)
+    # rows from before counter orders existed are the app's (the database's default)
+    origin = fields.CharEnumField(
+        OrderOrigin, max_length=10, default=OrderOrigin.APP, db_default=OrderOrigin.APP.value
+    )
     # A counter order's idempotency: who opened it ("device:3", "user:9") and their
     # key; unique, so the same device and key never open two orders, whoever they are for.
     counter_key = fields.CharField(max_length=100, null=True, unique=True)

@@ -22,6 +22,6 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Order',
             name='origin',
-            field=fields.CharEnumField(default=OrderOrigin.APP, description='APP: app\nCOUNTER: counter', enum_type=OrderOrigin, max_length=10),
+            field=fields.CharEnumField(default=OrderOrigin.APP, description='APP: app\nCOUNTER: counter', db_default='app', enum_type=OrderOrigin, max_length=10),
         ),
     ]
