@@ -5,6 +5,7 @@ the sandbox provider's signed notification, and what the POS then sees."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import jwt
@@ -197,7 +198,7 @@ async def test_forged_member_codes_are_refused(client, db, settings):
     code = await _member_code(client, await token_for(consumer.id))
     head, claims, sig = code.split(".")
     other_sig = sig[:-2] + ("AA" if not sig.endswith("AA") else "BB")
-    now = int(__import__("time").time())
+    now = int(time.time())
     forged = [
         f"{head}.{claims}.{other_sig}",  # the signature altered
         # another consumer's id, signed with the platform's token key (not the code's)
@@ -280,10 +281,10 @@ async def test_staff_open_counter_orders_for_their_store_only(client, db):
     )
     assert mine["code"] == "PERMISSION_DENIED"
     # a consumer (no store) is not served at all
+    stranger = await token_for((await make_user()).id)
     body = await gql(
-        client, SCAN, {"c": code, "m": gid("Merchant", store.id)}, await token_for((await make_user()).id),
-        expect_errors=True,
-    )  # fmt: skip
+        client, SCAN, {"c": code, "m": gid("Merchant", store.id)}, stranger, expect_errors=True
+    )
     assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
 
 
