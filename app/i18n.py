@@ -287,6 +287,7 @@ CATALOGUE: dict[str, str] = {
     "this member cannot be served": "该会员账户无法办理",
     "this scan has expired; scan the member code again": "本次扫码已过期，请重新扫描会员码",
     "not an order opened at a counter": "该订单不是门店收银台开立的订单",
+    "merchantId is required": "缺少门店 merchantId",
     "order is {status}; it was confirmed before": "订单状态为「{status}」，此前已确认",
     # ---- orders and refunds (app/domain/orders.py)
     "order not found": "订单不存在",
