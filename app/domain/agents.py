@@ -17,9 +17,9 @@ from tortoise import connections
 
 from app.domain.ledger import acct, balances_of
 from app.domain.orders import SHANGHAI
-from app.errors import DomainError, NotFound
+from app.infra.errors import DomainError, NotFound
+from app.infra.sql import fetch
 from app.models.merchants import Agent
-from app.sql import fetch
 
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 

@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from app.config import get_settings
-from app.errors import DomainError, error_codes
-from app.redis import get_redis
+from app.infra.config import get_settings
+from app.infra.errors import DomainError, error_codes
+from app.infra.redis import get_redis
 
 CounterErrorCode = error_codes(
     "CounterErrorCode",

@@ -27,7 +27,7 @@ from tortoise.transactions import in_transaction
 from app.domain import ledger
 from app.domain.ledger import AccountName, Post, acct
 from app.domain.orders import OrderErrorCode, _lock_order
-from app.errors import DomainError, NotFound
+from app.infra.errors import DomainError, NotFound
 from app.models.ledger import Asset
 from app.models.orders import LotStatus, OrderReversal, OrderStatus, PointLot
 from app.models.releases import ReleasePayment

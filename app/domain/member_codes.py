@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 
 import jwt
 
-from app.config import Settings, get_settings
-from app.errors import DomainError
-from app.redis import get_redis
+from app.infra.config import Settings, get_settings
+from app.infra.errors import DomainError
+from app.infra.redis import get_redis
 
 ALGORITHM = "HS256"
 PURPOSE = "member_code"

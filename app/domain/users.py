@@ -10,7 +10,7 @@ from __future__ import annotations
 from tortoise.transactions import in_transaction
 
 from app.domain import sessions
-from app.errors import DomainError, NotFound, error_codes
+from app.infra.errors import DomainError, NotFound, error_codes
 from app.models.users import AccountFreeze, Role, User
 
 AccountErrorCode = error_codes("AccountErrorCode")

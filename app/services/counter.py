@@ -13,12 +13,12 @@ from typing import Any
 
 from app.domain import counter, member_codes, merchants, orders
 from app.domain.counter import CounterErrorCode, Scan
-from app.errors import DomainError, NotFound
+from app.infra.errors import DomainError, NotFound
 from app.models.merchants import Merchant, MerchantStaff, MerchantStatus
 from app.models.orders import Order, OrderStatus
 from app.models.users import User
-from app.payments.routing import Route, route, start_payment
-from app.payments.service import FirstPayment
+from app.services.payments import FirstPayment
+from app.services.routing import Route, route, start_payment
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from strawberry.relay import GlobalID
 
-from app.config import get_settings
 from app.domain import merchants
-from app.errors import DomainError
+from app.infra.config import get_settings
+from app.infra.errors import DomainError
 from app.models.merchants import ConsumerBinding
 from tests.factories import make_merchant, make_user
 from tests.helpers import gql, token_for

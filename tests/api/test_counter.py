@@ -12,10 +12,10 @@ import jwt
 import pytest
 from strawberry.relay import GlobalID
 
-from app.config import get_settings
 from app.domain import member_codes, merchants
 from app.domain.ledger import acct, balance_of
 from app.domain.ledger.verify import verify_ledger
+from app.infra.config import get_settings
 from app.models.merchants import ConsumerBinding
 from app.models.orders import Order, OrderOrigin, OrderStatus
 from app.models.payments import Payment
@@ -347,7 +347,7 @@ async def test_create_counter_order_is_idempotent_per_device_and_key(client, db)
 
 
 async def test_a_repeat_after_the_scan_expired_answers_the_same_order(client, db, settings):
-    from app.redis import get_redis
+    from app.infra.redis import get_redis
 
     store = await make_merchant()
     device = await _device_token(client, store)

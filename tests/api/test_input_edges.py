@@ -3,10 +3,10 @@ answer on its field that changes nothing."""
 
 from __future__ import annotations
 
+from app.api.graphql.core.ids import encode_id
 from app.domain import merchants
 from app.models.merchants import Agent, ConsumerBinding, Merchant, MerchantStatus
 from app.models.users import Role
-from app.schema.ids import encode_id
 from tests.factories import make_merchant, make_user
 from tests.helpers import gql, token_for
 
