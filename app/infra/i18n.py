@@ -439,4 +439,23 @@ CATALOGUE: dict[str, str] = {
     ),
     "GraphQL introspection has been disabled, but the requested query contained the field "
     "'{field}'.": "已关闭 GraphQL 内省查询，请求中不能包含字段 {field}",
+    # -- the mall and reviews (SPEC §14)
+    "this platform has no mall": "本平台未开设商城",
+    "mall item not found": "商城商品不存在",
+    "redemption not found": "兑换记录不存在",
+    "this item is not on sale": "该商品未在售",
+    "not enough of this item left": "该商品库存不足",
+    "not enough gold coins": "金币不足",
+    "not enough shopping points": "购物积分不足",
+    "stockChange must be within ±{max}": "库存变动 stockChange 须在 ±{max} 之内",
+    "the stock would leave 0..{max}: it changed meanwhile": (
+        "库存将超出 0..{max}：库存已被同时修改"
+    ),
+    "this idempotency key was used for another redemption": "该幂等键已用于另一笔兑换",
+    "this redemption was fulfilled already": "该兑换已发货完成",
+    "this redemption was voided already": "该兑换已作废",
+    "stars must be between 1 and 5": "评分 stars 须在 1 到 5 之间",
+    "only a paid order can be reviewed": "只有已支付的订单可以评价",
+    "an order can be reviewed once its refund window has passed": "订单过了退款期后才能评价",
+    "this order has been reviewed already": "该订单已评价过",
 }

@@ -26,10 +26,12 @@ from app.api.graphql.core.scalars import SCALAR_MAP
 from app.api.graphql.counter.mutations import CounterMutation
 from app.api.graphql.counter.queries import CounterQuery
 from app.api.graphql.discovery.resolvers import DiscoveryMutation, DiscoveryQuery
+from app.api.graphql.mall.resolvers import MallMutation, MallQuery
 from app.api.graphql.merchants.resolvers import MerchantMutation, MerchantQuery
 from app.api.graphql.orders.resolvers import OrderMutation, OrderQuery
 from app.api.graphql.payments.resolvers import PaymentMutation, PaymentQuery
 from app.api.graphql.releases.resolvers import ReleaseQuery
+from app.api.graphql.reviews.resolvers import ReviewMutation, ReviewQuery
 from app.api.graphql.runtime.execution import PlainCompletion
 from app.api.graphql.runtime.merging import merge_conflicts
 from app.api.graphql.users.resolvers import AuthMutation, AuthQuery
@@ -57,6 +59,8 @@ QUERIES: list[type] = [
     PaymentQuery,
     AgentQuery,
     CounterQuery,
+    MallQuery,
+    ReviewQuery,
 ]
 MUTATIONS: list[type] = [
     AuthMutation,
@@ -65,6 +69,8 @@ MUTATIONS: list[type] = [
     DiscoveryMutation,
     PaymentMutation,
     CounterMutation,
+    MallMutation,
+    ReviewMutation,
 ]
 
 Query = merge_types("Query", tuple(QUERIES))

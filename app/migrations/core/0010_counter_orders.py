@@ -4,7 +4,7 @@ from app.models.orders import OrderOrigin, OrderStatus
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('core', '0008_account_freezes')]
+    dependencies = [('core', '0009_mall_and_reviews')]
 
     initial = False
 
