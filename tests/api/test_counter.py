@@ -375,3 +375,16 @@ async def test_a_member_code_is_refused_to_devices_and_anonymous_callers(client,
     for token in (device, None):
         body = await gql(client, MEMBER_CODE, token=token, expect_errors=True)
         assert body["errors"][0]["extensions"]["code"] in ("PERMISSION_DENIED", "UNAUTHENTICATED")
+
+
+async def test_a_scan_leaves_a_consumer_bound_elsewhere_where_they_are(client, db):
+    first, store = await make_merchant(), await make_merchant()
+    consumer = await make_user()
+    await merchants.bind_by_qr(consumer.id, merchants.merchant_qr(first.id))
+    device = await _device_token(client, store)
+    scanned = await _scan(client, device, await _member_code(client, await token_for(consumer.id)))
+    assert (scanned["boundHere"], scanned["newlyBound"]) == (False, False)
+    assert (await ConsumerBinding.get(consumer_id=consumer.id)).merchant_id == first.id
+    # and the store still takes their order
+    opened = await _open(client, device, scanned["scanId"], 300, "k")
+    assert opened["__typename"] == "CounterOrderOpened"
