@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     wechat_secret: str = "wx-demo-secret"
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_timeout_s: float = 5.0
+    # -- client kit: WeChat's code2session answered by a local stand-in (app/dev/wechat.py,
+    # codes `dev-<name>`) so `wx.login` -> `loginWithWechat` works without WeChat. Unset:
+    # on in dev, off elsewhere; prod refuses it.
+    wechat_stand_in: bool | None = None
 
     # -- payments (SPEC §9). Keys are PEM text or a path to a PEM file; secrets are
     # SecretStr so they never show in a repr or a log line.
@@ -145,9 +149,20 @@ class Settings(BaseSettings):
     max_date_range_days: int = 366
 
     public_base_url: str = "http://127.0.0.1:8000"
+    # -- referrals (SPEC §6): an invite link is this followed by the code (the H5 page or
+    # the app's universal link that opens the sign-up with the code); empty: the API's
+    # own public_base_url + "/i/"
+    invite_link_base: str = ""
     log_level: str = "INFO"
 
     extra_cors: list[str] = Field(default_factory=list)
+    # -- client kit: browsers' origins above may call the API (H5 pages; CORS preflight
+    # answers cached this long); documents sent by hash (app/api/persisted.py): those
+    # clients sent kept this long, and in allow-list mode only registered ones run
+    cors_max_age_s: int = 600
+    trusted_documents_only: bool = False
+    apq_ttl_s: int = 7 * 24 * 3600
+    persisted_redis_prefix: str = "gqldoc"
 
     @model_validator(mode="after")
     def _prod_is_safe(self) -> Settings:
@@ -158,7 +173,15 @@ class Settings(BaseSettings):
                 raise ValueError("REDIS_URL must point at a real Redis in prod")
             if self.database_url.startswith("sqlite"):
                 raise ValueError("DATABASE_URL must point at PostgreSQL in prod")
+            if self.wechat_stand_in:
+                raise ValueError("WECHAT_STAND_IN signs anyone in: never in prod")
         return self
+
+    @property
+    def wechat_stand_in_on(self) -> bool:
+        if self.app_env == "prod":
+            return False
+        return self.app_env == "dev" if self.wechat_stand_in is None else self.wechat_stand_in
 
     @property
     def is_postgres(self) -> bool:

@@ -25,6 +25,7 @@ APPS: dict[str, list[str]] = {
     "releases": ["app.models.releases"],
     "payments": ["app.models.payments"],
     "geo": ["app.models.geo"],
+    "referrals": ["app.models.referrals"],
 }
 
 

@@ -249,7 +249,6 @@ CATALOGUE: dict[str, str] = {
     "merchant not found": "商户不存在",
     "user not found": "用户不存在",
     "recruiter not found": "招商人不存在",
-    "inviter not found": "邀请人不存在",
     "not your store": "这不是您的门店",
     "not your merchant": "这不是您的商户",
     "not this store's device": "这不是本店的设备",
@@ -270,10 +269,18 @@ CATALOGUE: dict[str, str] = {
     "QR code signature is not valid": "二维码签名无效",
     "merchant is not open": "该商户暂未营业",
     "you cannot bind to your own store": "不能绑定自己的门店",
+    "amount must be above zero": "金额必须大于零",
+    # ---- invitations, referral trees, a store's customers (app/domain/referrals.py)
+    "this is not an invite code": "这不是邀请码",
+    "no one has this invite code": "邀请码不存在",
+    "no free invite code was found; try again": "暂时无法生成邀请码，请重试",
     "you cannot invite yourself": "不能邀请自己",
     "inviter is already set": "已设置邀请人，不能更改",
     "that would make an invitation cycle": "不能互相邀请形成循环",
-    "amount must be above zero": "金额必须大于零",
+    "an invitation is accepted before your first paid order only": (
+        "邀请须在您首笔订单支付之前接受"
+    ),
+    "depth is 1 or 2": "层级 depth 只能是 1 或 2",
     "idempotencyKey is required (1-64 chars)": "缺少幂等键 idempotencyKey（1–64 个字符）",
     "the store has fewer vouchers than that": "门店的消费券余额不足",
     # ---- the counter: bind QR expiry, member codes, counter orders (SPEC §13)
@@ -421,6 +428,13 @@ CATALOGUE: dict[str, str] = {
     "request body exceeds {limit} bytes": "请求体超过 {limit} 字节的上限",
     "the request body is not valid JSON": "请求体不是有效的 JSON",
     "the request body must be a JSON object": "请求体必须是一个 JSON 对象",
+    # ---- documents sent by their hash (app/api/persisted.py)
+    "only registered documents run here": "此处只执行已登记的查询文档",
+    "sha256Hash is not the document's": "sha256Hash 与查询文档不符",
+    "no document is known by this hash": "没有与该哈希对应的查询文档，请连同文档一起发送",
+    "persistedQuery must have version 1 and a sha256Hash of 64 hex digits": (
+        "persistedQuery 须为版本 1，且 sha256Hash 为 64 位十六进制数"
+    ),
     # ---- the request's limits (app/api/graphql/core/cost.py, app/api/graphql/schema.py)
     "query cost {cost} exceeds the limit of {max}": "查询过于复杂（代价 {cost}），上限为 {max}",
     "query depth {depth} exceeds maximum operation depth of {max}": (

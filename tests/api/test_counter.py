@@ -37,7 +37,8 @@ OPEN = """mutation($i: CreateCounterOrderInput!) { createCounterOrder(input: $i)
                                      consumer { name } } }
   ... on CounterError { code field message } } }"""
 CONFIRM = """mutation($o: ID!, $v: Int!) { confirmCounterOrder(orderId: $o, voucherFen: $v) {
-  __typename ... on CreateOrderSuccess { order { id status origin voucherFen cashFen } payParams }
+  __typename ... on CreateOrderSuccess { order { id status origin voucherFen cashFen } payParams
+    payment { __typename ... on SandboxPayParams { payUrl outTradeNo } } }
   ... on OrderError { code field message } } }"""
 COUNTER_ORDER = """query($i: ID!) { counterOrder(id: $i) { id status amountFen voucherFen
   cashFen paidAt consumer { name phoneTail } } }"""
@@ -128,6 +129,8 @@ async def test_counter_checkout_end_to_end(app_client):
     assert confirmed["order"]["status"] == "PAYING"
     assert (confirmed["order"]["voucherFen"], confirmed["order"]["cashFen"]) == (2_000, 8_000)
     assert confirmed["payParams"]["payUrl"].startswith("http")
+    assert confirmed["payment"]["__typename"] == "SandboxPayParams"
+    assert confirmed["payment"]["payUrl"] == confirmed["payParams"]["payUrl"]
     wallet = (await gql(app_client, WALLET, token=me))["data"]["wallet"]
     assert (wallet["vouchersFen"], wallet["vouchersHeldFen"]) == (0, 2_000)
     # the POS sees it waiting for the payment

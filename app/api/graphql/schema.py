@@ -30,6 +30,7 @@ from app.api.graphql.mall.resolvers import MallMutation, MallQuery
 from app.api.graphql.merchants.resolvers import MerchantMutation, MerchantQuery
 from app.api.graphql.orders.resolvers import OrderMutation, OrderQuery
 from app.api.graphql.payments.resolvers import PaymentMutation, PaymentQuery
+from app.api.graphql.referrals.resolvers import ReferralMutation, ReferralQuery
 from app.api.graphql.releases.resolvers import ReleaseQuery
 from app.api.graphql.reviews.resolvers import ReviewMutation, ReviewQuery
 from app.api.graphql.runtime.execution import PlainCompletion
@@ -61,6 +62,7 @@ QUERIES: list[type] = [
     CounterQuery,
     MallQuery,
     ReviewQuery,
+    ReferralQuery,
 ]
 MUTATIONS: list[type] = [
     AuthMutation,
@@ -71,6 +73,7 @@ MUTATIONS: list[type] = [
     CounterMutation,
     MallMutation,
     ReviewMutation,
+    ReferralMutation,
 ]
 
 Query = merge_types("Query", tuple(QUERIES))

@@ -164,11 +164,6 @@ class VouchersMoved:
     store_vouchers_left_fen: int
 
 
-@strawberry.type
-class InviterSet:
-    inviter_id: strawberry.ID
-
-
 MerchantResult = Annotated[
     MerchantSuccess | MerchantError,  # type: ignore[valid-type]
     strawberry.union("MerchantResult"),
@@ -180,7 +175,6 @@ PosDeviceResult = Annotated[
 StaffResult = Annotated[StaffAdded | MerchantError, strawberry.union("StaffResult")]  # type: ignore[valid-type]
 BindResult = Annotated[BindSuccess | MerchantError, strawberry.union("BindResult")]  # type: ignore[valid-type]
 BindQrResult = Annotated[BindQr | MerchantError, strawberry.union("BindQrResult")]  # type: ignore[valid-type]
-InviterResult = Annotated[InviterSet | MerchantError, strawberry.union("InviterResult")]  # type: ignore[valid-type]
 VouchersMovedResult = Annotated[
     VouchersMoved | MerchantError,  # type: ignore[valid-type]
     strawberry.union("VouchersMovedResult"),
