@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import date
 from functools import lru_cache
 from typing import Literal
 
@@ -28,6 +29,16 @@ class Settings(BaseSettings):
     # -- principals: how long a subject's state (exists, active, role) may be served from
     # Redis without a change bumping it; a change takes effect at once regardless.
     session_state_ttl_s: int = 300
+    # -- counter (SPEC §13): the member code the app shows, the POS's scan of it, the
+    # store's bind QR. A member code lives this long and is scanned once.
+    member_code_ttl_s: int = 60
+    # what a scan leaves the counter to open orders with (the consumer it found)
+    counter_scan_ttl_s: int = 600
+    # the store's bind QR (扫码锁客) is accepted this long after it was shown
+    bind_qr_ttl_s: int = 24 * 3600
+    # bind QRs made before they carried an expiry are accepted before this day
+    # (Asia/Shanghai), a transition for codes already shown; unset: refused
+    bind_qr_legacy_until: date | None = None
 
     wechat_appid: str = "wx-demo-appid"
     wechat_secret: str = "wx-demo-secret"

@@ -170,6 +170,7 @@ TERMS: dict[str, str] = {
     "approved": "已通过审核",
     "suspended": "已暂停",
     "closed": "已关闭",
+    "unconfirmed": "待顾客确认",
     "created": "待支付",
     "paying": "支付中",
     "paid": "已支付",
@@ -282,6 +283,20 @@ CATALOGUE: dict[str, str] = {
     "depth is 1 or 2": "层级 depth 只能是 1 或 2",
     "idempotencyKey is required (1-64 chars)": "缺少幂等键 idempotencyKey（1–64 个字符）",
     "the store has fewer vouchers than that": "门店的消费券余额不足",
+    # ---- the counter: bind QR expiry, member codes, counter orders (SPEC §13)
+    "this QR code has expired; ask the store for a new one": "二维码已过期，请向门店索取新的二维码",
+    "this QR code is no longer accepted; ask the store for a new one": (
+        "该二维码已停用，请向门店索取新的二维码"
+    ),
+    "not a member code": "这不是会员码",
+    "this member code has expired; refresh it in the app": "会员码已过期，请在应用中刷新",
+    "this member code was scanned already; show a new one": "该会员码已被扫描，请出示新的会员码",
+    "this store is not open for business": "该门店暂未营业",
+    "this member cannot be served": "该会员账户无法办理",
+    "this scan has expired; scan the member code again": "本次扫码已过期，请重新扫描会员码",
+    "not an order opened at a counter": "该订单不是门店收银台开立的订单",
+    "merchantId is required": "缺少门店 merchantId",
+    "order is {status}; it was confirmed before": "订单状态为「{status}」，此前已确认",
     # ---- orders and refunds (app/domain/orders.py)
     "order not found": "订单不存在",
     "merchant is not open for orders": "该商户暂不接单",

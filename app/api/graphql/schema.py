@@ -23,6 +23,8 @@ from app.api.graphql.core.cost import DocumentCost, QueryCost, keep_cost, too_co
 from app.api.graphql.core.extensions import ErrorShaping
 from app.api.graphql.core.ids import InputID, resolve_node
 from app.api.graphql.core.scalars import SCALAR_MAP
+from app.api.graphql.counter.mutations import CounterMutation
+from app.api.graphql.counter.queries import CounterQuery
 from app.api.graphql.discovery.resolvers import DiscoveryMutation, DiscoveryQuery
 from app.api.graphql.mall.resolvers import MallMutation, MallQuery
 from app.api.graphql.merchants.resolvers import MerchantMutation, MerchantQuery
@@ -57,6 +59,7 @@ QUERIES: list[type] = [
     ReleaseQuery,
     PaymentQuery,
     AgentQuery,
+    CounterQuery,
     MallQuery,
     ReviewQuery,
     ReferralQuery,
@@ -67,6 +70,7 @@ MUTATIONS: list[type] = [
     OrderMutation,
     DiscoveryMutation,
     PaymentMutation,
+    CounterMutation,
     MallMutation,
     ReviewMutation,
     ReferralMutation,

@@ -70,6 +70,14 @@ IsMerchantOwner = has_role(Role.MERCHANT_OWNER)
 IsAgent = has_role(Role.AGENT)
 IsPosDevice = serves("IsPosDevice", Kind.DEVICE)
 IsUserOrPosDevice = serves("IsUserOrPosDevice", Kind.USER, Kind.DEVICE)
+# the counter: a store's POS devices, or its owner and staff (the store checked in the
+# resolver)
+IsMerchantOrPosDevice = serves(
+    "IsMerchantOrPosDevice",
+    Kind.USER,
+    Kind.DEVICE,
+    roles=(Role.MERCHANT_OWNER, Role.MERCHANT_STAFF),
+)
 
 
 def user_of(info: Info) -> UserPrincipal:

@@ -228,9 +228,11 @@ class MerchantMutation:
         if device is not None:
             if device.merchant_id != mid:
                 raise PermissionDenied("not this store's device", "merchantId")
-            return BindQr(payload=merchants.merchant_qr(mid, device.device_id))
-        await merchants.owned_merchant(_uid(info), mid, staff_ok=True)
-        return BindQr(payload=merchants.merchant_qr(mid))
+            made = merchants.bind_qr(mid, device.device_id)
+        else:
+            await merchants.owned_merchant(_uid(info), mid, staff_ok=True)
+            made = merchants.bind_qr(mid)
+        return BindQr(payload=made.payload, expires_at=made.expires_at)
 
     @strawberry.mutation(permission_classes=[IsConsumer], description="Scan a store QR to bind.")
     @on_error

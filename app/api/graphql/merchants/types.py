@@ -142,6 +142,9 @@ class BindSuccess:
 @strawberry.type
 class BindQr:
     payload: str
+    expires_at: datetime = strawberry.field(
+        description="Scans are refused from then on: show a fresh one before."
+    )
 
 
 @strawberry.type
