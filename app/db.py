@@ -14,7 +14,13 @@ from app.config import Settings, get_settings
 # Each label owns its models module and its migrations package, so domains evolve
 # their schema independently; cross-label foreign keys become migration dependencies.
 APPS: dict[str, list[str]] = {
-    "core": ["app.models.users", "app.models.merchants", "app.models.ledger", "app.models.orders"],
+    "core": [
+        "app.models.users",
+        "app.models.merchants",
+        "app.models.ledger",
+        "app.models.orders",
+        "app.models.audit",
+    ],
     "releases": ["app.models.releases"],
     "payments": ["app.models.payments"],
     "geo": ["app.models.geo"],
