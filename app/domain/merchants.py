@@ -15,7 +15,7 @@ from tortoise.transactions import in_transaction
 
 from app import inputs
 from app.config import get_settings
-from app.domain import sessions
+from app.domain import regions, sessions
 from app.domain.policy import Policy, get_policy
 from app.errors import DomainError, NotFound, PermissionDenied, error_codes
 from app.models.merchants import (
@@ -98,12 +98,7 @@ async def apply_merchant(
     name = _text(name, "name", 100)
     category = _text(category, "category", 40)
     address = _text(address, "address", 255, required=False)
-    region_code = inputs.digits(
-        region_code,
-        inputs.REGION_CODE,
-        "regionCode",
-        "regionCode must be a 6-digit GB/T 2260 code",
-    )
+    region_code = await regions.store_region(region_code)
     policy = get_policy()
     bps = check_discount(
         discount_bps if discount_bps is not None else policy.merchant.discount_default_bps, policy
@@ -202,6 +197,7 @@ async def update_merchant(
     category: str | None = None,
     address: str | None = None,
     location: Location | None = None,
+    region_code: str | None = None,
 ) -> Merchant:
     """Partial update by the owner: only the fields given change."""
     merchant = await owned_merchant(user_id, merchant_id)
@@ -214,6 +210,8 @@ async def update_merchant(
         changes["address"] = _text(address, "address", 255, required=False)
     if location is not None:
         changes["lat"], changes["lng"] = _to_gcj02(location)
+    if region_code is not None:
+        changes["region_code"] = await regions.store_region(region_code)
     if changes:
         await Merchant.filter(id=merchant.id).update(**changes)
         await merchant.refresh_from_db()

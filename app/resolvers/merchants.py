@@ -173,6 +173,7 @@ class MerchantMutation:
                 category=val(input.category),
                 address=val(input.address),
                 location=loc.to_domain() if loc is not None else None,
+                region_code=val(input.region_code),
             )
         )
 

@@ -17,6 +17,9 @@ from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
+from app.api.graphql.agents.mutations import AgentMutation
+from app.api.graphql.audit.queries import AuditQuery
+from app.api.graphql.regions.queries import RegionQuery
 from app.config import get_settings
 from app.resolvers.agents import AgentQuery
 from app.resolvers.auth import AuthMutation, AuthQuery
@@ -54,6 +57,8 @@ QUERIES: list[type] = [
     ReleaseQuery,
     PaymentQuery,
     AgentQuery,
+    RegionQuery,
+    AuditQuery,
 ]
 MUTATIONS: list[type] = [
     AuthMutation,
@@ -61,6 +66,7 @@ MUTATIONS: list[type] = [
     OrderMutation,
     DiscoveryMutation,
     PaymentMutation,
+    AgentMutation,
 ]
 
 Query = merge_types("Query", tuple(QUERIES))
