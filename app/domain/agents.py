@@ -116,9 +116,12 @@ def _agency(agent: Agent) -> dict[str, object]:
     }
 
 
-async def appoint(user_id: int, level: str, region_code: str, *, actor: Actor) -> Agent:
+async def appoint(
+    user_id: int, level: str, region_code: str, *, actor: Actor, reason: str = ""
+) -> Agent:
     """Appoint `user_id` the agent of a region at its level. Appointing the agent in
     office again is a repeat: it changes nothing and records nothing."""
+    reason = audit.reason_of(reason, required=False)
     region = await regions.agent_region(level, region_code)
     async with in_transaction() as conn:
         user = await User.filter(id=user_id).select_for_update().using_db(conn).first()
@@ -162,6 +165,7 @@ async def appoint(user_id: int, level: str, region_code: str, *, actor: Actor) -
             ("Agent", agent.id),
             {"role": role_before.value},
             {**_agency(agent), "role": user.role.value},
+            reason,
         )
     await sessions.user_changed(user_id)
     return agent

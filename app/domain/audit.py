@@ -41,6 +41,9 @@ class Actor:
         return cls("operator", None)
 
 
+OPERATOR = Actor.operator()
+
+
 def reason_of(reason: str | None, *, required: bool) -> str:
     """A change's reason as recorded: trimmed; refused when required and missing, or too
     long to keep whole."""
@@ -197,4 +200,8 @@ async def verify() -> AuditReport:
         return AuditReport(False, tip, f"entry seq {head_seq} is not the one its head records")
     if tip and head is None:
         return AuditReport(False, tip, "the chain head row is missing")
+    # appends during the walk moved the head on; entries past it were put in by hand
+    now = await AuditHead.get_or_none(id=1)
+    if now is not None and tip > int(now.seq):
+        return AuditReport(False, tip, f"entries past seq {now.seq}, where its head ends")
     return AuditReport(True, tip)

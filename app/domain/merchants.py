@@ -15,7 +15,8 @@ from tortoise.transactions import in_transaction
 
 from app import inputs
 from app.config import get_settings
-from app.domain import regions, sessions
+from app.domain import audit, regions, sessions
+from app.domain.audit import OPERATOR, Actor
 from app.domain.policy import Policy, get_policy
 from app.errors import DomainError, NotFound, PermissionDenied, error_codes
 from app.models.merchants import (
@@ -140,8 +141,15 @@ async def owned_merchant(user_id: int, merchant_id: int, *, staff_ok: bool = Fal
 
 
 async def _set_status(
-    merchant_id: int, to: MerchantStatus, allowed: set[MerchantStatus]
+    merchant_id: int,
+    to: MerchantStatus,
+    allowed: set[MerchantStatus],
+    *,
+    action: str,
+    actor: Actor,
+    reason: str,
 ) -> Merchant:
+    reason = audit.reason_of(reason, required=False)
     async with in_transaction() as conn:
         merchant = await Merchant.filter(id=merchant_id).select_for_update().using_db(conn).first()
         if merchant is None:
@@ -154,14 +162,21 @@ async def _set_status(
                 f"a {merchant.status} merchant cannot become {to}",
                 "merchantId",
             )
+        before = {"status": merchant.status.value}
         merchant.status = to
         await merchant.save(using_db=conn, update_fields=["status", "updated_at"])
+        after: dict[str, object] = {"status": to.value}
         if to == MerchantStatus.APPROVED:
-            await (
+            promoted = await (
                 User.filter(id=merchant.owner_id, role=Role.CONSUMER)
                 .using_db(conn)
                 .update(role=Role.MERCHANT_OWNER)
             )
+            if promoted:
+                after["owner_role"] = Role.MERCHANT_OWNER.value
+        await audit.record(
+            conn, actor, action, ("Merchant", merchant.id), before, after, reason
+        )
     if to == MerchantStatus.APPROVED:
         # the owner may have just become a merchant owner: their sessions see it now
         await sessions.user_changed(merchant.owner_id)
@@ -169,23 +184,42 @@ async def _set_status(
     return merchant
 
 
-async def approve_merchant(merchant_id: int) -> Merchant:
+async def approve_merchant(
+    merchant_id: int, *, actor: Actor = OPERATOR, reason: str = ""
+) -> Merchant:
     return await _set_status(
-        merchant_id, MerchantStatus.APPROVED, {MerchantStatus.PENDING, MerchantStatus.SUSPENDED}
+        merchant_id,
+        MerchantStatus.APPROVED,
+        {MerchantStatus.PENDING, MerchantStatus.SUSPENDED},
+        action="approveMerchant",
+        actor=actor,
+        reason=reason,
     )
 
 
-async def suspend_merchant(merchant_id: int) -> Merchant:
+async def suspend_merchant(
+    merchant_id: int, *, actor: Actor = OPERATOR, reason: str = ""
+) -> Merchant:
     return await _set_status(
-        merchant_id, MerchantStatus.SUSPENDED, {MerchantStatus.APPROVED, MerchantStatus.PENDING}
+        merchant_id,
+        MerchantStatus.SUSPENDED,
+        {MerchantStatus.APPROVED, MerchantStatus.PENDING},
+        action="suspendMerchant",
+        actor=actor,
+        reason=reason,
     )
 
 
-async def close_merchant(merchant_id: int) -> Merchant:
+async def close_merchant(
+    merchant_id: int, *, actor: Actor = OPERATOR, reason: str = ""
+) -> Merchant:
     return await _set_status(
         merchant_id,
         MerchantStatus.CLOSED,
         {MerchantStatus.APPROVED, MerchantStatus.PENDING, MerchantStatus.SUSPENDED},
+        action="closeMerchant",
+        actor=actor,
+        reason=reason,
     )
 
 

@@ -6,6 +6,7 @@ from strawberry.types import Info
 
 from app import limits
 from app.domain import merchants, tokens
+from app.domain.audit import Actor
 from app.domain.merchants import MerchantErrorCode
 from app.domain.principals import Kind
 from app.domain.tokens import AuthErrorCode
@@ -53,6 +54,10 @@ on_error = handles_errors(MerchantError, MerchantErrorCode)
 
 def _uid(info: Info) -> int:
     return user_of(info).user_id
+
+
+def _admin(info: Info) -> Actor:
+    return Actor.admin(user_of(info).user_id)
 
 
 def _mid(gid: InputID, field: str = "merchantId") -> int:
@@ -143,18 +148,18 @@ class MerchantMutation:
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     @on_error
-    async def approve_merchant(self, info: Info, id: InputID) -> MerchantResult:
-        return _ok(await merchants.approve_merchant(_mid(id, "id")))
+    async def approve_merchant(self, info: Info, id: InputID, reason: str = "") -> MerchantResult:
+        return _ok(await merchants.approve_merchant(_mid(id, "id"), actor=_admin(info), reason=reason))
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     @on_error
-    async def suspend_merchant(self, info: Info, id: InputID) -> MerchantResult:
-        return _ok(await merchants.suspend_merchant(_mid(id, "id")))
+    async def suspend_merchant(self, info: Info, id: InputID, reason: str = "") -> MerchantResult:
+        return _ok(await merchants.suspend_merchant(_mid(id, "id"), actor=_admin(info), reason=reason))
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     @on_error
-    async def close_merchant(self, info: Info, id: InputID) -> MerchantResult:
-        return _ok(await merchants.close_merchant(_mid(id, "id")))
+    async def close_merchant(self, info: Info, id: InputID, reason: str = "") -> MerchantResult:
+        return _ok(await merchants.close_merchant(_mid(id, "id"), actor=_admin(info), reason=reason))
 
     @strawberry.mutation(permission_classes=[IsMerchantOwner])
     @on_error

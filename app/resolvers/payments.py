@@ -6,6 +6,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from app.domain.audit import Actor
 from app.models.payments import MerchantChannel
 from app.payments import admin
 from app.payments.base import PaymentErrorCode
@@ -64,7 +65,11 @@ class PaymentMutation:
     )
     @on_error
     async def set_merchant_channels(
-        self, info: Info, merchant_id: InputID, channels: list[MerchantChannelInput]
+        self,
+        info: Info,
+        merchant_id: InputID,
+        channels: list[MerchantChannelInput],
+        reason: str = "",
     ) -> SetMerchantChannelsResult:
         mid = decode_id(merchant_id, "Merchant", "merchantId")
         rows = await admin.set_merchant_channels(
@@ -73,5 +78,7 @@ class PaymentMutation:
                 admin.MerchantChannelSpec(c.channel, c.priority, c.enabled, c.provider_merchant_id)
                 for c in channels
             ],
+            actor=Actor.admin(user_of(info).user_id),
+            reason=reason,
         )
         return MerchantChannelsPayload(channels=[MerchantChannelType.from_model(r) for r in rows])

@@ -76,13 +76,14 @@ class AgentMutation:
     )
     @on_error
     async def appoint_agent(
-        self, info: Info, user_id: InputID, level: str, region_code: str
+        self, info: Info, user_id: InputID, level: str, region_code: str, reason: str = ""
     ) -> AppointAgentResult:
         agent = await agents.appoint(
             decode_id(user_id, "User", "userId"),
             level,
             region_code,
             actor=Actor.admin(user_of(info).user_id),
+            reason=reason,
         )
         return AgentAppointed(agency=Agency.from_model(agent))
 
