@@ -429,7 +429,9 @@ CATALOGUE: dict[str, str] = {
     "a store's region is a district, not a province or city": (
         "门店所在地区须为区县级，不能是省或市"
     ),
-    "level is province, city or district": "代理级别须为 province（省）、city（市）或 district（区县）",
+    "level is province, city or district": (
+        "代理级别须为 province（省）、city（市）或 district（区县）"
+    ),
     "the region is not of the agent's level": "该地区与代理级别不符",
     "a frozen account cannot be appointed": "已冻结的账户不能被任命为代理",
     "this account is a {role}, not a consumer": "该账户的角色是{role}，不是消费者",

@@ -187,9 +187,7 @@ async def end_agency(agent_id: int, reason: str, *, actor: Actor) -> Agent:
         await agent.save(using_db=conn, update_fields=["ended_at", "end_reason"])
         user = await User.filter(id=agent.user_id).select_for_update().using_db(conn).get()
         role_before = user.role
-        others = (
-            await Agent.filter(user_id=agent.user_id, ended_at=None).using_db(conn).exists()
-        )
+        others = await Agent.filter(user_id=agent.user_id, ended_at=None).using_db(conn).exists()
         if user.role == Role.AGENT and not others:
             user.role = Role.CONSUMER
             await user.save(using_db=conn, update_fields=["role"])

@@ -171,7 +171,9 @@ async def verify() -> AuditReport:
             if e.seq != expected:
                 return AuditReport(False, expected - 1, f"chain gap: expected seq {expected}")
             if e.prev_hash != prev_hash:
-                return AuditReport(False, expected - 1, f"entry seq {e.seq}: prev_hash does not link")
+                return AuditReport(
+                    False, expected - 1, f"entry seq {e.seq}: prev_hash does not link"
+                )
             h = entry_hash(
                 e.prev_hash,
                 e.seq,

@@ -174,9 +174,7 @@ async def _set_status(
             )
             if promoted:
                 after["owner_role"] = Role.MERCHANT_OWNER.value
-        await audit.record(
-            conn, actor, action, ("Merchant", merchant.id), before, after, reason
-        )
+        await audit.record(conn, actor, action, ("Merchant", merchant.id), before, after, reason)
     if to == MerchantStatus.APPROVED:
         # the owner may have just become a merchant owner: their sessions see it now
         await sessions.user_changed(merchant.owner_id)

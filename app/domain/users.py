@@ -16,6 +16,7 @@ from app.models.users import AccountFreeze, Role, User
 
 AccountErrorCode = error_codes("AccountErrorCode")
 
+
 async def _set_frozen(
     user_id: int, frozen: bool, *, by_user_id: int, reason: str
 ) -> tuple[User, AccountFreeze | None]:

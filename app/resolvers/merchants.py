@@ -149,17 +149,23 @@ class MerchantMutation:
     @strawberry.mutation(permission_classes=[IsAdmin])
     @on_error
     async def approve_merchant(self, info: Info, id: InputID, reason: str = "") -> MerchantResult:
-        return _ok(await merchants.approve_merchant(_mid(id, "id"), actor=_admin(info), reason=reason))
+        return _ok(
+            await merchants.approve_merchant(_mid(id, "id"), actor=_admin(info), reason=reason)
+        )
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     @on_error
     async def suspend_merchant(self, info: Info, id: InputID, reason: str = "") -> MerchantResult:
-        return _ok(await merchants.suspend_merchant(_mid(id, "id"), actor=_admin(info), reason=reason))
+        return _ok(
+            await merchants.suspend_merchant(_mid(id, "id"), actor=_admin(info), reason=reason)
+        )
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     @on_error
     async def close_merchant(self, info: Info, id: InputID, reason: str = "") -> MerchantResult:
-        return _ok(await merchants.close_merchant(_mid(id, "id"), actor=_admin(info), reason=reason))
+        return _ok(
+            await merchants.close_merchant(_mid(id, "id"), actor=_admin(info), reason=reason)
+        )
 
     @strawberry.mutation(permission_classes=[IsMerchantOwner])
     @on_error

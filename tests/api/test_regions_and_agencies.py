@@ -98,7 +98,11 @@ async def test_a_store_region_is_a_district_that_exists(client, code, accepted):
     if accepted:
         assert r == {"__typename": "MerchantSuccess", "merchant": {"regionCode": code}}
     else:
-        assert (r["__typename"], r["code"], r["field"]) == ("MerchantError", "INVALID", "regionCode")
+        assert (r["__typename"], r["code"], r["field"]) == (
+            "MerchantError",
+            "INVALID",
+            "regionCode",
+        )
 
 
 async def test_an_agent_is_appointed_to_a_region_of_its_level(client):

@@ -128,7 +128,9 @@ async def store_region(code: str, field: str = "regionCode") -> str:
     if not rows:
         raise DomainError("INVALID", "no region has this code", field)
     if rows[0]["has_children"]:
-        raise DomainError("INVALID", "a store's region is a district, not a province or city", field)
+        raise DomainError(
+            "INVALID", "a store's region is a district, not a province or city", field
+        )
     return code
 
 
