@@ -9,4 +9,4 @@ ci:         ## what CI runs: real PostgreSQL + Redis, lint, types, schema drift
 schema:     ## regenerate schema.graphql
 	.venv/bin/python -m app.cli export-schema
 migrations: ## record model changes as migrations
-	.venv/bin/tortoise -c app.db.TORTOISE_ORM makemigrations
+	.venv/bin/tortoise -c app.infra.db.TORTOISE_ORM makemigrations

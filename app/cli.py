@@ -8,7 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from app.config import get_settings
+from app.infra.config import get_settings
 
 Command = Callable[[argparse.Namespace], Awaitable[int]]
 _commands: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
@@ -23,8 +23,8 @@ def command(name: str, help: str, args: Callable[[argparse.ArgumentParser], None
 
 
 async def _with_db(fn: Callable[[], Awaitable[int]]) -> int:
-    from app.db import close_db, init_db
-    from app.redis import close_redis
+    from app.infra.db import close_db, init_db
+    from app.infra.redis import close_redis
 
     await init_db()
     try:
@@ -36,7 +36,7 @@ async def _with_db(fn: Callable[[], Awaitable[int]]) -> int:
 
 @command("migrate", "apply the committed migrations")
 async def cmd_migrate(ns: argparse.Namespace) -> int:
-    from app.db import close_db, migrate
+    from app.infra.db import close_db, migrate
 
     await migrate()
     await close_db()
@@ -66,7 +66,7 @@ async def cmd_token(ns: argparse.Namespace) -> int:
 
 @command("export-schema", "write schema.graphql from the code's schema")
 async def cmd_export_schema(ns: argparse.Namespace) -> int:
-    from app.schema.root import schema
+    from app.api.graphql.schema import schema
 
     Path("schema.graphql").write_text(schema.as_str() + "\n", encoding="utf-8")
     print("schema.graphql written")
@@ -75,7 +75,7 @@ async def cmd_export_schema(ns: argparse.Namespace) -> int:
 
 @command("check-schema", "fail if schema.graphql differs from the code's schema")
 async def cmd_check_schema(ns: argparse.Namespace) -> int:
-    from app.schema.root import schema
+    from app.api.graphql.schema import schema
 
     path = Path("schema.graphql")
     current = schema.as_str() + "\n"
@@ -90,7 +90,7 @@ async def cmd_check_schema(ns: argparse.Namespace) -> int:
 
 @command("seed-demo", "create demo merchants, consumers and orders (idempotent)")
 async def cmd_seed_demo(ns: argparse.Namespace) -> int:
-    from app.demo import seed_demo
+    from app.dev.demo import seed_demo
 
     return await _with_db(seed_demo)
 
@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, (_, add_args, help_text) in sorted(commands.items()):
         add_args(sub.add_parser(name, help=help_text))
     ns = parser.parse_args(argv)
-    from app.config import get_settings
-    from app.logging import setup_logging
+    from app.infra.config import get_settings
+    from app.infra.logging import setup_logging
 
     setup_logging(get_settings())
     fn = commands[ns.command][0]
@@ -116,15 +116,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load_plugins() -> None:
-    """Domains register their own commands in `app/<domain>/commands.py` modules."""
+    """Each module of `app/commands/` registers its own commands."""
     import importlib
     import pkgutil
 
-    import app.jobs
+    import app.commands
 
-    for mod in pkgutil.iter_modules(app.jobs.__path__):
-        if mod.name.startswith("cmd_"):
-            importlib.import_module(f"app.jobs.{mod.name}")
+    for mod in pkgutil.iter_modules(app.commands.__path__):
+        importlib.import_module(f"app.commands.{mod.name}")
 
 
 if __name__ == "__main__":

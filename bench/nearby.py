@@ -98,16 +98,16 @@ async def _admin(sql: str) -> None:
 async def seed() -> None:
     os.environ["DATABASE_URL"] = _db_url(DB_NAME)
     os.environ["REDIS_URL"] = REDIS_URL
-    from app.config import get_settings
+    from app.infra.config import get_settings
 
     get_settings.cache_clear()
-    from app.db import close_db, init_db, migrate
-    from app.geo import index
-    from app.jobs.cmd_geo import reconcile_orders
+    from app.adapters.discovery import index
+    from app.commands.geo import reconcile_orders
+    from app.infra.db import close_db, init_db, migrate
+    from app.infra.redis import close_redis, get_redis
     from app.models.merchants import Merchant, MerchantStatus
     from app.models.orders import Order, OrderStatus
     from app.models.users import Role, User
-    from app.redis import close_redis, get_redis
 
     await _admin(f'CREATE DATABASE "{DB_NAME}"')
     await migrate()
@@ -294,12 +294,12 @@ async def breakdown(points: list[tuple[float, float]], n: int = 300) -> dict[str
     """Where a request's time goes, in this process, one call at a time: wall ms per call
     (with the wait for Redis) and CPU ms per call (this process's own work, which is what
     limits a server under concurrent load)."""
-    from app.geo import index
-    from app.geo.nearby import MAX_CANDIDATES, RADIUS_SLACK_M, nearby
-    from app.main import create_app
-    from app.redis import close_redis, get_redis
-    from app.schema.context import Context
-    from app.schema.root import schema
+    from app.adapters.discovery import index
+    from app.adapters.discovery.nearby import MAX_CANDIDATES, RADIUS_SLACK_M, nearby
+    from app.api.graphql.core.context import Context
+    from app.api.graphql.schema import schema
+    from app.api.http import create_app
+    from app.infra.redis import close_redis, get_redis
 
     r = get_redis()
     pts = points[:n]

@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.geo.index import K_ALL
-from app.geo.nearby import MAX_CANDIDATES, RADIUS_SLACK_M
+from app.adapters.discovery.index import K_ALL
+from app.adapters.discovery.nearby import MAX_CANDIDATES, RADIUS_SLACK_M
 
 _r: aioredis.Redis | None = None
 
@@ -40,7 +40,7 @@ async def nearby(request: Request) -> Response:
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette):
     global _r
-    # the same client settings as app.redis.make_redis
+    # the same client settings as app.infra.redis.make_redis
     _r = aioredis.from_url(
         os.environ["REDIS_URL"], decode_responses=True, socket_timeout=5, socket_connect_timeout=2
     )

@@ -52,7 +52,7 @@ def count_calls() -> Counter[str]:
         wrap(asyncpg.Connection, name, "sql")
     wrap(asyncpg.transaction.Transaction, "start", "begin")
     wrap(asyncpg.transaction.Transaction, "commit", "commit")
-    # every Redis round trip sends once: pipelines, single commands and app.redis's lean
+    # every Redis round trip sends once: pipelines, single commands and app.infra.redis's lean
     # calls alike
     wrap(rconn.AbstractConnection, "send_packed_command", "redis")
     return seen
@@ -87,8 +87,8 @@ def backend_cpu(pids: list[int]) -> float:
 
 
 async def measure(args: argparse.Namespace, setup: dict) -> dict:
-    from app.db import close_db, init_db
     from app.domain.ledger.verify import verify_ledger
+    from app.infra.db import close_db, init_db
 
     seen = count_calls()
     await init_db()
@@ -128,7 +128,7 @@ async def measure(args: argparse.Namespace, setup: dict) -> dict:
 
 
 async def seed(consumers: int) -> dict:
-    from app.redis import close_redis
+    from app.infra.redis import close_redis
 
     try:
         return await ovp.seed(consumers)

@@ -136,9 +136,9 @@ async def seed(clients: int) -> dict:
     """Merchants, agents, consumers (bound / with vouchers): what every order needs."""
     from decimal import Decimal
 
-    from app.db import close_db, init_db, migrate
     from app.domain import merchants
     from app.domain.ledger import Post, acct, post
+    from app.infra.db import close_db, init_db, migrate
     from app.models.ledger import Asset
     from app.models.merchants import Agent, CoordSystem
     from app.models.users import User
@@ -227,8 +227,8 @@ async def client_loop(
 
 async def worker_main(spec: dict) -> dict:
     """One process: its share of the clients, warm-up, then the measured window."""
-    from app.db import close_db, init_db
     from app.domain.ledger import durable
+    from app.infra.db import close_db, init_db
 
     await init_db()
     try:
@@ -264,8 +264,8 @@ async def worker_main(spec: dict) -> dict:
 async def verify_and_count() -> dict:
     from tortoise.functions import Count
 
-    from app.db import close_db, init_db
     from app.domain.ledger.verify import verify_ledger
+    from app.infra.db import close_db, init_db
     from app.models.orders import Order
 
     await init_db()

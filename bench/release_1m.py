@@ -54,11 +54,11 @@ def peak_rss_mb() -> float:
 async def run_one(n: int, base_url: str, fillfactor: int | None = None) -> dict:
     from tortoise import connections
 
-    from app.config import get_settings
-    from app.db import close_db, init_db, migrate
     from app.domain.ledger import Post, acct, post
     from app.domain.policy import load_policy
     from app.domain.releases import evaluate_pool, get_pool
+    from app.infra.config import get_settings
+    from app.infra.db import close_db, init_db, migrate
     from app.models.releases import Pool
 
     name = f"bench_{secrets.token_hex(4)}"
@@ -172,7 +172,7 @@ async def run_one(n: int, base_url: str, fillfactor: int | None = None) -> dict:
         }
     finally:
         await close_db()
-        from app.redis import close_redis
+        from app.infra.redis import close_redis
 
         await close_redis()
         await _admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -252,7 +252,7 @@ def chart(preset: str, rows: list, rels: list, path: Path) -> None:
 
 
 async def main(days: int, presets: list[str]) -> None:
-    from app.db import close_db, init_db, migrate
+    from app.infra.db import close_db, init_db, migrate
 
     await migrate()
     await close_db()

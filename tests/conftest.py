@@ -127,8 +127,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 @pytest.fixture(scope="session")
 async def db() -> AsyncIterator[None]:
-    from app.db import close_db, init_db, migrate
-    from app.redis import close_redis, get_redis
+    from app.infra.db import close_db, init_db, migrate
+    from app.infra.redis import close_redis, get_redis
 
     await migrate()
     await close_db()
@@ -180,7 +180,7 @@ async def clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         yield
         return
     request.getfixturevalue("db")
-    from app.redis import get_redis, set_redis
+    from app.infra.redis import get_redis, set_redis
 
     if USE_REAL_REDIS:
         await get_redis().flushdb()  # this run's own leased DB
@@ -197,7 +197,7 @@ async def clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
 
 @pytest.fixture
 def settings():
-    from app.config import get_settings
+    from app.infra.config import get_settings
 
     return get_settings()
 
@@ -206,7 +206,7 @@ def settings():
 async def client(db) -> AsyncIterator:
     import httpx
 
-    from app.main import create_app
+    from app.api.http import create_app
 
     app = create_app(manage_db=False)
     async with httpx.AsyncClient(

@@ -7,7 +7,7 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from app.config import DEFAULT_JWT_SECRET, Settings
+from app.infra.config import DEFAULT_JWT_SECRET, Settings
 
 STRONG = "x" * 48
 PG = "postgres://app@db/points"
@@ -39,8 +39,8 @@ def test_prod_accepts_real_settings():
 
 
 async def test_prod_never_logs_sms_codes(db, settings, monkeypatch):
-    from app.domain import auth
-    from app.errors import DomainError
+    from app.infra.errors import DomainError
+    from app.services import auth
 
     monkeypatch.setattr(settings, "app_env", "prod")
     with pytest.raises(DomainError) as e:

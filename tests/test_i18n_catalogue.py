@@ -1,4 +1,4 @@
-"""Every message the code raises has its Chinese (app/i18n.py).
+"""Every message the code raises has its Chinese (app/infra/i18n.py).
 
 The test reads app/ as source (AST): each call that makes a DomainError — or one of its
 subclasses, found by walking the class definitions, so a new subclass is covered with
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from app import i18n
+from app.infra import i18n
 
 APP = Path(__file__).resolve().parents[1] / "app"
 ROOT_CLASS = "DomainError"
@@ -275,7 +275,7 @@ def _missing() -> list[tuple[str, str]]:
 def test_every_raised_message_has_its_chinese() -> None:
     missing = _missing()
     assert not missing, (
-        "add to CATALOGUE in app/i18n.py (⟦n⟧: a value, key it as {name}):\n"
+        "add to CATALOGUE in app/infra/i18n.py (⟦n⟧: a value, key it as {name}):\n"
         + "\n".join(f"  {where}: {sample!r}" for where, sample in missing)
     )
 

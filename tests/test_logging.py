@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from app.logging import SafeFormatter, make_safe, redact
+from app.infra.logging import SafeFormatter, make_safe, redact
 
 
 def _raise_with_secret() -> None:

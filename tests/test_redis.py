@@ -1,4 +1,4 @@
-"""`app.redis.run_commands`: several commands in one round trip on the lean pool of a
+"""`app.infra.redis.run_commands`: several commands in one round trip on the lean pool of a
 real server, or through a pipeline on the in-process stand-in."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from redis.exceptions import ResponseError
 
-from app.redis import LEAN_NAME, get_redis, run_commands
+from app.infra.redis import LEAN_NAME, get_redis, run_commands
 
 
 async def test_a_transaction_hands_back_each_reply(db):

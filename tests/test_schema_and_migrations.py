@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_schema_file_matches_code():
-    from app.schema.root import schema
+    from app.api.graphql.schema import schema
 
     committed = (ROOT / "schema.graphql").read_text(encoding="utf-8")
     assert committed == schema.as_str() + "\n", (
@@ -21,7 +21,7 @@ def test_schema_file_matches_code():
 async def test_models_have_no_unrecorded_changes(db):
     from tortoise.migrations.autodetector import MigrationAutodetector
 
-    from app.db import tortoise_config
+    from app.infra.db import tortoise_config
 
     apps_cfg = tortoise_config()["apps"]
     detector = MigrationAutodetector(Tortoise.apps, apps_cfg)
@@ -29,5 +29,5 @@ async def test_models_have_no_unrecorded_changes(db):
     pending = [f"{w.app_label}.{w.name}" for w in writers]
     assert not pending, (
         f"models changed without a migration ({pending}): run "
-        "`tortoise -c app.db.TORTOISE_ORM makemigrations` and commit the files"
+        "`tortoise -c app.infra.db.TORTOISE_ORM makemigrations` and commit the files"
     )

@@ -28,10 +28,10 @@ from app.domain import audit, regions, sessions
 from app.domain.audit import Actor
 from app.domain.ledger import acct, balances_of
 from app.domain.orders import SHANGHAI
-from app.errors import DomainError, NotFound, error_codes
+from app.infra.errors import DomainError, NotFound, error_codes
+from app.infra.sql import fetch
 from app.models.merchants import Agent
 from app.models.users import Role, User
-from app.sql import fetch
 
 AgentErrorCode = error_codes("AgentErrorCode", "REGION_TAKEN", "ROLE_CONFLICT")
 

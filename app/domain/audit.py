@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.errors import DomainError
+from app.infra.errors import DomainError
+from app.infra.sql import run
 from app.models.audit import AuditEntry, AuditHead
-from app.sql import run
 
 REASON_MAX = 255
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -28,7 +28,7 @@ from app.domain import audit, ledger
 from app.domain.audit import OPERATOR, Actor
 from app.domain.ledger import AccountName, Post, acct
 from app.domain.orders import OrderErrorCode, _lock_order
-from app.errors import DomainError, NotFound
+from app.infra.errors import DomainError, NotFound
 from app.models.ledger import Asset
 from app.models.orders import LotStatus, OrderReversal, OrderStatus, PointLot
 from app.models.releases import ReleasePayment

@@ -13,12 +13,12 @@ from decimal import Decimal, InvalidOperation
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app import inputs
-from app.config import get_settings
 from app.domain import audit, regions, sessions
 from app.domain.audit import OPERATOR, Actor
 from app.domain.policy import Policy, get_policy
-from app.errors import DomainError, NotFound, PermissionDenied, error_codes
+from app.infra import inputs
+from app.infra.config import get_settings
+from app.infra.errors import DomainError, NotFound, PermissionDenied, error_codes
 from app.models.merchants import (
     POS_SERIAL_MAX,
     ConsumerBinding,
@@ -67,7 +67,7 @@ def _to_gcj02(loc: Location) -> tuple[Decimal, Decimal]:
         raise DomainError("INVALID", "latitude/longitude out of range", "location")
     if loc.coord_system == CoordSystem.GCJ02:
         return lat.quantize(Decimal("0.0000001")), lng.quantize(Decimal("0.0000001"))
-    from app.geo import coords
+    from app.adapters.discovery import coords
 
     glat, glng = coords.convert(float(lat), float(lng), loc.coord_system.value, "GCJ02")
     return Decimal(f"{glat:.7f}"), Decimal(f"{glng:.7f}")
@@ -383,7 +383,7 @@ async def set_inviter(user_id: int, inviter_id: int) -> User:
 
 async def _changed(merchant: Merchant) -> None:
     try:
-        from app.geo import hooks
+        from app.services import discovery as hooks
 
         await hooks.merchant_changed(merchant)
     except Exception:  # noqa: BLE001 - the index is rebuilt by `rebuild-geo-index`

@@ -20,7 +20,7 @@ from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app import sql
+from app.adapters.discovery import heatmap
 from app.domain import ledger, receivables
 from app.domain.ledger import Post, acct
 from app.domain.policy import Policy, get_policy
@@ -32,8 +32,8 @@ from app.domain.settlement import (
     plan_settlement,
     share_of,
 )
-from app.errors import DomainError, NotFound, error_codes
-from app.geo import heatmap
+from app.infra import sql
+from app.infra.errors import DomainError, NotFound, error_codes
 from app.models.ledger import Asset
 from app.models.merchants import MerchantStatus
 from app.models.orders import (
@@ -47,7 +47,7 @@ from app.models.orders import (
 from app.models.payments import STRAY_REFUND_PREFIX
 
 if TYPE_CHECKING:
-    from app.payments.service import FirstPayment
+    from app.services.payments import FirstPayment
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,8 @@ async def create_order(
     cash = amount_fen - voucher_fen
     first = None
     if cash > 0:
-        from app.payments.routing import route
-        from app.payments.service import FirstPayment
+        from app.services.payments import FirstPayment
+        from app.services.routing import route
 
         way = await route(merchant_id, channel, channels)
         chosen = way.channel
@@ -192,7 +192,7 @@ async def create_order(
 # `create_order` reads before it writes, in one round trip.
 @cache
 def _order_facts_sql() -> str:
-    from app.payments.routing import CHANNEL_TABLE
+    from app.services.routing import CHANNEL_TABLE
 
     return (
         "SELECT m.status, m.owner_id, m.discount_bps, "
@@ -211,7 +211,7 @@ async def _insert_order(
 ) -> tuple[Order, FirstPayment | None]:
     """A new order row (hand-written: this runs for every order); on PostgreSQL the row
     of its first payment goes in the same statement (`first` then names it)."""
-    from app.payments import service
+    from app.services import payments as service
 
     values = {**row, "status": OrderStatus.CREATED.value, "refunded_fen": 0,
               "created_at": datetime.now(UTC)}  # fmt: skip
@@ -256,7 +256,7 @@ async def _order_facts(
 async def _start_payment(order: Order, first: FirstPayment) -> None:
     """The first payment at the channel; the order moves to PAYING with its parameters
     in the statement that records them (or is reloaded, paid by a fast notification)."""
-    from app.payments.routing import start_payment
+    from app.services.routing import start_payment
 
     await start_payment(order, first=first)
 
@@ -649,7 +649,7 @@ async def _refund_postings(
     uid, mid = order.consumer_id, order.merchant_id
     a, transit = plan.amount_fen, acct.ORDER_TRANSIT
     # The consumer gets exactly the amount refunded: cash in proportion (the cumulative
-    # share_of, as the channel refund in app/payments/refunds.py), the rest in vouchers.
+    # share_of, as the channel refund in app/services/refunds.py), the rest in vouchers.
     cash_back = _delta(plan.cash_fen, before, after, a)
     vouchers_back = (after - before) - cash_back
     out = [
@@ -793,7 +793,7 @@ async def settle_order(order_id: int, at: date | None = None) -> int:
 async def _after(event: str, order: Order, *args: int, **kwargs: Any) -> None:
     """Tell discovery what happened, after commit; it must never undo a payment."""
     try:
-        from app.geo import hooks
+        from app.services import discovery as hooks
 
         await getattr(hooks, event)(order, *args, **kwargs)
     except Exception:  # noqa: BLE001 - logged; `rebuild-geo-index` repairs drift

@@ -28,10 +28,10 @@ from __future__ import annotations
 
 from tortoise.transactions import in_transaction
 
-from app import sql
 from app.domain import ledger
 from app.domain.ledger import Post, acct
 from app.domain.settlement import SettlementPlan, share_of
+from app.infra import sql
 from app.models.orders import Order
 from app.models.payments import (
     ChannelRefund,

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from app.config import Settings, get_settings
 from app.domain.principals import Kind
+from app.infra.config import Settings, get_settings
+from app.infra.redis import get_redis, run_commands
 from app.models.merchants import PosDevice
 from app.models.users import User
-from app.redis import get_redis, run_commands
 
 
 def family_revoked_key(family: str) -> str:

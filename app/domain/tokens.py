@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import jwt
 
-from app.config import Settings, get_settings
 from app.domain import sessions
 from app.domain.principals import (
     DevicePrincipal,
@@ -26,9 +25,10 @@ from app.domain.principals import (
     Principal,
     UserPrincipal,
 )
-from app.errors import DomainError, error_codes
+from app.infra.config import Settings, get_settings
+from app.infra.errors import DomainError, error_codes
+from app.infra.redis import get_redis
 from app.models.users import Role
-from app.redis import get_redis
 
 AuthErrorCode = error_codes(
     "AuthErrorCode",

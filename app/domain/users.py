@@ -11,7 +11,7 @@ from tortoise.transactions import in_transaction
 
 from app.domain import audit, sessions
 from app.domain.audit import OPERATOR, Actor
-from app.errors import DomainError, NotFound, error_codes
+from app.infra.errors import DomainError, NotFound, error_codes
 from app.models.users import AccountFreeze, Role, User
 
 AccountErrorCode = error_codes("AccountErrorCode")

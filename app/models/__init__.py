@@ -1,1 +1,1 @@
-"""Tortoise models, one module per domain (see app.db.APPS for the app labels)."""
+"""Tortoise models, one module per domain (see app.infra.db.APPS for the app labels)."""

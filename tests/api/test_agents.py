@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from app.api.graphql.core.ids import encode_id
 from app.domain import orders
 from app.domain.agents import SHANGHAI, month_bounds
 from app.domain.settlement import SettlementPlan
 from app.models.merchants import Agent
 from app.models.orders import Order
 from app.models.users import Role
-from app.schema.ids import encode_id
 from tests.factories import make_merchant, make_user, paid_order
 from tests.helpers import gql, token_for
 

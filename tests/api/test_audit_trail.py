@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 from tortoise.transactions import in_transaction
 
+from app.api.graphql.core.ids import encode_id
+from app.api.graphql.core.permissions import Serves
+from app.api.graphql.schema import schema
+from app.commands.ledger import verify_audit, verify_chains
 from app.domain import audit, orders
 from app.domain.audit import Actor
 from app.domain.principals import Kind
-from app.jobs.cmd_ledger import verify_audit, verify_chains
 from app.models.audit import AuditEntry, AuditHead
 from app.models.merchants import Agent, Merchant, MerchantStatus
 from app.models.users import Role, User
-from app.schema.ids import encode_id
-from app.schema.permissions import Serves
-from app.schema.root import schema
 from tests.factories import make_merchant, make_user, paid_order
 from tests.helpers import gql, token_for
 

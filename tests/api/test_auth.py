@@ -8,8 +8,9 @@ import time
 import jwt
 import pytest
 
-from app.domain import auth, users
+from app.domain import users
 from app.models.users import Role, User
+from app.services import auth
 from tests.fakes.server import free_port, serve
 from tests.fakes.wechat import WeChatFake
 from tests.helpers import gql, token_for

@@ -6,14 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.adapters.discovery.coords import convert, haversine_m
+from app.api.graphql.core.ids import encode_id
 from app.domain.ledger import Post, acct, post
 from app.domain.policy import get_policy
-from app.geo.coords import convert, haversine_m
 from app.models.ledger import Asset
 from app.models.merchants import MerchantStaff
 from app.models.orders import HolderKind, LotStatus, PointLot
 from app.models.users import Role
-from app.schema.ids import encode_id
 from tests.geo.factories import CENTRE, clear_geo_keys, merchant, offset, paid_order, refund, user
 from tests.helpers import gql, token_for
 
@@ -87,7 +87,7 @@ async def test_nearby_refuses_a_bad_location(client):
 
 
 async def _snapshots() -> list[str]:
-    from app.redis import get_redis
+    from app.infra.redis import get_redis
 
     return [k async for k in get_redis().scan_iter(match="geo:v1:snap:*")]
 

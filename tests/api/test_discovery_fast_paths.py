@@ -10,12 +10,12 @@ import httpx
 import pytest
 from strawberry.asgi import GraphQL
 
-from app.geo import index
-from app.geo.nearby import nearby
-from app.main import GraphQLApp
+from app.adapters.discovery import index
+from app.adapters.discovery.nearby import nearby
+from app.api.graphql.core.ids import encode_id
+from app.api.graphql.schema import schema
+from app.api.http import GraphQLApp
 from app.models.geo import ExposureBoost
-from app.schema.ids import encode_id
-from app.schema.root import schema
 from tests.geo.factories import CENTRE, clear_geo_keys, merchant, offset
 from tests.helpers import gql
 

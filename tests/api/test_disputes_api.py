@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from app.api.graphql.core.ids import encode_id
 from app.domain import orders
 from app.models.users import Role
-from app.schema.ids import encode_id
 from tests.factories import make_merchant, make_user, paid_order
 from tests.helpers import gql, token_for
 

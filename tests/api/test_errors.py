@@ -6,9 +6,9 @@ import logging
 
 import strawberry
 
-from app.schema.context import Context
-from app.schema.extensions import ErrorShaping
-from app.schema.root import Schema
+from app.api.graphql.core.context import Context
+from app.api.graphql.core.extensions import ErrorShaping
+from app.api.graphql.schema import Schema
 
 
 @strawberry.type

@@ -1,4 +1,4 @@
-"""Plain-object completion (app/schema/execution.py) answers exactly as graphql-core:
+"""Plain-object completion (app/api/graphql/runtime/execution.py) answers exactly as graphql-core:
 the same data, and the same errors (message, path, locations) when a value is refused."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import strawberry
 from strawberry import relay
 
-from app.schema.execution import PlainCompletion
+from app.api.graphql.runtime.execution import PlainCompletion
 
 
 @strawberry.enum

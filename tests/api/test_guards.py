@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import redis.asyncio as aioredis
 
-from app.redis import get_redis, set_redis
+from app.infra.redis import get_redis, set_redis
 from tests.fakes.server import free_port
 
 
@@ -76,8 +76,8 @@ async def test_readyz_reports_stopped_redis(client):
 
 
 async def test_graphiql_only_in_dev(db):
-    from app.config import Settings
-    from app.main import create_app
+    from app.api.http import create_app
+    from app.infra.config import Settings
 
     for env, expect_ide in [("dev", True), ("test", False)]:
         app = create_app(Settings(app_env=env), manage_db=False)
@@ -89,7 +89,7 @@ async def test_graphiql_only_in_dev(db):
 
 
 async def test_introspection_off_in_prod(db, settings, monkeypatch):
-    from app.schema.root import schema
+    from app.api.graphql.schema import schema
 
     assert not (await schema.execute("{ __schema { queryType { name } } }")).errors
     monkeypatch.setattr(settings, "app_env", "prod")

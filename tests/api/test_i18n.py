@@ -1,5 +1,5 @@
 """A person reads the answer in Chinese unless the request asks for English; the code
-and the field are the same in both (app/i18n.py)."""
+and the field are the same in both (app/infra/i18n.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from app.i18n import language_of
-from app.schema.ids import encode_id
+from app.api.graphql.core.ids import encode_id
+from app.infra.i18n import language_of
 from tests.factories import make_user
 from tests.helpers import token_for
 

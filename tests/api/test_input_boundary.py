@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from app.domain import auth
 from app.models.users import Role
+from app.services import auth
 from tests.factories import make_merchant, make_user
 from tests.helpers import token_for
 
 HOSTILE_TEXT = ["a\x00b", "\x00", "\ud800", "x\udfffy"]
 # Arabic-Indic, Devanagari, Thai: `\d` / isdigit accept them all (full-width
-# digits are NFKC-normalised to ASCII: one spelling, app/domain/auth.normalise_phone)
+# digits are NFKC-normalised to ASCII: one spelling, app/services/auth.normalise_phone)
 PHONES = ["١٣٥١١١١٢٢٢٢", "१३५११११२२२२", "๑๓๕๑๑๑๑๒๒๒๒"]
 REGIONS = ["١١٠١٠١", "１１０１０１", "11010²"]
 SECRETS = ["秘密", "é" * 32, "\ud800"]

@@ -3,10 +3,10 @@ answer on its field that changes nothing."""
 
 from __future__ import annotations
 
+from app.api.graphql.core.ids import encode_id
 from app.domain import merchants
 from app.models.merchants import Agent, ConsumerBinding, Merchant, MerchantStatus
 from app.models.users import Role
-from app.schema.ids import encode_id
 from tests.factories import make_merchant, make_user
 from tests.helpers import gql, token_for
 
@@ -112,3 +112,16 @@ async def test_account_with_a_name_longer_than_any(client):
     token = await token_for(admin.id, "admin")
     q = "query($n: String!) { account(name: $n) { name } }"
     assert (await gql(client, q, {"n": "platform:" + "x" * 200}, token))["data"]["account"] == []
+
+
+async def test_non_finite_decimals_as_literals_and_variables_are_invalid(client):
+    near = 'nearbyMerchants(location: {lat: %s, lng: "121.47"}) { totalCount }'
+    for lat in ('"NaN"', '"sNaN"', '"-Infinity"'):
+        body = await gql(client, "{ " + (near % lat) + " }", expect_errors=True)
+        # a literal is refused by validation, before anything runs
+        assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED", body
+    body = await gql(client, "{ " + (near % '"1e999999999"') + " }", expect_errors=True)
+    assert body["errors"][0]["extensions"]["code"] == "INVALID_LOCATION", body
+    q = "query($l: LocationInput!) { nearbyMerchants(location: $l) { totalCount } }"
+    body = await gql(client, q, {"l": {"lat": "sNaN", "lng": "1"}}, expect_errors=True)
+    assert body["errors"][0]["extensions"] == {"code": "INVALID", "field": "lat"}, body

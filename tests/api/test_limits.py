@@ -13,10 +13,11 @@ import httpx
 import pytest
 from strawberry.relay import GlobalID
 
-from app.domain import auth, merchants
-from app.limits import client_ip
-from app.main import create_app
-from app.redis import get_redis, make_redis, set_redis
+from app.api.http import create_app
+from app.domain import merchants
+from app.infra.limits import client_ip
+from app.infra.redis import get_redis, make_redis, set_redis
+from app.services import auth
 from tests.factories import make_merchant, make_user
 from tests.helpers import gql, token_for
 

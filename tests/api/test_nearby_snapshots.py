@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.redis import get_redis
+from app.infra.redis import get_redis
 from tests.geo.factories import CENTRE, clear_geo_keys, merchant, offset, user
 from tests.helpers import gql, token_for
 

@@ -11,10 +11,10 @@ import time
 
 import httpx
 
+from app.api.graphql.core.context import Context
+from app.api.graphql.core.cost import query_cost
+from app.api.graphql.schema import schema
 from app.models.users import User
-from app.schema.context import Context
-from app.schema.cost import query_cost
-from app.schema.root import schema
 from tests.fakes.server import free_port
 from tests.helpers import token_for
 

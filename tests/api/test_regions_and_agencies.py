@@ -7,10 +7,10 @@ from datetime import datetime
 
 import pytest
 
+from app.api.graphql.core.ids import encode_id
 from app.domain import regions
 from app.models.merchants import Agent
 from app.models.users import Role, User
-from app.schema.ids import encode_id
 from tests.factories import make_merchant, make_user, paid_order
 from tests.helpers import gql, token_for
 

@@ -13,10 +13,11 @@ import jwt
 import pytest
 from strawberry.relay import GlobalID
 
-from app.domain import auth, tokens, users
+from app.domain import tokens, users
 from app.domain.ledger import acct, balances_named
 from app.domain.principals import Kind
 from app.models.users import AccountFreeze, Role, User
+from app.services import auth
 from tests.factories import give_vouchers, make_merchant, make_user, paid_order
 from tests.fakes.server import serve
 from tests.fakes.wechat import WeChatFake

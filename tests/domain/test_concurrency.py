@@ -1,7 +1,7 @@
 """Orders under concurrency, on real PostgreSQL (SPEC §3, §5, §10).
 
 Many coroutines at once through the real domain functions, over the asyncpg pool (up to
-`app.db.PG_POOL_DEFAULTS["maxsize"]` connections in parallel): row locks, the ledger's
+`app.infra.db.PG_POOL_DEFAULTS["maxsize"]` connections in parallel): row locks, the ledger's
 key-ordered account locks and the idempotency keys must leave exactly one outcome.
 """
 
@@ -17,7 +17,7 @@ from tortoise import connections
 from app.domain import orders
 from app.domain.ledger import acct, balance_of
 from app.domain.ledger.verify import verify_ledger
-from app.errors import DomainError
+from app.infra.errors import DomainError
 from app.models.ledger import Account, LedgerEntry
 from app.models.orders import Order, OrderRefund, OrderStatus, PointLot
 from tests.factories import give_vouchers, make_merchant, make_user, paid_order

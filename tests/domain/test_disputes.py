@@ -12,7 +12,7 @@ from app.domain import orders
 from app.domain.disputes import reverse_after_window
 from app.domain.ledger import acct, balance_of
 from app.domain.ledger.verify import verify_ledger
-from app.errors import DomainError
+from app.infra.errors import DomainError
 from app.models.ledger import LedgerEntry
 from app.models.orders import PointLot
 from app.models.releases import ReleasePayment

@@ -7,8 +7,8 @@ from tortoise import connections
 
 from app.domain.ledger import Overdraft, Post, acct, balance_of, post
 from app.domain.ledger.verify import verify_ledger
+from app.infra.sql import run
 from app.models.ledger import Asset, LedgerEntry
-from app.sql import run
 
 
 async def test_post_moves_balances_and_chains(db):

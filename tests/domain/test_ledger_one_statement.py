@@ -164,9 +164,9 @@ async def test_a_payment_returns_only_once_it_is_on_disk(db, monkeypatch):
 async def test_a_voucher_hold_waits_for_the_disk_before_the_channel_call(db, monkeypatch):
     """The hold's transaction releases the chain head early; the order must be on disk
     before the channel hears of its trade number."""
+    from app.dev.sandbox import Sandbox
     from app.domain import orders
     from app.models.orders import Order
-    from app.payments.sandbox import Sandbox
     from tests.factories import give_vouchers, make_merchant, make_user
 
     steps: list[str] = []

@@ -75,12 +75,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from app.config import get_settings
 from app.domain import merchants, orders
 from app.domain.ledger import acct, balance_of
 from app.domain.ledger.verify import verify_ledger
 from app.domain.policy import PRESETS_DIR, clear_policy_cache, get_policy
-from app.errors import DomainError
+from app.infra.config import get_settings
+from app.infra.errors import DomainError
 from app.models.merchants import Agent
 from app.models.orders import HolderKind, LotStatus, Order, OrderRefund, OrderStatus, PointLot
 from tests.conftest import _empty_tables

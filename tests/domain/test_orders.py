@@ -10,7 +10,7 @@ from app.domain import orders
 from app.domain.ledger import acct, balance_of
 from app.domain.ledger.verify import verify_ledger
 from app.domain.policy import get_policy
-from app.errors import DomainError
+from app.infra.errors import DomainError
 from app.models.ledger import Account, LedgerEntry
 from app.models.orders import LotStatus, Order, OrderStatus, PointLot
 from tests.factories import give_vouchers, make_merchant, make_user, paid_order

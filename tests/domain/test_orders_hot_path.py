@@ -11,7 +11,7 @@ from app.models.merchants import Agent
 from app.models.orders import OrderStatus
 from app.models.payments import Payment, PaymentStatus
 from app.models.users import Role
-from app.payments.service import out_trade_no
+from app.services.payments import out_trade_no
 from tests.factories import make_merchant, make_user
 
 
@@ -108,8 +108,8 @@ async def test_new_order_and_its_payment_row_agree(db):
 async def test_the_heat_map_counts_a_payment_once_and_only_with_it(db):
     from tortoise import connections
 
-    from app import sql
     from app.domain.ledger import Overdraft, acct
+    from app.infra import sql
     from app.models.geo import GeoOrderFact, HeatCell, MerchantTaskCounter
     from tests.factories import paid_order
 

@@ -477,7 +477,7 @@ async def test_crash_and_rerun_pays_nothing_twice(db):
 
 async def test_a_second_worker_is_refused_while_one_runs(db):
     from app.domain.releases import PoolLock
-    from app.errors import DomainError
+    from app.infra.errors import DomainError
 
     policy = make_policy()
     other = PoolLock("consumer")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from app.domain.releases import PoolLock
-from app.jobs.worker import evaluate_pools
 from app.models.releases import Pool
+from app.worker import evaluate_pools
 
 
 async def test_worker_job_evaluates_both_pools_and_skips_a_locked_one(db):
@@ -23,14 +23,14 @@ async def test_worker_job_evaluates_both_pools_and_skips_a_locked_one(db):
 
 
 def test_worker_schedules_settlement_releases_and_reconciliation():
-    from app.jobs import worker
+    from app import worker
 
     scheduled = {job.coroutine for job in worker.WorkerSettings.cron_jobs}
     assert scheduled == {worker.settle, worker.evaluate_pools, worker.reconcile}
 
 
 async def test_worker_reconcile_job_runs_a_pass(db):
-    from app.jobs import worker
+    from app import worker
 
     report = await worker.reconcile({})
     assert report["errors"] == 0 and report["paid"] == report["closed"] == 0

@@ -13,7 +13,7 @@ from app.domain.ledger import Overdraft, Post, acct, balance_of, post
 from app.domain.ledger.bulk import post_bulk
 from app.domain.ledger.core import digest_lines, posting_line
 from app.domain.ledger.verify import verify_ledger
-from app.errors import DomainError
+from app.infra.errors import DomainError
 from app.models.ledger import Asset, LedgerEntry
 from app.models.releases import Release, ReleasePayment
 from tests.domain.test_releases import (

@@ -8,10 +8,10 @@ import pytest
 
 from app.domain import merchants, sessions, tokens, users
 from app.domain.principals import DevicePrincipal, Kind, UserPrincipal
-from app.errors import DomainError
+from app.infra.errors import DomainError
+from app.infra.redis import get_redis
 from app.models.merchants import PosDevice
 from app.models.users import Role, User
-from app.redis import get_redis
 from tests.factories import make_merchant, make_user
 
 

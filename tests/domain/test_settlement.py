@@ -13,7 +13,7 @@ from app.domain.settlement import (
     plan_settlement,
     share_of,
 )
-from app.errors import DomainError
+from app.infra.errors import DomainError
 from tests.factories import make_user
 
 

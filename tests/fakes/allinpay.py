@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -19,6 +20,8 @@ from starlette.routing import Route
 from tests.fakes.wechatpay import new_key, sign, verify
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+ORDER_NO = re.compile(r"[0-9A-Za-z_\-]{1,32}")
+AMOUNT = re.compile(r"[1-9][0-9]{0,11}")  # whole fen, positive
 
 
 def content(params: dict[str, Any]) -> str:
@@ -84,10 +87,22 @@ class AllinpayFake:
         params["sign"] = sign(key or self.key, content(params).encode())
         return {"Content-Type": "application/x-www-form-urlencoded"}, urlencode(params).encode()
 
+    def _malformed(self, p: dict[str, str], *numbers: str) -> Response | None:
+        """收银宝's own parameter checks: merchant order numbers (reqsn, oldreqsn) at most
+        32 characters of letters, digits, `_` and `-`; amounts (trxamt) whole fen."""
+        for name in numbers:
+            if name in p and not ORDER_NO.fullmatch(p[name]):
+                return self._answer({"trxstatus": "3999", "errmsg": f"{name}格式错误"})
+        if "trxamt" in p and not AMOUNT.fullmatch(p["trxamt"]):
+            return self._answer({"trxstatus": "3999", "errmsg": "trxamt格式错误"})
+        return None
+
     async def pay_api(self, request: Request) -> Response:
         err, p = await self._params(request)
         if err:
             return err
+        if bad := self._malformed(p, "reqsn"):
+            return bad
         reqsn = p["reqsn"]
         if reqsn in self.trades and self.trades[reqsn]["trxstatus"] == "0000":
             return self._answer({"trxstatus": "3999", "errmsg": "order paid"})
@@ -141,6 +156,8 @@ class AllinpayFake:
         err, p = await self._params(request)
         if err:
             return err
+        if bad := self._malformed(p, "reqsn", "oldreqsn"):
+            return bad
         t = self.trades.get(p["oldreqsn"])
         if t is None or t["trxstatus"] != "0000":
             return self._answer({"trxstatus": "3999", "errmsg": "original not paid"})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import secrets
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.payments.aggregators import (
+from app.adapters.payments.aggregators import (
     NOTIFY_FIELDS,
     PAY_ANSWER_FIELDS,
     PAY_FIELDS,
@@ -31,6 +32,10 @@ from app.payments.aggregators import (
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+# the parameter rules of Joinpay: merchant order and refund numbers at most 30 characters
+# of letters, digits, `_` and `-`; amounts in yuan with at most two decimals
+ORDER_NO = re.compile(r"[0-9A-Za-z_\-]{1,30}")
+AMOUNT = re.compile(r"(0|[1-9][0-9]{0,9})(\.[0-9]{1,2})?")
 
 
 def mac(params: dict[str, Any], fields: tuple[str, ...], key: str) -> str:
@@ -113,6 +118,10 @@ class JoinpayFake:
         if self.fail_next:
             code = self.fail_next.pop(0)
             return self._answer({"ra_Code": code, "rb_CodeMsg": "injected"}, PAY_ANSWER_FIELDS)
+        if not ORDER_NO.fullmatch(p["p2_OrderNo"]) or not AMOUNT.fullmatch(p["p3_Amount"]):
+            return self._answer(
+                {"ra_Code": "10080001", "rb_CodeMsg": "参数格式错误"}, PAY_ANSWER_FIELDS
+            )
         no, amount = p["p2_OrderNo"], fen(p["p3_Amount"])
         alt = json.loads(p.get("qe_AltInfo") or "[]")
         if sum(fen(a["altAmount"]) for a in alt) > amount:
@@ -164,6 +173,10 @@ class JoinpayFake:
                 {"rb_Code": "10080030", "rc_CodeMsg": "not paid"}, REFUND_ANSWER_FIELDS
             )
         key = p["p3_RefundOrderNo"]
+        if not ORDER_NO.fullmatch(key) or not AMOUNT.fullmatch(p["p4_RefundAmount"]):
+            return self._answer(
+                {"rb_Code": "10080001", "rc_CodeMsg": "参数格式错误"}, REFUND_ANSWER_FIELDS
+            )
         if key not in self.refunds:
             amount = fen(p["p4_RefundAmount"])
             if t["refunded"] + amount > t["amount"]:

@@ -1,4 +1,4 @@
-"""The sandbox channel in tests: the provider is the app's own (app.payments.
+"""The sandbox channel in tests: the provider is the app's own (app.adapters.payments.
 sandbox_provider); this wires its notification delivery to the app under test
 in-process and plays the payer."""
 
@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import httpx
 
-from app.payments import sandbox_provider
+from app.dev import sandbox_provider
 
 
 @contextmanager

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import httpx
 
-from app.config import Settings
-from app.demo import seed_demo
+from app.api.graphql.core.ids import encode_id
+from app.dev.demo import seed_demo
 from app.domain import merchants
+from app.infra.config import Settings
 from app.models.merchants import Agent, Merchant, MerchantStatus
 from app.models.orders import Order, PointLot
 from app.models.users import User
-from app.schema.ids import encode_id
 from tests.fakes.server import free_port, serve
 from tests.fakes.wechat import WeChatFake
 from tests.helpers import token_for

@@ -8,12 +8,12 @@ import secrets
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from app.geo import hooks
-from app.geo.coords import EARTH_RADIUS_M
+from app.adapters.discovery.coords import EARTH_RADIUS_M
+from app.infra.redis import get_redis
 from app.models.merchants import Merchant, MerchantStatus
 from app.models.orders import Order, OrderStatus
 from app.models.users import Role, User
-from app.redis import get_redis
+from app.services import discovery as hooks
 
 CENTRE = (31.2304, 121.4737)  # People's Square, Shanghai (GCJ-02)
 

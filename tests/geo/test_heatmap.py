@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import h3
 import pytest
 
-from app.geo import heatmap as hm
-from app.geo.coords import convert
-from app.jobs.cmd_geo import reconcile_orders
+from app.adapters.discovery import heatmap as hm
+from app.adapters.discovery.coords import convert
+from app.commands.geo import reconcile_orders
 from app.models.geo import GeoOrderFact, HeatCell
 from app.models.orders import Order
 from tests.geo.factories import CENTRE, merchant, offset, paid_order, refund, user
@@ -59,7 +59,7 @@ async def test_refunds_take_back_and_repeated_hooks_count_once():
     a = await merchant(at=CENTRE)
     o1 = await paid_order(a, c, 10_000, T0 + timedelta(hours=1))
     o2 = await paid_order(a, c, 3_000, T0 + timedelta(hours=1))
-    from app.geo import hooks
+    from app.services import discovery as hooks
 
     await hooks.order_paid(o1)  # a retry: nothing more
     await hooks.order_paid(
@@ -91,7 +91,7 @@ async def test_rebuild_reconciles_orders_the_hooks_missed():
 async def test_concurrent_hooks_of_one_order_count_it_once():
     import asyncio
 
-    from app.geo import hooks
+    from app.services import discovery as hooks
 
     c = await user()
     a = await merchant(at=CENTRE)
@@ -107,7 +107,7 @@ async def test_concurrent_hooks_of_one_order_count_it_once():
 
 
 async def test_a_payment_through_mark_paid_reaches_map_heat_and_week_counter():
-    from app.geo import index
+    from app.adapters.discovery import index
     from app.models.geo import MerchantTaskCounter
     from tests import factories as f
 
@@ -120,7 +120,7 @@ async def test_a_payment_through_mark_paid_reaches_map_heat_and_week_counter():
     assert (h.total_orders, h.total_amount_fen) == (1, 1_234)
     counter = await MerchantTaskCounter.get(merchant_id=m.id, metric="orders_served_week")
     assert counter.value == 1
-    from app.redis import get_redis
+    from app.infra.redis import get_redis
 
     assert float(await get_redis().hget(index.K_HEAT, str(m.id)) or 0) > 0
 
@@ -128,9 +128,9 @@ async def test_a_payment_through_mark_paid_reaches_map_heat_and_week_counter():
 async def test_heat_is_measured_from_the_current_epoch_even_after_it_moved():
     import math
 
-    from app.geo import index
-    from app.geo.ranking import heat_weight
-    from app.redis import get_redis
+    from app.adapters.discovery import index
+    from app.adapters.discovery.ranking import heat_weight
+    from app.infra.redis import get_redis
 
     r = get_redis()
     paid = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)

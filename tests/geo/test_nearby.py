@@ -6,13 +6,14 @@ import math
 import time
 from datetime import UTC, datetime, timedelta
 
+from app.adapters.discovery import index
+from app.adapters.discovery.coords import convert
+from app.adapters.discovery.nearby import nearby
+from app.adapters.discovery.ranking import WEIGHTS
 from app.domain.policy import get_policy
-from app.geo import hooks, index
-from app.geo.coords import convert
-from app.geo.nearby import nearby
-from app.geo.ranking import WEIGHTS
+from app.infra.redis import get_redis
 from app.models.merchants import MerchantStatus
-from app.redis import get_redis
+from app.services import discovery as hooks
 from tests.geo.factories import CENTRE, merchant, offset, paid_order, user
 
 
@@ -169,7 +170,7 @@ async def test_rebuild_restores_a_lost_index():
 
 
 async def test_the_one_script_and_the_pipeline_read_the_same(monkeypatch):
-    from app.geo import nearby as nearby_module
+    from app.adapters.discovery import nearby as nearby_module
 
     ms = [await merchant(at=offset(*CENTRE, north_m=150 * i)) for i in range(1, 5)]
     now = time.time()

@@ -1,12 +1,12 @@
-"""The nearby script's own Redis calls (app.redis.run_script) on a real server: a server
+"""The nearby script's own Redis calls (app.infra.redis.run_script) on a real server: a server
 that lost its scripts, or closed the connection, is met without an error."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.geo.nearby import nearby
-from app.redis import LEAN_NAME, get_redis
+from app.adapters.discovery.nearby import nearby
+from app.infra.redis import LEAN_NAME, get_redis
 from tests.geo.factories import CENTRE, merchant, offset
 
 pytestmark = pytest.mark.redis

@@ -7,15 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.adapters.discovery.nearby import nearby
+from app.domain import traffic
 from app.domain.ledger import acct, balance_of
 from app.domain.policy import get_policy
-from app.errors import DomainError
-from app.geo import hooks, traffic
-from app.geo.nearby import nearby
+from app.infra.errors import DomainError
 from app.models.geo import ExposureBoost, TaskReward
 from app.models.ledger import Asset, LedgerEntry
 from app.models.merchants import MerchantStatus
 from app.models.users import Role
+from app.services import discovery as hooks
 from tests.geo.factories import CENTRE, merchant, offset, paid_order, user
 
 

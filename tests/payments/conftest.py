@@ -9,8 +9,8 @@ import sys
 import httpx
 import pytest
 
-from app.payments import crypto, registry
-from app.payments.wechatpay import WeChatPay, WeChatPayConfig
+from app.adapters.payments import crypto, registry
+from app.adapters.payments.wechatpay import WeChatPay, WeChatPayConfig
 from tests.fakes.wechatpay import WeChatPayFake, new_key
 
 SP_MCHID = "1900000100"
@@ -129,7 +129,7 @@ class AlipayKit:
         )
 
     def adapter(self, **over):
-        from app.payments.alipay import Alipay, AlipayConfig
+        from app.adapters.payments.alipay import Alipay, AlipayConfig
 
         kw = dict(
             app_id=ALIPAY_APP_ID,
@@ -167,7 +167,7 @@ class AllinpayKit:
         )
 
     def adapter(self, **over):
-        from app.payments.aggregators import Allinpay, AllinpayConfig
+        from app.adapters.payments.aggregators import Allinpay, AllinpayConfig
 
         kw = dict(
             appid=ALLIN_APPID,
@@ -192,7 +192,7 @@ class JoinpayKit:
         self.fake = JoinpayFake(merchant_no=JOIN_MCH, key=self.key)
 
     def adapter(self, **over):
-        from app.payments.aggregators import Joinpay, JoinpayConfig
+        from app.adapters.payments.aggregators import Joinpay, JoinpayConfig
 
         kw = dict(merchant_no=JOIN_MCH, key=self.key, platform_alt_mch_no=JOIN_PLATFORM_ALT)
         kw.update(over)
@@ -216,7 +216,7 @@ def joinpay() -> JoinpayKit:
 @pytest.fixture
 async def app_client(db):
     """The app under test, with the sandbox provider notifying it in-process."""
-    from app.main import create_app
+    from app.api.http import create_app
     from tests.fakes.sandbox import delivering_to
 
     app = create_app(manage_db=False)

@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from app.payments.base import (
+from app.adapters.payments.base import (
     ChannelError,
     NotificationRejected,
     PayRequest,

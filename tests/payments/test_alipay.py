@@ -8,9 +8,9 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from app.payments import crypto
-from app.payments.alipay import sign_content
-from app.payments.base import (
+from app.adapters.payments import crypto
+from app.adapters.payments.alipay import sign_content
+from app.adapters.payments.base import (
     ChannelError,
     ClientKind,
     NotificationRejected,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from strawberry.relay import GlobalID
 
+from app.adapters.payments import registry
 from app.models.orders import Order, OrderStatus
 from app.models.payments import ChannelRefund, MerchantChannel, Payment, RefundStatus
 from app.models.users import Role
-from app.payments import registry
 from tests.factories import make_merchant, make_user
 from tests.helpers import gql, token_for
 from tests.payments.conftest import SUB_MCHID, verify_with

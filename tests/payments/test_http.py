@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from app.payments.base import ChannelError, PaymentErrorCode
-from app.payments.http import ChannelHttp
+from app.adapters.payments.base import ChannelError, PaymentErrorCode
+from app.adapters.payments.http import ChannelHttp
 from tests.fakes.server import serve
 
 

@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain import orders
-from app.models.ledger import LedgerEntry
-from app.models.orders import Order
-from app.models.payments import ChannelRefund, Payment, RefundStatus, SplitStatus
-from app.payments import identifiers, refunds
-from app.payments.base import (
+from app.adapters.payments import identifiers
+from app.adapters.payments.base import (
     ChannelError,
     ClientKind,
     PayRequest,
@@ -21,6 +17,11 @@ from app.payments.base import (
     SplitRequest,
     SplitReturnRequest,
 )
+from app.domain import orders
+from app.models.ledger import LedgerEntry
+from app.models.orders import Order
+from app.models.payments import ChannelRefund, Payment, RefundStatus, SplitStatus
+from app.services import refunds
 from tests.payments.conftest import SUB_MCHID, shop_order
 
 BAD = ["退款1", "R 1", "R#1", "R/1", "R%7C1", ""]
@@ -85,6 +86,23 @@ async def test_aggregator_numbers(request, kit, limit):
         await _refused(adapter.create_payment(pay(bad)), "out_trade_no", [])
         await _refused(adapter.refund(refund(bad)), "out_refund_no", [])
     assert k.fake.trades == {} and k.fake.refunds == {}
+
+
+@pytest.mark.parametrize(("kit", "limit"), [("allinpay", 32), ("joinpay", 30)])
+async def test_aggregator_fakes_refuse_what_their_providers_refuse(
+    request, monkeypatch, kit, limit
+):
+    """Were the adapter's table to drift (here: widened on purpose), the fake would refuse
+    the number as the provider does, and no trade would be made."""
+    k = request.getfixturevalue(kit)
+    wide = identifiers.IdRule(r"0-9A-Za-z_\-#/ ", 1, 200)
+    monkeypatch.setitem(identifiers.RULES[kit], "out_trade_no", wide)
+    for bad in ["R#1", "R 1", "M" * (limit + 1)]:
+        with pytest.raises(ChannelError):
+            await k.adapter().create_payment(pay(bad))
+    assert k.fake.trades == {}
+    await k.adapter().create_payment(pay("M" * limit))  # at the limit: taken
+    assert list(k.fake.trades) == ["M" * limit]
 
 
 @pytest.mark.parametrize("channel", ["wechatpay", "alipay", "allinpay", "joinpay", "sandbox"])

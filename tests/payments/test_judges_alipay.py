@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from alipay import AliPay
 
-from app.payments.base import ClientKind, NotificationRejected, PayRequest, SplitPlan
+from app.adapters.payments.base import ClientKind, NotificationRejected, PayRequest, SplitPlan
 from tests.fakes.server import serve
 from tests.fakes.wechatpay import pem_private, pem_public
 from tests.payments.conftest import ALIPAY_APP_ID, AlipayKit

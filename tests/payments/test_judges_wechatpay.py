@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from wechatpayv3 import WeChatPay as SdkWeChatPay
 from wechatpayv3 import WeChatPayType
 
-from app.payments.base import (
+from app.adapters.payments.base import (
     ChannelError,
     ClientKind,
     NotificationRejected,

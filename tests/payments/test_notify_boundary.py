@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from app.adapters.payments import registry
 from app.models.payments import PaymentNotification
-from app.payments import registry
 from tests.fakes.wechatpay import new_key
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from app.payments import registry
-from app.payments.base import ClientKind, PayRequest, SplitPlan
+from app.adapters.payments import registry
+from app.adapters.payments.base import ClientKind, PayRequest, SplitPlan
 from tests.fakes.server import serve
 from tests.fakes.wechatpay import pem_private, pem_public
 from tests.payments.conftest import SP_APPID, SP_MCHID, SUB_MCHID, WeChatKit

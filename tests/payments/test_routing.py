@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from strawberry.relay import GlobalID
 
+from app.adapters.payments import registry
 from app.domain import orders
-from app.errors import DomainError
+from app.infra.errors import DomainError
 from app.models.orders import Order, OrderStatus
 from app.models.payments import ChannelState, MerchantChannel, Payment
 from app.models.users import Role
-from app.payments import registry
-from app.payments.routing import choose_channel
+from app.services.routing import choose_channel
 from tests.factories import make_merchant, make_user
 from tests.helpers import gql, token_for
 from tests.payments.conftest import SUB_MCHID

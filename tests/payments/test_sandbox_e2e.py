@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.dev.sandbox_provider import signed_notification
 from app.domain import orders
 from app.models.ledger import LedgerEntry
 from app.models.orders import Order, OrderStatus
@@ -17,8 +18,7 @@ from app.models.payments import (
     RefundStatus,
     SplitStatus,
 )
-from app.payments import refunds
-from app.payments.sandbox_provider import signed_notification
+from app.services import refunds
 from tests.factories import make_merchant, make_user
 from tests.fakes.sandbox import pay
 
@@ -117,7 +117,7 @@ async def test_partial_refunds_through_the_sandbox_up_to_the_total(app_client):
 async def test_concurrent_deliveries_apply_once(app_client):
     import asyncio
 
-    from app.payments import sandbox_provider
+    from app.dev import sandbox_provider
 
     # given a sandbox order, paid at the provider (its notification not yet out)
     order = await _order()

@@ -9,12 +9,12 @@ import logging
 import pytest
 from pydantic import SecretStr
 
+from app.adapters.payments import registry
 from app.domain import orders
-from app.errors import DomainError
-from app.jobs.reconcile import reconcile_payments
+from app.infra.errors import DomainError
 from app.models.orders import Order, OrderStatus
 from app.models.payments import MerchantChannel, Payment, PaymentNotification, SplitStatus
-from app.payments import registry
+from app.services.reconcile import reconcile_payments
 from tests.factories import make_merchant, make_user
 from tests.fakes.wechatpay import new_key, pem_private
 from tests.payments.conftest import SUB_MCHID

@@ -11,14 +11,14 @@ import asyncio
 
 import pytest
 
+from app.adapters.payments import registry
+from app.adapters.payments.base import ChannelError, SplitRequest
 from app.domain import orders
 from app.domain.ledger import acct, balance_of
 from app.domain.ledger.verify import verify_ledger
 from app.models.ledger import Account, Asset, LedgerEntry
 from app.models.payments import MerchantChannel, Payment, SplitStatus
-from app.payments import registry
-from app.payments.base import ChannelError, SplitRequest
-from app.payments.service import run_split
+from app.services.payments import run_split
 from tests.factories import give_vouchers, make_merchant, make_user
 from tests.fakes.server import serve
 from tests.payments.conftest import SUB_MCHID

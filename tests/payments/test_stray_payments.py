@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 
+from app.adapters.payments.money import now_shanghai
 from app.domain import orders
-from app.errors import DomainError
-from app.jobs.reconcile import reconcile_payments
+from app.infra.errors import DomainError
 from app.models.ledger import LedgerEntry
 from app.models.orders import Order, OrderStatus
 from app.models.payments import (
@@ -22,7 +22,7 @@ from app.models.payments import (
     PaymentStatus,
     RefundStatus,
 )
-from app.payments.money import now_shanghai
+from app.services.reconcile import reconcile_payments
 from tests.payments.conftest import shop_order
 
 NOTIFY = "/pay/notify/wechatpay"
@@ -80,7 +80,7 @@ async def test_a_payment_landing_on_a_closed_order_is_refunded_whole_once(app_cl
     assert (await ChannelRefund.get(id=cr.id)).status == RefundStatus.SUCCESS
     # a stray payment cannot be started again
     with pytest.raises(DomainError) as err:
-        from app.payments.service import start_payment
+        from app.services.payments import start_payment
 
         await start_payment(await Order.get(id=order.id))
     assert err.value.code == "INVALID_STATE"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from app.payments.base import (
+from app.adapters.payments.base import (
     ChannelError,
     ClientKind,
     NotificationRejected,

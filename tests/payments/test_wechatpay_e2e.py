@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from app.adapters.payments import registry
+from app.adapters.payments.money import now_shanghai
 from app.domain import orders
-from app.errors import DomainError
-from app.jobs.reconcile import reconcile_payments
+from app.infra.errors import DomainError
 from app.models.ledger import LedgerEntry
 from app.models.orders import Order, OrderStatus
 from app.models.payments import (
@@ -21,8 +22,8 @@ from app.models.payments import (
     RefundStatus,
     SplitStatus,
 )
-from app.payments import refunds, registry
-from app.payments.money import now_shanghai
+from app.services import refunds
+from app.services.reconcile import reconcile_payments
 from tests.payments.conftest import SP_MCHID, SUB_MCHID, shop_order
 
 NOTIFY = "/pay/notify/wechatpay"

@@ -15,9 +15,9 @@ from tortoise.transactions import in_transaction
 
 from app.domain.ledger.accounts import AccountName
 from app.domain.ledger.durable import wait_durable
-from app.errors import DomainError, error_codes
+from app.infra.errors import DomainError, error_codes
+from app.infra.sql import fetch, is_pg, run
 from app.models.ledger import Account, Asset, LedgerEntry, LedgerHead
-from app.sql import fetch, is_pg, run
 
 LedgerErrorCode = error_codes("LedgerErrorCode", "OVERDRAFT", "UNBALANCED")
 

@@ -17,7 +17,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.sql import fetch
+from app.infra.sql import fetch
 
 
 @dataclass

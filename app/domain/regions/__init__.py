@@ -18,9 +18,9 @@ from typing import Any
 
 from tortoise import connections
 
-from app import inputs
-from app.errors import DomainError
-from app.sql import fetch, portable
+from app.infra import inputs
+from app.infra.errors import DomainError
+from app.infra.sql import fetch, portable
 
 DATA = Path(__file__).parent / "data"
 

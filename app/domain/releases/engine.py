@@ -39,9 +39,9 @@ from app.domain.ledger import acct
 from app.domain.ledger.bulk import dialect_of, execute, fetch, post_bulk
 from app.domain.policy import BPS, Policy, get_policy
 from app.domain.releases import rules
-from app.errors import DomainError, error_codes
+from app.infra.errors import DomainError, error_codes
+from app.infra.redis import get_redis
 from app.models.releases import Pool, Release, ReleaseStatus
-from app.redis import get_redis
 
 ReleaseErrorCode = error_codes("ReleaseErrorCode", "LOCKED", "UNKNOWN_POOL")
 

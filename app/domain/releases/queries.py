@@ -16,7 +16,7 @@ from app.domain.releases.engine import (
     pool_size,
     today,
 )
-from app.errors import DomainError, NotFound
+from app.infra.errors import DomainError, NotFound
 from app.models.orders import PointLot
 from app.models.releases import Release
 

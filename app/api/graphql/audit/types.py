@@ -6,8 +6,8 @@ from datetime import datetime
 
 import strawberry
 
+from app.api.graphql.core.ids import encode_id
 from app.models.audit import AuditEntry
-from app.schema.ids import encode_id
 
 # Targets that are Nodes of this API are shown by their Global ID; others (a payment
 # channel) by their own name.

@@ -1,0 +1,1 @@
+"""What speaks to the outside or keeps a read model: payment channels, discovery."""

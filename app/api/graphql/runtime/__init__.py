@@ -1,0 +1,1 @@
+"""Every use of Strawberry's and graphql-core's internals, in one place."""

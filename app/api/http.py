@@ -1,0 +1,295 @@
+"""ASGI app: Starlette routes and lifespan (database, Redis)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from cross_web import HTTPException
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
+
+from app.adapters.payments import registry as payment_channels
+from app.api.graphql.core.context import Context, build_context
+from app.api.graphql.schema import schema
+from app.infra.config import Settings, get_settings
+from app.infra.db import close_db, init_db
+from app.infra.errors import RateLimited
+from app.infra.i18n import language_of, translate
+from app.infra.logging import setup_logging
+from app.infra.redis import close_redis, get_redis
+
+log = logging.getLogger(__name__)
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    """Strawberry's ASGI view, with a shorter way through it for the common request.
+
+    A POST of a JSON object (`query`, `variables`, `operationName`, `extensions`) asking
+    for no streamed reply is executed here with the same steps as Strawberry's view
+    (`execute_single`: the same schema, extensions, operation-type rules and HTTP 400s;
+    `process_result`; `create_response`'s status and headers), without the view's
+    general set-up (a sub-response object, request adapters, content-type and IDE
+    checks made for every kind of request). Anything else, including a body that is
+    not such an object, takes the view's own path with the body already read, so its
+    answers (400s, batches, uploads, GET, GraphiQL) stay Strawberry's."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            if scope["method"] == "POST" and await self._fast_post(request, send):
+                return
+            response = await self.run(request)
+        except HTTPException as e:
+            # the view's refusals (a body that is no GraphQL request, an unsupported
+            # content type, ...) as JSON with a code, like every other answer
+            code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(e.status_code, "BAD_REQUEST")
+            response = error_response(e.status_code, code, e.reason, scope)
+        except BodyRefused as e:
+            response = e.response
+        except RateLimited as e:  # the request's budget (app/api/graphql/core/context.py)
+            response = rate_limited_response(e)
+        await response(scope, receive, send)
+
+    async def _fast_post(self, request: Request, send: Send) -> bool:
+        """Answer the request and return True, or False for the view's own path."""
+        headers = request.headers
+        content_type = headers.get("content-type", "")
+        if content_type != "application/json":  # (the usual header needs no parsing)
+            content_type, _ = parse_content_type(content_type)
+        if content_type != "application/json" or self._get_stream_transport_from_headers(headers):
+            return False
+        try:
+            data = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            raise BodyRefused(
+                error_response(
+                    400, "BODY_NOT_JSON", "the request body is not valid JSON", request.scope
+                )
+            ) from None
+        if type(data) is not dict:
+            # (a list would be a batch, which this API does not take)
+            raise BodyRefused(
+                error_response(
+                    400, "BODY_NOT_OBJECT", "the request body must be a JSON object", request.scope
+                )
+            )
+        query, variables = data.get("query"), data.get("variables")
+        operation_name, extensions = data.get("operationName"), data.get("extensions")
+        if not (
+            type(query) is str
+            and (variables is None or type(variables) is dict)
+            and (extensions is None or type(extensions) is dict)
+            and (operation_name is None or type(operation_name) is str)
+        ):
+            return False
+        context = await self.get_context(request, None)
+        result = await self.execute_single(
+            request=request,
+            request_adapter=self.request_adapter_class(request),
+            sub_response=None,  # type: ignore[arg-type]  # (execute_single never reads it)
+            context=context,
+            root_value=None,
+            request_data=GraphQLRequestData(
+                query=query,
+                variables=variables,
+                operation_name=operation_name,
+                extensions=extensions,
+                protocol="http",
+            ),
+        )
+        response_data = await self.process_result(request, result)
+        if result.errors:
+            self._handle_errors(result.errors, response_data)
+        payload = self.encode_json(response_data)
+        if isinstance(payload, str):
+            payload = payload.encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"content-type", b"application/json"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+        return True
+
+    async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
+        return await build_context(request)
+
+    def encode_json(self, data: object) -> str | bytes:
+        """orjson (several times faster than json.dumps on a page of results); what it
+        cannot encode (an integer beyond 64 bits) goes to the standard encoder. Text,
+        as Strawberry's own encoder returns (a WebSocket would send bytes as binary)."""
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError:
+            return super().encode_json(data)
+
+
+class BodyRefused(Exception):
+    """A request body answered with an error before it reaches GraphQL."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def error_response(status: int, code: str, message: str, scope: Scope) -> JSONResponse:
+    """A refusal outside GraphQL execution, shaped as GraphQL errors are, its message
+    in the request's language."""
+    language = language_of(Headers(scope=scope).get("accept-language"))
+    return JSONResponse(
+        {"errors": [{"message": translate(message, language), "extensions": {"code": code}}]},
+        status_code=status,
+    )
+
+
+class BodySizeLimit:
+    """Refuse request bodies above the limit, however they are sent.
+
+    A declared Content-Length above the limit is refused before anything is read; a
+    body without one (chunked) is read here up to the limit and refused once it passes
+    it, before the app sees any of it. The app then gets the body whole, in one
+    message: no route can start answering a body that turns out too large."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        message = await receive()
+        if message["type"] != "http.request":  # the client left
+            return
+        if message.get("more_body"):
+            chunks = [message.get("body", b"")]
+            seen = len(chunks[0])
+            while message.get("more_body"):
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                chunks.append(message.get("body", b""))
+                seen += len(chunks[-1])
+                if seen > self.max_bytes:
+                    await self._too_large(scope, receive, send)
+                    return
+            message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        elif len(message.get("body", b"")) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        whole: Message | None = message
+
+        async def replay() -> Message:
+            nonlocal whole
+            if whole is not None:
+                first, whole = whole, None
+                return first
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            413, "BODY_TOO_LARGE", f"request body exceeds {self.max_bytes} bytes", scope
+        )
+        await response(scope, receive, send)
+
+
+def rate_limited_response(e: RateLimited) -> Response:
+    """A request refused before execution: HTTP 429, Retry-After, and the error in
+    GraphQL's shape with its code and the seconds to wait."""
+    return JSONResponse(
+        {
+            "data": None,
+            "errors": [
+                {
+                    "message": e.message,
+                    "extensions": {"code": e.code, "retryAfter": e.retry_after},
+                }
+            ],
+        },
+        status_code=429,
+        headers={"Retry-After": str(e.retry_after)},
+    )
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def readyz(request: Request) -> Response:
+    from tortoise import connections
+
+    checks: dict[str, str] = {}
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - a readiness probe reports, never raises
+        checks["database"] = f"down: {type(exc).__name__}"
+    try:
+        await get_redis().ping()
+        checks["redis"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["redis"] = f"down: {type(exc).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"ready": ok, **checks}, status_code=200 if ok else 503)
+
+
+def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> ASGIApp:
+    settings = settings or get_settings()
+    setup_logging(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_db:
+            await init_db(settings)
+        get_redis(settings)
+        try:
+            yield
+        finally:
+            await payment_channels.aclose()  # the providers' kept connections
+            if manage_db:
+                await close_db()
+                await close_redis()
+
+    graphql = GraphQLApp(schema, graphql_ide="graphiql" if settings.app_env == "dev" else None)
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+    ]
+    routes += extra_routes()
+    app = Starlette(routes=routes, lifespan=lifespan)
+    return BodySizeLimit(app, settings.max_body_bytes)
+
+
+def extra_routes() -> list[Route]:
+    """Routes that other domains add (payment notifications, sandbox pay page)."""
+    from app.api.notify import routes as payment_routes
+
+    return [*payment_routes()]
+
+
+app = create_app()

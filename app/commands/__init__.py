@@ -1,0 +1,1 @@
+"""Operator commands: each module registers its `python -m app.cli` commands."""

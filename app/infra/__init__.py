@@ -1,0 +1,1 @@
+"""Database, Redis, settings, logging and the shared error and input rules."""

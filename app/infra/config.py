@@ -1,0 +1,159 @@
+"""One settings object, read from the environment only."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    app_env: Literal["dev", "test", "prod"] = "dev"
+    database_url: str = "sqlite://data/dev.sqlite3"
+    # memory:// runs the same redis.asyncio code path against an in-process stand-in.
+    redis_url: str = "memory://"
+    policy: str = "zhongdian"
+
+    jwt_secret: str = DEFAULT_JWT_SECRET
+    jwt_issuer: str = "multistore"
+    jwt_access_ttl_s: int = 900
+    jwt_refresh_ttl_s: int = 30 * 24 * 3600
+    # -- principals: how long a subject's state (exists, active, role) may be served from
+    # Redis without a change bumping it; a change takes effect at once regardless.
+    session_state_ttl_s: int = 300
+
+    wechat_appid: str = "wx-demo-appid"
+    wechat_secret: str = "wx-demo-secret"
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_timeout_s: float = 5.0
+
+    # -- payments (SPEC §9). Keys are PEM text or a path to a PEM file; secrets are
+    # SecretStr so they never show in a repr or a log line.
+    payment_notify_base_url: str = ""  # defaults to public_base_url
+    payment_timeout_s: float = 5.0
+    payment_failure_threshold: int = 3  # failures within the window mark a channel down
+    payment_failure_window_s: int = 120
+    payment_markdown_s: int = 300  # an automatic mark-down lasts this long
+    payment_notify_window_s: int = 300  # notification timestamp window
+    payment_stale_minutes: int = 15  # reconciliation picks up payments older than this
+    payment_expire_minutes: int = 30  # the channel closes unpaid orders after this
+    payment_redis_prefix: str = "pay"
+    # -- split caps (SPEC §9): how long a cap a channel reported for a merchant is kept
+    split_cap_ttl_s: int = 3600
+
+    sandbox_enabled: bool = True
+    sandbox_key_seed: SecretStr = SecretStr("dev-only-sandbox-key-seed-0123456789")
+    sandbox_api_key: SecretStr = SecretStr("dev-only-sandbox-api-key")
+
+    wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
+    wechatpay_sp_mchid: str = ""
+    wechatpay_sp_appid: str = ""  # the mini-program appid (defaults to wechat_appid)
+    wechatpay_app_appid: str = ""  # the native app's appid, for APP pay
+    wechatpay_serial_no: str = ""  # serial of the merchant API certificate
+    wechatpay_private_key: SecretStr = SecretStr("")
+    wechatpay_apiv3_key: SecretStr = SecretStr("")
+    wechatpay_public_key_id: str = ""  # PUB_KEY_ID_... (public-key mode)
+    wechatpay_public_key: str = ""
+
+    alipay_api_base: str = "https://openapi.alipay.com/gateway.do"
+    alipay_app_id: str = ""
+    alipay_private_key: SecretStr = SecretStr("")
+    alipay_public_key: str = ""
+    alipay_platform_user_id: str = ""  # royalty receiver (the platform's 2088... id)
+
+    allinpay_api_base: str = "https://vsp.allinpay.com/apiweb"
+    allinpay_appid: str = ""
+    allinpay_orgid: str = ""
+    allinpay_private_key: SecretStr = SecretStr("")
+    allinpay_public_key: str = ""
+    allinpay_platform_cusid: str = ""
+
+    joinpay_api_base: str = "https://www.joinpay.com"
+    joinpay_merchant_no: str = ""
+    joinpay_key: SecretStr = SecretStr("")
+    joinpay_platform_alt_mch_no: str = ""
+    # -- payment channels as the providers check them (issue 18)
+    # The service provider's full registered name (商户全称): WeChat requires it, encrypted,
+    # when the platform is added as a profit-sharing receiver of a sub-merchant.
+    wechatpay_sp_name: str = ""
+    # Download new platform certificates when the newest one expires within this time.
+    wechatpay_cert_renew_before_s: int = 7 * 24 * 3600
+
+    sms_code_ttl_s: int = 300
+    sms_max_attempts: int = 5
+    sms_resend_interval_s: int = 60
+
+    # -- budgets per client (issue 14). Fixed windows counted in Redis (app/infra/limits.py);
+    # a limit of 0 turns that budget off. Anonymous calls count per IP, signed-in calls
+    # per subject; the login budgets count failed attempts only.
+    rate_limits_enabled: bool = True
+    # proxies (addresses or CIDRs) whose X-Forwarded-For is believed; none by default
+    trusted_proxies: list[str] = Field(default_factory=list)
+    rate_anonymous_per_ip: int = 600
+    rate_anonymous_window_s: int = 60
+    rate_signed_in_per_subject: int = 600
+    rate_signed_in_window_s: int = 60
+    rate_sms_send_per_phone: int = 5
+    rate_sms_send_per_ip: int = 30
+    rate_sms_send_window_s: int = 3600
+    rate_sms_login_failures_per_phone: int = 10
+    rate_sms_login_failures_per_ip: int = 50
+    rate_sms_login_window_s: int = 3600
+    rate_pos_login_failures_per_serial: int = 10
+    rate_pos_login_failures_per_ip: int = 50
+    rate_pos_login_window_s: int = 900
+    rate_notify_per_ip: int = 600
+    rate_notify_window_s: int = 60
+    # rejected (unverified) notification bodies stored per channel per window; beyond
+    # that a rejection is answered and logged, its body not kept
+    notify_unverified_stored_per_channel: int = 200
+    notify_unverified_window_s: int = 3600
+    # scroll snapshots of `nearbyMerchants` kept per signed-in client (the newest)
+    nearby_snapshots_per_client: int = 5
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return value
+
+    max_body_bytes: int = 64 * 1024
+    max_query_depth: int = 10
+    max_tokens: int = 2000
+    # -- boundary: what one document may cost (app/api/graphql/core/cost.py: each field 1, a page
+    # argument multiplies what it contains), what a date range may span
+    max_query_cost: int = 10_000
+    max_date_range_days: int = 366
+
+    public_base_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+
+    extra_cors: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _prod_is_safe(self) -> Settings:
+        if self.app_env == "prod":
+            if self.jwt_secret == DEFAULT_JWT_SECRET or len(self.jwt_secret) < 32:
+                raise ValueError("JWT_SECRET must be set to a strong secret in prod")
+            if self.redis_url.startswith("memory://"):
+                raise ValueError("REDIS_URL must point at a real Redis in prod")
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("DATABASE_URL must point at PostgreSQL in prod")
+        return self
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://", "asyncpg://"))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,1 +1,0 @@
-"""Thin resolvers: auth check, call domain, map result."""

@@ -1,1 +1,0 @@
-"""Strawberry types, inputs and errors per domain; `app.schema.root` merges them."""

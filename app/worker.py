@@ -1,0 +1,98 @@
+"""The arq worker: settles due orders, evaluates both pools and reconciles payments
+that no notification settled, on a schedule.
+
+    arq app.worker.WorkerSettings
+
+Every evaluation is safe to repeat: a release already done is not redone, an
+interrupted one resumes, and a Redis lock keeps two workers off the same pool.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from arq import cron
+from arq.connections import RedisSettings
+
+from app.infra.config import get_settings
+
+log = logging.getLogger(__name__)
+
+
+async def evaluate_pools(ctx: dict[str, Any] | None = None) -> dict[str, str]:
+    """Evaluate both pools once (today, Asia/Shanghai). Returns each pool's outcome."""
+    from app.domain.releases import POOLS, evaluate_pool
+    from app.infra.errors import DomainError
+
+    outcomes: dict[str, str] = {}
+    for pool in POOLS:
+        try:
+            ev = await evaluate_pool(pool)
+        except DomainError as exc:  # e.g. LOCKED: another worker has it
+            outcomes[pool] = exc.code
+            continue
+        outcomes[pool] = ev.note
+        if ev.release is not None:
+            log.info(
+                "release %s of the %s pool: %s, paid %s fen, scale %s",
+                ev.release.release_no,
+                pool,
+                ev.release.status,
+                ev.release.paid_fen,
+                ev.release.scale_factor,
+            )
+    return outcomes
+
+
+async def settle(ctx: dict[str, Any] | None = None) -> int:
+    from app.services.settlement import activate_due_lots
+
+    return await activate_due_lots(ctx)
+
+
+async def reconcile(ctx: dict[str, Any] | None = None) -> dict[str, int]:
+    from app.services.reconcile import reconcile as run
+
+    return await run(ctx)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    from app.infra.db import init_db
+    from app.infra.logging import setup_logging
+
+    setup_logging(get_settings())  # arq's handlers too: no tracebacks, no secrets
+    await init_db()
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    from app.infra.db import close_db
+    from app.infra.redis import close_redis
+
+    await close_db()
+    await close_redis()
+
+
+def _redis_settings() -> RedisSettings:
+    url = get_settings().redis_url
+    if url.startswith("memory://"):
+        return RedisSettings()
+    return RedisSettings.from_dsn(url)
+
+
+class WorkerSettings:
+    functions = [evaluate_pools, settle, reconcile]
+    # Settlement first (lots become active), then the pools, a few times a day: a
+    # release due today runs on the first evaluation of its day.
+    cron_jobs = [
+        cron(settle, minute={0, 30}, run_at_startup=True),
+        cron(evaluate_pools, hour={0, 6, 12, 18}, minute=5, run_at_startup=True),
+        # Payments still `paying` past the stale window are queried at their channel.
+        cron(reconcile, minute=set(range(2, 60, 5)), run_at_startup=True),
+    ]
+    on_startup = startup
+    on_shutdown = shutdown
+    redis_settings = _redis_settings()
+    timezone = ZoneInfo("Asia/Shanghai")
+    job_timeout = 3600  # a release of millions of lots takes minutes
