@@ -3,6 +3,7 @@ and why, in its own transaction, on a hash chain that `verify-ledger` checks."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,7 +15,7 @@ from app.api.graphql.core.ids import encode_id
 from app.api.graphql.core.permissions import Serves
 from app.api.graphql.schema import schema
 from app.commands.ledger import verify_audit, verify_chains
-from app.domain import audit, orders
+from app.domain import audit, orders, users
 from app.domain.audit import Actor
 from app.domain.principals import Kind
 from app.models.audit import AuditEntry, AuditHead
@@ -308,3 +309,16 @@ async def test_verify_ledger_checks_the_audit_trail_too(db, capsys):
     assert await verify_chains() == 1
     assert await verify_audit() == 1
     assert "audit trail BROKEN after 0 good entries" in capsys.readouterr().err
+
+
+@pytest.mark.postgres
+async def test_concurrent_changes_make_one_chain(db):
+    # the head row serialises appends: no two entries share a place, none is lost
+    admin = await make_user(Role.ADMIN)
+    people = [await make_user() for _ in range(12)]
+    await asyncio.gather(
+        *(users.freeze_user(p.id, by_user_id=admin.id, reason="sweep") for p in people)
+    )
+    assert [e.seq for e in await AuditEntry.all().order_by("seq")] == list(range(1, 13))
+    report = await audit.verify()
+    assert report.ok and report.entries == 12
