@@ -322,3 +322,18 @@ async def test_concurrent_changes_make_one_chain(db):
     assert [e.seq for e in await AuditEntry.all().order_by("seq")] == list(range(1, 13))
     report = await audit.verify()
     assert report.ok and report.entries == 12
+
+
+async def test_the_set_role_command_is_recorded_as_an_operator_change(db):
+    user = await make_user()
+    await users.set_role(user.id, Role.ADMIN, reason="new ops lead")
+    [e] = await AuditEntry.filter(action="set-role")
+    assert (e.actor_kind, e.actor_id, e.target_type, e.target_id) == (
+        "operator", None, "User", str(user.id)
+    )  # fmt: skip
+    assert (json.loads(e.before), json.loads(e.after), e.reason) == (
+        {"role": "consumer"}, {"role": "admin"}, "new ops lead"
+    )  # fmt: skip
+    # the same role again changes nothing and records nothing
+    await users.set_role(user.id, Role.ADMIN)
+    assert await AuditEntry.filter(action="set-role").count() == 1
