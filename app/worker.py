@@ -1,5 +1,6 @@
 """The arq worker: settles due orders, evaluates both pools and reconciles payments
-that no notification settled, on a schedule.
+that no notification settled, and moves store ratings with the platform mean, on a
+schedule.
 
     arq app.worker.WorkerSettings
 
@@ -17,6 +18,7 @@ from arq import cron
 from arq.connections import RedisSettings
 
 from app.infra.config import get_settings
+from app.services.reviews import refresh_ratings
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,11 @@ async def reconcile(ctx: dict[str, Any] | None = None) -> dict[str, int]:
     return await run(ctx)
 
 
+async def ratings(ctx: dict[str, Any] | None = None) -> int:
+    """Every store's rating follows the platform's mean review (SPEC §14.2)."""
+    return await refresh_ratings()
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     from app.infra.db import init_db
     from app.infra.logging import setup_logging
@@ -82,7 +89,7 @@ def _redis_settings() -> RedisSettings:
 
 
 class WorkerSettings:
-    functions = [evaluate_pools, settle, reconcile]
+    functions = [evaluate_pools, settle, reconcile, ratings]
     # Settlement first (lots become active), then the pools, a few times a day: a
     # release due today runs on the first evaluation of its day.
     cron_jobs = [
@@ -90,6 +97,7 @@ class WorkerSettings:
         cron(evaluate_pools, hour={0, 6, 12, 18}, minute=5, run_at_startup=True),
         # Payments still `paying` past the stale window are queried at their channel.
         cron(reconcile, minute=set(range(2, 60, 5)), run_at_startup=True),
+        cron(ratings, hour={4}, minute=15),
     ]
     on_startup = startup
     on_shutdown = shutdown

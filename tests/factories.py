@@ -19,7 +19,7 @@ CITY_CENTRE = (Decimal("31.2304"), Decimal("121.4737"))  # Shanghai, GCJ-02
 
 async def make_user(role: Role = Role.CONSUMER, **kw) -> User:
     n = next(_seq)
-    return await User.create(phone=f"1380{n:07d}", role=role, nickname=f"u{n}", **kw)
+    return await User.create(**{"phone": f"1380{n:07d}", "role": role, "nickname": f"u{n}", **kw})
 
 
 async def make_merchant(

@@ -1,5 +1,5 @@
 """Merchants: apply, approve, suspend, update, discount rate, staff, POS devices,
-scan-to-bind and invitations (SPEC §1, §3, §6)."""
+scan-to-bind (SPEC §1, §3, §6); invitations are app/domain/referrals.py."""
 
 from __future__ import annotations
 
@@ -38,8 +38,6 @@ MerchantErrorCode = error_codes(
     "INVALID_STATE",
     "ALREADY_BOUND",
     "QR_INVALID",
-    "INVITER_ALREADY_SET",
-    "INVITE_CYCLE",
 )
 
 
@@ -343,42 +341,6 @@ async def bind_by_qr(consumer_id: int, payload: str) -> ConsumerBinding:
         return await ConsumerBinding.create(consumer_id=consumer_id, merchant_id=merchant_id)
     except IntegrityError:
         return await ConsumerBinding.get(consumer_id=consumer_id)
-
-
-# ---------------------------------------------------------------- invitations (two levels)
-
-
-async def set_inviter(user_id: int, inviter_id: int) -> User:
-    """One inviter per account, set once; no self-invitation, no cycles (SPEC §6)."""
-    if inviter_id == user_id:
-        raise DomainError(MerchantErrorCode.INVITE_CYCLE, "you cannot invite yourself", "inviterId")
-    async with in_transaction() as conn:
-        user = await User.filter(id=user_id).select_for_update().using_db(conn).first()
-        if user is None:
-            raise NotFound("user", "inviterId")
-        if user.inviter_id is not None:
-            if user.inviter_id == inviter_id:
-                return user
-            raise DomainError(
-                MerchantErrorCode.INVITER_ALREADY_SET, "inviter is already set", "inviterId"
-            )
-        cursor: int | None = inviter_id
-        seen = 0
-        while cursor is not None:
-            if cursor == user_id:
-                raise DomainError(
-                    MerchantErrorCode.INVITE_CYCLE,
-                    "that would make an invitation cycle",
-                    "inviterId",
-                )
-            row = await User.filter(id=cursor).using_db(conn).values_list("inviter_id", flat=True)
-            if not row and seen == 0:
-                raise NotFound("inviter", "inviterId")
-            cursor = row[0] if row else None  # type: ignore[assignment]
-            seen += 1
-        user.inviter_id = inviter_id
-        await user.save(using_db=conn, update_fields=["inviter_id"])
-    return user
 
 
 async def _changed(merchant: Merchant) -> None:

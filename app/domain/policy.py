@@ -176,6 +176,23 @@ class TrafficPolicy(_Strict):
     boost_max_hours: Annotated[int, Field(ge=1)] = 72
 
 
+class MallPolicy(_Strict):
+    """The mall (SPEC §14.1): which asset its catalogue is priced in (None: no mall)."""
+
+    asset: Literal["GOLD_COINS", "SHOPPING_POINTS"] | None = None
+    max_quantity: Annotated[int, Field(ge=1, le=1000)] = 10  # items in one redemption
+
+
+class ReviewPolicy(_Strict):
+    """How a store's rating follows its reviews (SPEC §14.2): a Bayesian average, as if
+    every store had `prior_weight` reviews at the platform's mean besides its own, so a
+    store with few reviews sits near the mean. `prior_mean_x100` stands for the mean
+    while the platform has no reviews at all."""
+
+    prior_weight: Annotated[int, Field(ge=0, le=1000)] = 5
+    prior_mean_x100: Annotated[int, Field(ge=100, le=500)] = 450
+
+
 class SplitCapPolicy(_Strict):
     """What each channel lets the platform take from one payment by profit sharing, in
     bps of the cash paid (SPEC §9 "Split caps"). A channel that reports a merchant's own
@@ -203,6 +220,8 @@ class Policy(_Strict):
     release: ReleasePolicy
     traffic: TrafficPolicy = Field(default_factory=TrafficPolicy)
     split_caps: SplitCapPolicy = Field(default_factory=SplitCapPolicy)
+    mall: MallPolicy = Field(default_factory=MallPolicy)
+    reviews: ReviewPolicy = Field(default_factory=ReviewPolicy)
 
     @model_validator(mode="after")
     def _fits_in_discount(self) -> Policy:
@@ -215,6 +234,12 @@ class Policy(_Strict):
                 "settlement",
                 f"shares of D do not fit at the minimum discount {d_min} bps: platform fee "
                 f"+ invite rates + bind rate = {used / 100:.2f}% of D (max 100%)",
+            )
+        if self.mall.asset == "GOLD_COINS" and not self.order.coin_rate_bps:
+            raise _FieldError("mall", "a gold-coin mall needs order.coin_rate_bps above 0")
+        if self.mall.asset == "SHOPPING_POINTS" and self.release.voucher_share_bps == BPS:
+            raise _FieldError(
+                "mall", "a shopping-points mall needs release.voucher_share_bps below 100%"
             )
         return self
 

@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     max_date_range_days: int = 366
 
     public_base_url: str = "http://127.0.0.1:8000"
+    # -- referrals (SPEC §6): an invite link is this followed by the code (the H5 page or
+    # the app's universal link that opens the sign-up with the code); empty: the API's
+    # own public_base_url + "/i/"
+    invite_link_base: str = ""
     log_level: str = "INFO"
 
     extra_cors: list[str] = Field(default_factory=list)

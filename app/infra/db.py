@@ -19,11 +19,14 @@ APPS: dict[str, list[str]] = {
         "app.models.merchants",
         "app.models.ledger",
         "app.models.orders",
+        "app.models.mall",
+        "app.models.reviews",
         "app.models.audit",
     ],
     "releases": ["app.models.releases"],
     "payments": ["app.models.payments"],
     "geo": ["app.models.geo"],
+    "referrals": ["app.models.referrals"],
 }
 
 

@@ -248,7 +248,6 @@ CATALOGUE: dict[str, str] = {
     "merchant not found": "商户不存在",
     "user not found": "用户不存在",
     "recruiter not found": "招商人不存在",
-    "inviter not found": "邀请人不存在",
     "not your store": "这不是您的门店",
     "not your merchant": "这不是您的商户",
     "not this store's device": "这不是本店的设备",
@@ -269,10 +268,18 @@ CATALOGUE: dict[str, str] = {
     "QR code signature is not valid": "二维码签名无效",
     "merchant is not open": "该商户暂未营业",
     "you cannot bind to your own store": "不能绑定自己的门店",
+    "amount must be above zero": "金额必须大于零",
+    # ---- invitations, referral trees, a store's customers (app/domain/referrals.py)
+    "this is not an invite code": "这不是邀请码",
+    "no one has this invite code": "邀请码不存在",
+    "no free invite code was found; try again": "暂时无法生成邀请码，请重试",
     "you cannot invite yourself": "不能邀请自己",
     "inviter is already set": "已设置邀请人，不能更改",
     "that would make an invitation cycle": "不能互相邀请形成循环",
-    "amount must be above zero": "金额必须大于零",
+    "an invitation is accepted before your first paid order only": (
+        "邀请须在您首笔订单支付之前接受"
+    ),
+    "depth is 1 or 2": "层级 depth 只能是 1 或 2",
     "idempotencyKey is required (1-64 chars)": "缺少幂等键 idempotencyKey（1–64 个字符）",
     "the store has fewer vouchers than that": "门店的消费券余额不足",
     # ---- orders and refunds (app/domain/orders.py)
@@ -424,6 +431,25 @@ CATALOGUE: dict[str, str] = {
     ),
     "GraphQL introspection has been disabled, but the requested query contained the field "
     "'{field}'.": "已关闭 GraphQL 内省查询，请求中不能包含字段 {field}",
+    # -- the mall and reviews (SPEC §14)
+    "this platform has no mall": "本平台未开设商城",
+    "mall item not found": "商城商品不存在",
+    "redemption not found": "兑换记录不存在",
+    "this item is not on sale": "该商品未在售",
+    "not enough of this item left": "该商品库存不足",
+    "not enough gold coins": "金币不足",
+    "not enough shopping points": "购物积分不足",
+    "stockChange must be within ±{max}": "库存变动 stockChange 须在 ±{max} 之内",
+    "the stock would leave 0..{max}: it changed meanwhile": (
+        "库存将超出 0..{max}：库存已被同时修改"
+    ),
+    "this idempotency key was used for another redemption": "该幂等键已用于另一笔兑换",
+    "this redemption was fulfilled already": "该兑换已发货完成",
+    "this redemption was voided already": "该兑换已作废",
+    "stars must be between 1 and 5": "评分 stars 须在 1 到 5 之间",
+    "only a paid order can be reviewed": "只有已支付的订单可以评价",
+    "an order can be reviewed once its refund window has passed": "订单过了退款期后才能评价",
+    "this order has been reviewed already": "该订单已评价过",
     # ---- regions, agents and the audit trail (app/domain/regions, agents.py, audit.py)
     "parent must be a 6-digit GB/T 2260 code": "上级地区代码须为 6 位 GB/T 2260 行政区划代码",
     "no region has this code": "没有此代码的行政区划",

@@ -43,6 +43,9 @@ class Merchant(Model):
         "core.User", related_name="recruited_merchants", null=True, on_delete=fields.SET_NULL
     )
     rating_x100 = fields.IntField(default=450)  # 4.50 stars
+    # what the rating follows (SPEC §14.2): the store's reviews and their stars
+    review_count = fields.IntField(default=0)
+    review_stars_sum = fields.BigIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from app.adapters.discovery import heatmap
+from app.adapters.discovery import heatmap, index
 from app.models.merchants import Merchant, MerchantStatus
 from app.models.orders import Order
 
@@ -49,13 +49,23 @@ async def order_refunded(order: Order, amount_fen: int) -> None:
 
 
 async def review_posted(merchant_id: int, review_key: str, at: datetime | None = None) -> None:
-    """Called after a consumer posts a review of a merchant (counted once per key)."""
+    """Called after a consumer posts a review of a merchant (counted once per key): its
+    rating moved, and its weekly reviews task counts the review."""
+    await rating_changed(merchant_id)
     try:
         from app.domain import traffic
 
         await traffic.review_posted(merchant_id, review_key, at)
     except Exception:  # noqa: BLE001
         log.exception("geo review_posted failed for merchant %s", merchant_id)
+
+
+async def rating_changed(merchant_id: int) -> None:
+    """Called after a merchant's rating changed (after commit): nearby ranks by it."""
+    try:
+        await index.sync_merchant(merchant_id)
+    except Exception:  # noqa: BLE001 - never undo the review
+        log.exception("geo rating_changed failed for merchant %s", merchant_id)
 
 
 async def _order_changed(order: Order, event: str) -> None:

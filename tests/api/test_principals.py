@@ -126,9 +126,9 @@ def _probes(victim: User, own_store: Merchant, order_id: int, lot_id: int) -> li
             {"m": store},
         ),
         Probe(
-            "setInviter",
-            "mutation($u: ID!) { setInviter(inviterId: $u) { __typename } }",
-            {"u": gid("User", victim.id + 1000)},
+            "acceptInvite",
+            "mutation($c: String!) { acceptInvite(code: $c) { __typename } }",
+            {"c": "ABCDEFGH"},
         ),
     ]
 

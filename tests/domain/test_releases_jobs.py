@@ -22,11 +22,11 @@ async def test_worker_job_evaluates_both_pools_and_skips_a_locked_one(db):
     assert (await evaluate_pools({}))["merchant"] == "not due"
 
 
-def test_worker_schedules_settlement_releases_and_reconciliation():
+def test_worker_schedules_settlement_releases_reconciliation_and_ratings():
     from app import worker
 
     scheduled = {job.coroutine for job in worker.WorkerSettings.cron_jobs}
-    assert scheduled == {worker.settle, worker.evaluate_pools, worker.reconcile}
+    assert scheduled == {worker.settle, worker.evaluate_pools, worker.reconcile, worker.ratings}
 
 
 async def test_worker_reconcile_job_runs_a_pass(db):

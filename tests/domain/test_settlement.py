@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from app.domain import merchants
 from app.domain.policy import load_policy
 from app.domain.settlement import (
     SettlementPlan,
@@ -13,8 +10,6 @@ from app.domain.settlement import (
     plan_settlement,
     share_of,
 )
-from app.infra.errors import DomainError
-from tests.factories import make_user
 
 
 def test_discount_rounds_half_up():
@@ -69,19 +64,3 @@ def test_pingchuan_points_on_amount_and_vouchers_earn_none():
     )
     assert plan.consumer_points == 6_000  # basis A, on the cash part only
     assert sum(p.fen for p in plan.parties) == 800
-
-
-async def test_inviter_rules(db):
-    a, b, c = await make_user(), await make_user(), await make_user()
-    with pytest.raises(DomainError) as e:
-        await merchants.set_inviter(a.id, a.id)
-    assert e.value.code == "INVITE_CYCLE"
-    await merchants.set_inviter(b.id, a.id)
-    await merchants.set_inviter(c.id, b.id)
-    with pytest.raises(DomainError) as e:
-        await merchants.set_inviter(a.id, c.id)  # a -> c -> b -> a
-    assert e.value.code == "INVITE_CYCLE"
-    with pytest.raises(DomainError) as e:
-        await merchants.set_inviter(c.id, a.id)
-    assert e.value.code == "INVITER_ALREADY_SET"
-    await merchants.set_inviter(c.id, b.id)  # the same again: fine, nothing changes

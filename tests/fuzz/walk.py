@@ -29,7 +29,6 @@ _ID_TYPES = {
     "orderId": "Order",
     "lotId": "PointLot",
     "userId": "User",
-    "inviterId": "User",
     "recruiterId": "User",
     "agentId": "Agent",
 }

@@ -25,11 +25,14 @@ from app.api.graphql.core.extensions import ErrorShaping
 from app.api.graphql.core.ids import InputID, resolve_node
 from app.api.graphql.core.scalars import SCALAR_MAP
 from app.api.graphql.discovery.resolvers import DiscoveryMutation, DiscoveryQuery
+from app.api.graphql.mall.resolvers import MallMutation, MallQuery
 from app.api.graphql.merchants.resolvers import MerchantMutation, MerchantQuery
 from app.api.graphql.orders.resolvers import OrderMutation, OrderQuery
 from app.api.graphql.payments.resolvers import PaymentMutation, PaymentQuery
+from app.api.graphql.referrals.resolvers import ReferralMutation, ReferralQuery
 from app.api.graphql.regions.resolvers import RegionQuery
 from app.api.graphql.releases.resolvers import ReleaseQuery
+from app.api.graphql.reviews.resolvers import ReviewMutation, ReviewQuery
 from app.api.graphql.runtime.execution import PlainCompletion
 from app.api.graphql.runtime.merging import merge_conflicts
 from app.api.graphql.users.resolvers import AuthMutation, AuthQuery
@@ -56,6 +59,9 @@ QUERIES: list[type] = [
     ReleaseQuery,
     PaymentQuery,
     AgentQuery,
+    MallQuery,
+    ReviewQuery,
+    ReferralQuery,
     RegionQuery,
     AuditQuery,
 ]
@@ -65,6 +71,9 @@ MUTATIONS: list[type] = [
     OrderMutation,
     DiscoveryMutation,
     PaymentMutation,
+    MallMutation,
+    ReviewMutation,
+    ReferralMutation,
     AgentMutation,
 ]
 

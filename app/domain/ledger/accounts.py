@@ -123,5 +123,14 @@ class acct:  # noqa: N801 - a namespace of constructors, read like `acct.consume
         """Vouchers set aside for an order that is not paid yet."""
         return AccountName(f"consumer:{user_id}:voucher:held", Asset.VOUCHER)
 
+    @staticmethod
+    def held(account: AccountName) -> AccountName:
+        """The same account, for value set aside for something not done yet (a mall
+        redemption awaiting the operator)."""
+        return AccountName(f"{account.name}:held", account.asset)
+
+    # CNY that backed shopping points spent in the mall: owed for the goods handed over.
+    MALL_PAYABLE = AccountName("mall:payable", Asset.CNY)
+
     # CNY of a paid order on its way to the parties (nets to zero inside each entry).
     ORDER_TRANSIT = AccountName("transit:orders", Asset.CNY)

@@ -24,8 +24,6 @@ from app.api.graphql.merchants.types import (
     BindQrResult,
     BindResult,
     BindSuccess,
-    InviterResult,
-    InviterSet,
     MerchantError,
     MerchantResult,
     MerchantSuccess,
@@ -265,9 +263,3 @@ class MerchantMutation:
             _uid(info), _mid(merchant_id), amount_fen, idempotency_key
         )
         return VouchersMoved(store_vouchers_left_fen=left)
-
-    @strawberry.mutation(permission_classes=[IsConsumer], description="Set who invited you, once.")
-    @on_error
-    async def set_inviter(self, info: Info, inviter_id: InputID) -> InviterResult:
-        await merchants.set_inviter(_uid(info), decode_id(inviter_id, "User", "inviterId"))
-        return InviterSet(inviter_id=strawberry.ID(str(inviter_id)))

@@ -46,7 +46,10 @@ class MerchantType(relay.Node):
     region_code: str
     discount_bps: int
     status: MerchantStatusEnum  # type: ignore[valid-type]
-    rating: float
+    rating: float = strawberry.field(
+        description="Stars (0-5) from the store's reviews, smoothed toward the platform mean."
+    )
+    review_count: int
     created_at: datetime
     _lat: strawberry.Private[Decimal]
     _lng: strawberry.Private[Decimal]
@@ -71,6 +74,7 @@ class MerchantType(relay.Node):
             discount_bps=m.discount_bps,
             status=m.status,
             rating=m.rating_x100 / 100,
+            review_count=m.review_count,
             created_at=m.created_at,
             _lat=m.lat,
             _lng=m.lng,
@@ -160,11 +164,6 @@ class VouchersMoved:
     store_vouchers_left_fen: int
 
 
-@strawberry.type
-class InviterSet:
-    inviter_id: strawberry.ID
-
-
 MerchantResult = Annotated[
     MerchantSuccess | MerchantError,  # type: ignore[valid-type]
     strawberry.union("MerchantResult"),
@@ -176,7 +175,6 @@ PosDeviceResult = Annotated[
 StaffResult = Annotated[StaffAdded | MerchantError, strawberry.union("StaffResult")]  # type: ignore[valid-type]
 BindResult = Annotated[BindSuccess | MerchantError, strawberry.union("BindResult")]  # type: ignore[valid-type]
 BindQrResult = Annotated[BindQr | MerchantError, strawberry.union("BindQrResult")]  # type: ignore[valid-type]
-InviterResult = Annotated[InviterSet | MerchantError, strawberry.union("InviterResult")]  # type: ignore[valid-type]
 VouchersMovedResult = Annotated[
     VouchersMoved | MerchantError,  # type: ignore[valid-type]
     strawberry.union("VouchersMovedResult"),

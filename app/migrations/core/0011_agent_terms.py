@@ -44,7 +44,7 @@ class AddPartialUnique(ops.AddConstraint):
 
 
 class Migration(migrations.Migration):
-    dependencies = [('core', '0009_gbt2260_regions')]
+    dependencies = [('core', '0010_gbt2260_regions')]
 
     initial = False
 

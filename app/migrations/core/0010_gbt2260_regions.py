@@ -14,7 +14,7 @@ async def load_regions(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [('core', '0008_account_freezes')]
+    dependencies = [('core', '0009_mall_and_reviews')]
 
     initial = False
 

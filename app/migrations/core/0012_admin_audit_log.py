@@ -6,7 +6,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('core', '0010_agent_terms')]
+    dependencies = [('core', '0011_agent_terms')]
 
     initial = False
 
