@@ -11,7 +11,7 @@ from app.models.audit import AuditEntry
 
 # Targets that are Nodes of this API are shown by their Global ID; others (a payment
 # channel) by their own name.
-_NODE_TARGETS = frozenset({"Agent", "Merchant", "Order", "User"})
+_NODE_TARGETS = frozenset({"Agent", "MallItem", "MallRedemption", "Merchant", "Order", "User"})
 
 
 @strawberry.type(
