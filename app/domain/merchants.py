@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app.domain import sessions
+from app.domain import audit, regions, sessions
+from app.domain.audit import OPERATOR, Actor
 from app.domain.policy import Policy, get_policy
 from app.infra import inputs, outbox
 from app.infra.config import get_settings
@@ -102,12 +103,7 @@ async def apply_merchant(
     name = _text(name, "name", 100)
     category = _text(category, "category", 40)
     address = _text(address, "address", 255, required=False)
-    region_code = inputs.digits(
-        region_code,
-        inputs.REGION_CODE,
-        "regionCode",
-        "regionCode must be a 6-digit GB/T 2260 code",
-    )
+    region_code = await regions.store_region(region_code)
     policy = get_policy()
     bps = check_discount(
         discount_bps if discount_bps is not None else policy.merchant.discount_default_bps, policy
@@ -149,8 +145,15 @@ async def owned_merchant(user_id: int, merchant_id: int, *, staff_ok: bool = Fal
 
 
 async def _set_status(
-    merchant_id: int, to: MerchantStatus, allowed: set[MerchantStatus]
+    merchant_id: int,
+    to: MerchantStatus,
+    allowed: set[MerchantStatus],
+    *,
+    action: str,
+    actor: Actor,
+    reason: str,
 ) -> Merchant:
+    reason = audit.reason_of(reason, required=False)
     async with in_transaction() as conn:
         merchant = await Merchant.filter(id=merchant_id).select_for_update().using_db(conn).first()
         if merchant is None:
@@ -163,14 +166,19 @@ async def _set_status(
                 f"a {merchant.status} merchant cannot become {to}",
                 "merchantId",
             )
+        before = {"status": merchant.status.value}
         merchant.status = to
         await merchant.save(using_db=conn, update_fields=["status", "updated_at"])
+        after: dict[str, object] = {"status": to.value}
         if to == MerchantStatus.APPROVED:
-            await (
+            promoted = await (
                 User.filter(id=merchant.owner_id, role=Role.CONSUMER)
                 .using_db(conn)
                 .update(role=Role.MERCHANT_OWNER)
             )
+            if promoted:
+                after["owner_role"] = Role.MERCHANT_OWNER.value
+        await audit.record(conn, actor, action, ("Merchant", merchant.id), before, after, reason)
         events = await _changed(merchant, conn, approved=to == MerchantStatus.APPROVED)
     if to == MerchantStatus.APPROVED:
         # the owner may have just become a merchant owner: their sessions see it now
@@ -179,23 +187,42 @@ async def _set_status(
     return merchant
 
 
-async def approve_merchant(merchant_id: int) -> Merchant:
+async def approve_merchant(
+    merchant_id: int, *, actor: Actor = OPERATOR, reason: str = ""
+) -> Merchant:
     return await _set_status(
-        merchant_id, MerchantStatus.APPROVED, {MerchantStatus.PENDING, MerchantStatus.SUSPENDED}
+        merchant_id,
+        MerchantStatus.APPROVED,
+        {MerchantStatus.PENDING, MerchantStatus.SUSPENDED},
+        action="approveMerchant",
+        actor=actor,
+        reason=reason,
     )
 
 
-async def suspend_merchant(merchant_id: int) -> Merchant:
+async def suspend_merchant(
+    merchant_id: int, *, actor: Actor = OPERATOR, reason: str = ""
+) -> Merchant:
     return await _set_status(
-        merchant_id, MerchantStatus.SUSPENDED, {MerchantStatus.APPROVED, MerchantStatus.PENDING}
+        merchant_id,
+        MerchantStatus.SUSPENDED,
+        {MerchantStatus.APPROVED, MerchantStatus.PENDING},
+        action="suspendMerchant",
+        actor=actor,
+        reason=reason,
     )
 
 
-async def close_merchant(merchant_id: int) -> Merchant:
+async def close_merchant(
+    merchant_id: int, *, actor: Actor = OPERATOR, reason: str = ""
+) -> Merchant:
     return await _set_status(
         merchant_id,
         MerchantStatus.CLOSED,
         {MerchantStatus.APPROVED, MerchantStatus.PENDING, MerchantStatus.SUSPENDED},
+        action="closeMerchant",
+        actor=actor,
+        reason=reason,
     )
 
 
@@ -207,6 +234,7 @@ async def update_merchant(
     category: str | None = None,
     address: str | None = None,
     location: Location | None = None,
+    region_code: str | None = None,
 ) -> Merchant:
     """Partial update by the owner: only the fields given change."""
     merchant = await owned_merchant(user_id, merchant_id)
@@ -219,6 +247,8 @@ async def update_merchant(
         changes["address"] = _text(address, "address", 255, required=False)
     if location is not None:
         changes["lat"], changes["lng"] = _to_gcj02(location)
+    if region_code is not None:
+        changes["region_code"] = await regions.store_region(region_code)
     if changes:
         async with in_transaction() as conn:
             await Merchant.filter(id=merchant.id).using_db(conn).update(**changes)

@@ -662,9 +662,9 @@ class _PaidMerchant:
 
 
 # The order row, with who stands around its payment (two inviter levels, the bound
-# store, the agents of the merchant's province, city and district) and its merchant, in
-# one round trip: one row per agent found (at least one). The joined columns carry a
-# `_` prefix, apart from the order's own.
+# store, the agents in office for the merchant's province, city and district) and its
+# merchant, in one round trip: one row per agent found (at least one). The joined
+# columns carry a `_` prefix, apart from the order's own.
 _PAYING = (
     "SELECT o.*, u.inviter_id AS _i1, u2.inviter_id AS _i2, "
     "(SELECT b.merchant_id FROM consumer_bindings b WHERE b.consumer_id = o.consumer_id) "
@@ -673,10 +673,10 @@ _PAYING = (
     "FROM orders o JOIN users u ON u.id = o.consumer_id "
     "LEFT JOIN users u2 ON u2.id = u.inviter_id "
     "JOIN merchants m ON m.id = o.merchant_id "
-    "LEFT JOIN agents a ON (a.level = 'province' "
+    "LEFT JOIN agents a ON a.ended_at IS NULL AND ((a.level = 'province' "
     "AND a.region_code = substr(m.region_code, 1, 2) || '0000') "
     "OR (a.level = 'city' AND a.region_code = substr(m.region_code, 1, 4) || '00') "
-    "OR (a.level = 'district' AND a.region_code = m.region_code) "
+    "OR (a.level = 'district' AND a.region_code = m.region_code)) "
     "WHERE o.id = ?"
 )
 

@@ -17,7 +17,8 @@ from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
-from app.api.graphql.agents.resolvers import AgentQuery
+from app.api.graphql.agents.resolvers import AgentMutation, AgentQuery
+from app.api.graphql.audit.resolvers import AuditQuery
 from app.api.graphql.core.boundary import literal_problem, variable_fields, variable_problem
 from app.api.graphql.core.cost import DocumentCost, QueryCost, keep_cost, too_complex
 from app.api.graphql.core.extensions import ErrorShaping
@@ -31,6 +32,7 @@ from app.api.graphql.merchants.resolvers import MerchantMutation, MerchantQuery
 from app.api.graphql.orders.resolvers import OrderMutation, OrderQuery
 from app.api.graphql.payments.resolvers import PaymentMutation, PaymentQuery
 from app.api.graphql.referrals.resolvers import ReferralMutation, ReferralQuery
+from app.api.graphql.regions.resolvers import RegionQuery
 from app.api.graphql.releases.resolvers import ReleaseQuery
 from app.api.graphql.reviews.resolvers import ReviewMutation, ReviewQuery
 from app.api.graphql.runtime.execution import PlainCompletion
@@ -63,6 +65,8 @@ QUERIES: list[type] = [
     MallQuery,
     ReviewQuery,
     ReferralQuery,
+    RegionQuery,
+    AuditQuery,
 ]
 MUTATIONS: list[type] = [
     AuthMutation,
@@ -74,6 +78,7 @@ MUTATIONS: list[type] = [
     MallMutation,
     ReviewMutation,
     ReferralMutation,
+    AgentMutation,
 ]
 
 Query = merge_types("Query", tuple(QUERIES))

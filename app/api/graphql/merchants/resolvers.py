@@ -39,6 +39,7 @@ from app.api.graphql.merchants.types import (
 )
 from app.api.graphql.users.types import AuthError, AuthPayload, AuthResult
 from app.domain import merchants, tokens
+from app.domain.audit import Actor
 from app.domain.merchants import MerchantErrorCode
 from app.domain.principals import Kind
 from app.domain.tokens import AuthErrorCode
@@ -51,6 +52,10 @@ on_error = handles_errors(MerchantError, MerchantErrorCode)
 
 def _uid(info: Info) -> int:
     return user_of(info).user_id
+
+
+def _admin(info: Info) -> Actor:
+    return Actor.admin(user_of(info).user_id)
 
 
 def _mid(gid: InputID, field: str = "merchantId") -> int:
@@ -141,18 +146,24 @@ class MerchantMutation:
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     @on_error
-    async def approve_merchant(self, info: Info, id: InputID) -> MerchantResult:
-        return _ok(await merchants.approve_merchant(_mid(id, "id")))
+    async def approve_merchant(self, info: Info, id: InputID, reason: str = "") -> MerchantResult:
+        return _ok(
+            await merchants.approve_merchant(_mid(id, "id"), actor=_admin(info), reason=reason)
+        )
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     @on_error
-    async def suspend_merchant(self, info: Info, id: InputID) -> MerchantResult:
-        return _ok(await merchants.suspend_merchant(_mid(id, "id")))
+    async def suspend_merchant(self, info: Info, id: InputID, reason: str = "") -> MerchantResult:
+        return _ok(
+            await merchants.suspend_merchant(_mid(id, "id"), actor=_admin(info), reason=reason)
+        )
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     @on_error
-    async def close_merchant(self, info: Info, id: InputID) -> MerchantResult:
-        return _ok(await merchants.close_merchant(_mid(id, "id")))
+    async def close_merchant(self, info: Info, id: InputID, reason: str = "") -> MerchantResult:
+        return _ok(
+            await merchants.close_merchant(_mid(id, "id"), actor=_admin(info), reason=reason)
+        )
 
     @strawberry.mutation(permission_classes=[IsMerchantOwner])
     @on_error
@@ -171,6 +182,7 @@ class MerchantMutation:
                 category=val(input.category),
                 address=val(input.address),
                 location=loc.to_domain() if loc is not None else None,
+                region_code=val(input.region_code),
             )
         )
 
