@@ -21,6 +21,7 @@ APPS: dict[str, list[str]] = {
         "app.models.orders",
         "app.models.mall",
         "app.models.reviews",
+        "app.models.partners",
     ],
     "releases": ["app.models.releases"],
     "payments": ["app.models.payments"],
