@@ -20,6 +20,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 
 from app.adapters.payments import registry as payment_channels
+from app.api import oauth
 from app.api.graphql.core.context import Context, build_context
 from app.api.graphql.schema import schema
 from app.infra.config import Settings, get_settings
@@ -28,6 +29,7 @@ from app.infra.errors import RateLimited
 from app.infra.i18n import language_of, translate
 from app.infra.logging import setup_logging
 from app.infra.redis import close_redis, get_redis
+from app.services import read_audit
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +272,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
             yield
         finally:
             await payment_channels.aclose()  # the providers' kept connections
+            await read_audit.drain()  # partner reads recorded but not yet written
             if manage_db:
                 await close_db()
                 await close_redis()
@@ -279,6 +282,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        *oauth.routes(),
     ]
     routes += extra_routes()
     app = Starlette(routes=routes, lifespan=lifespan)

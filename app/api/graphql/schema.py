@@ -33,6 +33,7 @@ from app.api.graphql.discovery.resolvers import DiscoveryMutation, DiscoveryQuer
 from app.api.graphql.mall.resolvers import MallMutation, MallQuery
 from app.api.graphql.merchants.resolvers import MerchantMutation, MerchantQuery
 from app.api.graphql.orders.resolvers import OrderMutation, OrderQuery
+from app.api.graphql.partners.resolvers import PartnerMutation, PartnerQuery
 from app.api.graphql.payments.resolvers import PaymentMutation, PaymentQuery
 from app.api.graphql.releases.resolvers import ReleaseQuery
 from app.api.graphql.reviews.resolvers import ReviewMutation, ReviewQuery
@@ -65,6 +66,7 @@ QUERIES: list[type] = [
     AgentQuery,
     MallQuery,
     ReviewQuery,
+    PartnerQuery,
 ]
 MUTATIONS: list[type] = [
     AuthMutation,
@@ -74,6 +76,7 @@ MUTATIONS: list[type] = [
     PaymentMutation,
     MallMutation,
     ReviewMutation,
+    PartnerMutation,
 ]
 
 Query = merge_types("Query", tuple(QUERIES))
