@@ -18,6 +18,7 @@ from arq import cron
 from arq.connections import RedisSettings
 
 from app.infra.config import get_settings
+from app.services import read_audit
 from app.services.reviews import refresh_ratings
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,11 @@ async def ratings(ctx: dict[str, Any] | None = None) -> int:
     return await refresh_ratings()
 
 
+async def prune_partner_reads(ctx: dict[str, Any] | None = None) -> int:
+    """Partner read audit rows past `partner_read_audit_keep_days` go."""
+    return await read_audit.prune()
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     from app.infra.db import init_db
     from app.infra.logging import setup_logging
@@ -89,7 +95,7 @@ def _redis_settings() -> RedisSettings:
 
 
 class WorkerSettings:
-    functions = [evaluate_pools, settle, reconcile, ratings]
+    functions = [evaluate_pools, settle, reconcile, ratings, prune_partner_reads]
     # Settlement first (lots become active), then the pools, a few times a day: a
     # release due today runs on the first evaluation of its day.
     cron_jobs = [
@@ -98,6 +104,7 @@ class WorkerSettings:
         # Payments still `paying` past the stale window are queried at their channel.
         cron(reconcile, minute=set(range(2, 60, 5)), run_at_startup=True),
         cron(ratings, hour={4}, minute=15),
+        cron(prune_partner_reads, hour={3}, minute=40),
     ]
     on_startup = startup
     on_shutdown = shutdown

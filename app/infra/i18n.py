@@ -443,4 +443,19 @@ CATALOGUE: dict[str, str] = {
     "only a paid order can be reviewed": "只有已支付的订单可以评价",
     "an order can be reviewed once its refund window has passed": "订单过了退款期后才能评价",
     "this order has been reviewed already": "该订单已评价过",
+    # -- partner apps (issue 17): scopes, secrets, cost budgets
+    "this field needs the scope {scope}": "此字段需要授权范围 {scope!s}",
+    "unknown scope {scope}; the scopes are {scopes}": (
+        "未知的授权范围 {scope!s}；可选范围为 {scopes!s}"
+    ),
+    "grant at least one scope": "请至少授予一个授权范围",
+    "a region code is 6 digits (GB/T 2260)": "地区代码为 6 位数字（GB/T 2260）",
+    "at most {max} regions": "最多 {max} 个地区",
+    "at most {max} merchants": "最多 {max} 个商户",
+    "partner app not found": "合作方应用不存在",
+    "this partner app is revoked": "该合作方应用已被停用",
+    "a partner app of this name exists": "已有同名的合作方应用",
+    "throttled: this request costs {cost} and {available} is available; try again in {seconds} s": (
+        "请求额度不足：本次请求需 {cost} 点，当前可用 {available} 点；请 {seconds} 秒后再试"
+    ),
 }
