@@ -232,6 +232,7 @@ def actual_cost(
     document: DocumentNode,
     operation_name: str | None,
     data: dict[str, Any],
+    variables: dict[str, Any] | None = None,
 ) -> int:
     """What an executed operation cost, read off its result with the same rule: a page
     multiplies by the items it returned rather than those it asked for, a field that
@@ -246,7 +247,7 @@ def actual_cost(
     if len(operations) != 1:
         return 0
     operation = operations[0]
-    walk = _Actual(rule)
+    walk = _Actual(rule, _Pass(rule, variables or {}))
     return min(
         walk.selections(operation.selection_set, schema.get_root_type(operation.operation), data),
         SATURATED,
@@ -254,8 +255,9 @@ def actual_cost(
 
 
 class _Actual:
-    def __init__(self, rule: DocumentCost) -> None:
+    def __init__(self, rule: DocumentCost, measure: _Pass) -> None:
         self.rule = rule
+        self.measure = measure
         self.spreading: set[str] = set()
 
     def selections(self, selection_set: SelectionSetNode, parent: Any, value: dict) -> int:
@@ -277,8 +279,9 @@ class _Actual:
                     (self.selections(selection.selection_set, inner, o) for o in objects),
                     default=0,
                 )
+                page = self.measure.page(selection, definition)
                 paged = definition is not None and any(a in definition.args for a in PAGE_ARGUMENTS)
-                cost += 1 + (min(_items(inner_value), MAX_PAGE) if paged else 1) * contents
+                cost += 1 + (min(_items(inner_value), page) if paged else 1) * contents
             elif isinstance(selection, InlineFragmentNode):
                 cost += self.selections(
                     selection.selection_set, condition_type(schema, selection, parent), value

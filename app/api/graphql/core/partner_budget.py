@@ -107,7 +107,13 @@ async def settle(execution_context: Any, principal: PartnerPrincipal) -> dict[st
         actual = c.requested
         if isinstance(data, dict) and document is not None:
             schema = execution_context.schema._schema
-            found = actual_cost(schema, document, execution_context.operation_name, data)
+            found = actual_cost(
+                schema,
+                document,
+                execution_context.operation_name,
+                data,
+                execution_context.variables,
+            )
             actual = min(c.requested, found)
         if actual < c.requested:
             c.available = await _level(cost_bucket.give_back(c.bucket, c.requested - actual), c)
