@@ -39,17 +39,20 @@ FIELDS = [
     Field(
         "merchantOrders",
         "read:orders",
-        "query($m: ID!) { merchantOrders(merchantId: $m, first: 5) { totalCount edges { node { id amountFen merchant { id } } } } }",
+        "query($m: ID!) { merchantOrders(merchantId: $m, first: 5) "
+        "{ totalCount edges { node { id amountFen merchant { id } } } } }",
     ),
     Field(
         "merchantStats",
         "read:stats",
-        'query($m: ID!) { merchantStats(merchantId: $m, from: "2020-01-01", to: "2020-12-31") { orders salesFen } }',
+        'query($m: ID!) { merchantStats(merchantId: $m, from: "2020-01-01", to: "2020-12-31") '
+        "{ orders salesFen } }",
     ),
     Field(
         "merchantPointsSummary",
         "read:points",
-        "query($m: ID!) { merchantPointsSummary(merchantId: $m) { consumerPointsIssued consumerLots pointsPending } }",
+        "query($m: ID!) { merchantPointsSummary(merchantId: $m) "
+        "{ consumerPointsIssued consumerLots pointsPending } }",
     ),
     Field(
         "merchantReleaseSummary",

@@ -94,11 +94,13 @@ async def test_client_secret_post_and_a_narrower_scope(client):
         # not form-encoded
         ('{"grant_type": "client_credentials"}', None, False, "invalid_request"),
         # a parameter twice
-        ("grant_type=client_credentials&grant_type=client_credentials", None, True, "invalid_request"),
+        ("grant_type=client_credentials&grant_type=client_credentials", None, True,
+         "invalid_request"),
         # malformed form
         ("grant_type=client_credentials&&=", None, True, "invalid_request"),
         # a grant this server does not offer
-        ({"grant_type": "password", "username": "a", "password": "b"}, None, True, "unsupported_grant_type"),
+        ({"grant_type": "password", "username": "a", "password": "b"}, None, True,
+         "unsupported_grant_type"),
         ({"grant_type": "authorization_code", "code": "c"}, None, True, "unsupported_grant_type"),
     ],
 )  # fmt: skip

@@ -14,8 +14,8 @@ import pytest
 from strawberry.relay import GlobalID
 
 from app.domain import partners, tokens, users
-from app.domain.partners import SCOPES
 from app.domain.ledger import acct, balances_named
+from app.domain.partners import SCOPES
 from app.domain.principals import Kind
 from app.models.users import AccountFreeze, Role, User
 from app.services import auth

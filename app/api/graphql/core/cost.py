@@ -288,12 +288,12 @@ class _Actual:
                 )
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
-                definition = self.rule.fragments.get(name)
-                if definition is None or name in self.spreading:
+                fragment = self.rule.fragments.get(name)
+                if fragment is None or name in self.spreading:
                     continue
                 self.spreading.add(name)
                 cost += self.selections(
-                    definition.selection_set, condition_type(schema, definition, None), value
+                    fragment.selection_set, condition_type(schema, fragment, None), value
                 )
                 self.spreading.discard(name)
         return cost
