@@ -198,3 +198,15 @@ async def test_partners_are_refused_on_fields_that_do_not_serve_them(client, wor
     owner = await token_for((await Merchant.get(id=inside.id)).owner_id)
     body = await gql(client, FIELDS[3].query, {"m": gid("Merchant", inside.id)}, owner)
     assert body["data"]["merchantPointsSummary"]["consumerLots"] == 1
+
+
+async def test_merchant_details_need_read_merchants_whichever_way_they_are_asked(client, world):
+    app, inside, _given, _outside = world
+    m = gid("Merchant", inside.id)
+    node = "query($m: ID!) { node(id: $m) { ... on Merchant { id name } } }"
+    assert (await gql(client, node, {"m": m}, await partner_token(app)))["data"]["node"]
+    without = await partner_token(app, ("read:orders",))
+    assert (await gql(client, node, {"m": m}, without))["data"]["node"] is None
+    body = await gql(client, FIELDS[1].query, {"m": m}, without)
+    order = body["data"]["merchantOrders"]["edges"][0]["node"]
+    assert order["merchant"] is None  # the order, not its merchant's details

@@ -17,13 +17,18 @@ from app.domain.principals import PartnerPrincipal, Principal, UserPrincipal
 from app.infra.errors import NotFound
 from app.models.merchants import Merchant, MerchantStatus
 
+READ_MERCHANTS = "read:merchants"
+
 
 def merchant_visible(principal: Principal | None, merchant: Merchant) -> bool:
     """A merchant open for business is public; in any other state (pending, suspended,
-    closed) only its owner and admins see it. A partner app sees the merchants it was
-    given (by id or region), in any state, and no other."""
+    closed) only its owner and admins see it. A partner app holding `read:merchants`
+    sees the merchants it was given (by id or region), in any state, and no other,
+    whichever way it asks (`merchant`, `node`, an order's `merchant`)."""
     if isinstance(principal, PartnerPrincipal):
-        return principal.sees(merchant.id, merchant.region_code)
+        return READ_MERCHANTS in principal.scopes and principal.sees(
+            merchant.id, merchant.region_code
+        )
     if merchant.status == MerchantStatus.APPROVED:
         return True
     # a device or partner id never stands for a user's
