@@ -22,6 +22,7 @@ APPS: dict[str, list[str]] = {
         "app.models.mall",
         "app.models.reviews",
         "app.models.audit",
+        "app.models.partners",
     ],
     "releases": ["app.models.releases"],
     "payments": ["app.models.payments"],

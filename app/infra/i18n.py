@@ -486,4 +486,19 @@ CATALOGUE: dict[str, str] = {
     "this account is a {role}, not a consumer": "该账户的角色是{role}，不是消费者",
     "this region has an agent at this level": "该地区此级别已有在任代理",
     "action is a mutation's name": "action 须为一个变更操作的名称",
+    # -- partner apps (issue 17): scopes, secrets, cost budgets
+    "this field needs the scope {scope}": "此字段需要授权范围 {scope!s}",
+    "unknown scope {scope}; the scopes are {scopes}": (
+        "未知的授权范围 {scope!s}；可选范围为 {scopes!s}"
+    ),
+    "grant at least one scope": "请至少授予一个授权范围",
+    "a region code is 6 digits (GB/T 2260)": "地区代码为 6 位数字（GB/T 2260）",
+    "at most {max} regions": "最多 {max} 个地区",
+    "at most {max} merchants": "最多 {max} 个商户",
+    "partner app not found": "合作方应用不存在",
+    "this partner app is revoked": "该合作方应用已被停用",
+    "a partner app of this name exists": "已有同名的合作方应用",
+    "throttled: this request costs {cost} and {available} is available; try again in {seconds} s": (
+        "请求额度不足：本次请求需 {cost} 点，当前可用 {available} 点；请 {seconds} 秒后再试"
+    ),
 }

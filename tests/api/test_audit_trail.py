@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from tortoise.transactions import in_transaction
 
-from app.api.graphql.core.ids import encode_id
+from app.api.graphql.core.ids import decode_id, encode_id
 from app.api.graphql.core.permissions import Serves
 from app.api.graphql.schema import schema
 from app.commands.ledger import verify_audit, verify_chains
@@ -37,7 +37,7 @@ def admin_only_mutations() -> set[str]:
     for field in definition.fields:  # type: ignore[union-attr]
         perms = field.permission_classes
         if perms and all(
-            issubclass(p, Serves) and p.kinds == {Kind.USER} and p.roles == {Role.ADMIN}
+            issubclass(p, Serves) and dict(p.needs) == {Kind.USER: frozenset({Role.ADMIN})}
             for p in perms
         ):
             names.add(schema.config.name_converter.get_graphql_name(field))
@@ -200,6 +200,38 @@ async def void(client, token):
     return "MallRedemption", str(rid)
 
 
+PARTNER_CREATE = """mutation($n: String!) { createPartnerApp(name: $n, scopes: ["read:orders"]) {
+  __typename ... on PartnerAppCreated { app { id } } } }"""
+
+
+async def _partner_app(client, token, name: str) -> str:
+    body = await gql(client, PARTNER_CREATE, {"n": name}, token)
+    assert body["data"]["createPartnerApp"]["__typename"] == "PartnerAppCreated", body
+    return body["data"]["createPartnerApp"]["app"]["id"]
+
+
+async def create_partner(client, token):
+    app_gid = await _partner_app(client, token, "Audit Co")
+    return "PartnerApp", str(decode_id(app_gid, "PartnerApp", "id"))
+
+
+async def rotate_partner(client, token):
+    app_gid = await _partner_app(client, token, "Rotate Co")
+    q = """mutation($a: ID!) { rotatePartnerSecret(appId: $a, graceSeconds: 60) { __typename } }"""
+    body = await gql(client, q, {"a": app_gid}, token)
+    assert body["data"]["rotatePartnerSecret"]["__typename"] == "PartnerSecretRotated", body
+    return "PartnerApp", str(decode_id(app_gid, "PartnerApp", "id"))
+
+
+async def revoke_partner(client, token):
+    app_gid = await _partner_app(client, token, "Revoke Co")
+    q = """mutation($a: ID!) { revokePartnerApp(appId: $a, reason: "contract ended") {
+      __typename } }"""
+    body = await gql(client, q, {"a": app_gid}, token)
+    assert body["data"]["revokePartnerApp"]["__typename"] == "PartnerAppRevoked", body
+    return "PartnerApp", str(decode_id(app_gid, "PartnerApp", "id"))
+
+
 # How to call each admin mutation successfully. A new admin mutation needs its line here.
 CALLS: dict[str, Call] = {
     "approveMerchant": approve,
@@ -217,6 +249,9 @@ CALLS: dict[str, Call] = {
     "deactivateMallItem": deactivate_item,
     "fulfilRedemption": fulfil,
     "voidRedemption": void,
+    "createPartnerApp": create_partner,
+    "rotatePartnerSecret": rotate_partner,
+    "revokePartnerApp": revoke_partner,
 }
 # the mall's mutations run under a preset with a mall, and take no reason
 MALL = {
@@ -226,7 +261,8 @@ MALL = {
     "fulfilRedemption",
     "voidRedemption",
 }
-WITH_REASON = set(CALLS) - MALL
+# a partner app's creation and a rotation carry no reason; a revocation does
+WITH_REASON = set(CALLS) - MALL - {"createPartnerApp", "rotatePartnerSecret"}
 
 
 def test_the_walk_finds_the_admin_mutations() -> None:

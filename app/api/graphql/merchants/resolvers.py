@@ -8,12 +8,14 @@ from app.api.graphql.core.errors import handles_errors, to_error
 from app.api.graphql.core.ids import InputID, decode_id
 from app.api.graphql.core.pagination import Connection, paginate
 from app.api.graphql.core.permissions import (
+    Anyone,
     IsAdmin,
     IsConsumer,
     IsMerchant,
     IsMerchantOwner,
     IsUser,
     IsUserOrPosDevice,
+    PartnerScope,
     device_of,
     user_of,
 )
@@ -68,7 +70,13 @@ def _ok(m: Merchant) -> MerchantSuccess:
 
 @strawberry.type
 class MerchantQuery:
-    @strawberry.field(description="A merchant open for business (or your own, in any state).")
+    @strawberry.field(
+        permission_classes=[Anyone | PartnerScope("read:merchants")],
+        description=(
+            "A merchant open for business (or your own, in any state); to a partner app, "
+            "a merchant it was given."
+        ),
+    )
     async def merchant(self, info: Info, id: InputID) -> MerchantType | None:
         m = await Merchant.get_or_none(id=_mid(id, "id"))
         if m is None or not merchant_visible(info.context.principal, m):
