@@ -20,7 +20,9 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -139,7 +141,7 @@ def _new_secret() -> str:
 # ------------------------------------------------------------------ the admin's changes
 
 
-async def _create_row(conn: object, **values: object) -> PartnerApp:
+async def _create_row(conn: BaseDBAsyncClient, **values: Any) -> PartnerApp:
     return await PartnerApp.create(using_db=conn, **values)
 
 
