@@ -18,6 +18,8 @@ from arq import cron
 from arq.connections import RedisSettings
 
 from app.infra.config import get_settings
+from app.services import export_job
+from app.services import exports as exporting
 from app.services.reviews import refresh_ratings
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,23 @@ async def ratings(ctx: dict[str, Any] | None = None) -> int:
     return await refresh_ratings()
 
 
+async def run_export(ctx: dict[str, Any] | None, export_id: int) -> str | None:
+    """One export, queued by `startExport` (or resumed: see `resume_exports`)."""
+    status = await export_job.run_export(export_id)
+    return status.value if status else None
+
+
+async def resume_exports(ctx: dict[str, Any] | None = None) -> int:
+    """Exports nobody runs — lost from the queue, or their worker died mid-file —
+    resume from their last batch."""
+    return await exporting.resume_stalled()
+
+
+async def purge_exports(ctx: dict[str, Any] | None = None) -> int:
+    """Files of exports past their expiry are deleted."""
+    return await export_job.purge_expired()
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     from app.infra.db import init_db
     from app.infra.logging import setup_logging
@@ -89,7 +108,7 @@ def _redis_settings() -> RedisSettings:
 
 
 class WorkerSettings:
-    functions = [evaluate_pools, settle, reconcile, ratings]
+    functions = [evaluate_pools, settle, reconcile, ratings, run_export]
     # Settlement first (lots become active), then the pools, a few times a day: a
     # release due today runs on the first evaluation of its day.
     cron_jobs = [
@@ -98,6 +117,8 @@ class WorkerSettings:
         # Payments still `paying` past the stale window are queried at their channel.
         cron(reconcile, minute=set(range(2, 60, 5)), run_at_startup=True),
         cron(ratings, hour={4}, minute=15),
+        cron(resume_exports, minute=set(range(1, 60, 3)), run_at_startup=True),
+        cron(purge_exports, minute={40}),
     ]
     on_startup = startup
     on_shutdown = shutdown

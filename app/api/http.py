@@ -20,6 +20,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 
 from app.adapters.payments import registry as payment_channels
+from app.api.exports import routes as export_routes
 from app.api.graphql.core.context import Context, build_context
 from app.api.graphql.schema import schema
 from app.infra.config import Settings, get_settings
@@ -289,7 +290,7 @@ def extra_routes() -> list[Route]:
     """Routes that other domains add (payment notifications, sandbox pay page)."""
     from app.api.notify import routes as payment_routes
 
-    return [*payment_routes()]
+    return [*payment_routes(), *export_routes()]
 
 
 app = create_app()

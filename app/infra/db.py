@@ -26,6 +26,7 @@ APPS: dict[str, list[str]] = {
     "payments": ["app.models.payments"],
     "geo": ["app.models.geo"],
     "referrals": ["app.models.referrals"],
+    "exports": ["app.models.exports"],
 }
 
 

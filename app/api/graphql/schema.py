@@ -24,6 +24,7 @@ from app.api.graphql.core.extensions import ErrorShaping
 from app.api.graphql.core.ids import InputID, resolve_node
 from app.api.graphql.core.scalars import SCALAR_MAP
 from app.api.graphql.discovery.resolvers import DiscoveryMutation, DiscoveryQuery
+from app.api.graphql.exports.resolvers import ExportMutation, ExportQuery
 from app.api.graphql.mall.resolvers import MallMutation, MallQuery
 from app.api.graphql.merchants.resolvers import MerchantMutation, MerchantQuery
 from app.api.graphql.orders.resolvers import OrderMutation, OrderQuery
@@ -60,6 +61,7 @@ QUERIES: list[type] = [
     MallQuery,
     ReviewQuery,
     ReferralQuery,
+    ExportQuery,
 ]
 MUTATIONS: list[type] = [
     AuthMutation,
@@ -70,6 +72,7 @@ MUTATIONS: list[type] = [
     MallMutation,
     ReviewMutation,
     ReferralMutation,
+    ExportMutation,
 ]
 
 Query = merge_types("Query", tuple(QUERIES))
