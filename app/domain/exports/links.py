@@ -52,7 +52,8 @@ def link(
     """A link good for the link TTL, never past the file's own expiry; and its expiry."""
     s = settings or get_settings()
     exp = min(int(now.timestamp()) + s.export_link_ttl_s, int(file_expires_at.timestamp()))
-    url = f"{s.public_base_url.rstrip('/')}{path(export_id)}?exp={exp}&sig={signature(export_id, exp, s)}"
+    query = f"exp={exp}&sig={signature(export_id, exp, s)}"
+    url = f"{s.public_base_url.rstrip('/')}{path(export_id)}?{query}"
     return url, datetime.fromtimestamp(exp, tz=now.tzinfo)
 
 

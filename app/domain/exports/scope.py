@@ -23,9 +23,9 @@ from typing import Any
 from app.domain.principals import PartnerPrincipal, Principal, UserPrincipal
 from app.infra import inputs
 from app.infra.errors import DomainError, NotFound, PermissionDenied, error_codes
+from app.models.exports import ExportKind
 from app.models.ledger import ACCOUNT_NAME_MAX, Asset
 from app.models.merchants import Agent, Merchant
-from app.models.exports import ExportKind
 from app.models.users import Role
 
 ExportErrorCode = error_codes(
@@ -225,7 +225,7 @@ async def scope_for(principal: Principal | None, kind: ExportKind, f: ExportFilt
         return ExportScope(agent_ids=tuple(sorted(a.id for a in agencies)))
     if principal.role == Role.MERCHANT_OWNER and kind in (ExportKind.ORDERS, ExportKind.LEDGER):
         owned = frozenset(
-            await Merchant.filter(owner_id=principal.user_id).values_list("id", flat=True)
+            m.id for m in await Merchant.filter(owner_id=principal.user_id).only("id")
         )
         if kind == ExportKind.ORDERS:
             return await _store_scope(Reach(merchant_ids=owned), f)
@@ -275,9 +275,13 @@ async def _store_scope(reach: Reach, f: ExportFilter) -> ExportScope:
     filter that lies outside it is refused (a store as if absent)."""
     if f.merchant_id is not None and not _in_reach(reach, await _store(f.merchant_id)):
         raise NotFound("merchant", "filter.merchantId")
-    if f.region_code is not None and not reach.merchant_ids:
-        if not any(regions_overlap(r, f.region_code) for r in reach.region_codes):
-            raise PermissionDenied("not a region you may see", "filter.regionCode")
+    region = f.region_code
+    if (
+        region is not None
+        and not reach.merchant_ids
+        and not any(regions_overlap(r, region) for r in reach.region_codes)
+    ):
+        raise PermissionDenied("not a region you may see", "filter.regionCode")
     return ExportScope(
         merchant_ids=tuple(sorted(reach.merchant_ids)),
         region_prefixes=tuple(sorted({region_prefix(r) for r in reach.region_codes})),
@@ -289,9 +293,7 @@ async def _stores_in(reach: Reach) -> frozenset[int]:
     ids = set(reach.merchant_ids)
     for code in reach.region_codes:
         prefix = region_prefix(code)
-        ids.update(
-            await Merchant.filter(region_code__startswith=prefix).values_list("id", flat=True)
-        )
+        ids.update(m.id for m in await Merchant.filter(region_code__startswith=prefix).only("id"))
     return frozenset(ids)
 
 
