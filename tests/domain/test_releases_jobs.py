@@ -26,7 +26,14 @@ def test_worker_schedules_settlement_releases_reconciliation_and_ratings():
     from app import worker
 
     scheduled = {job.coroutine for job in worker.WorkerSettings.cron_jobs}
-    assert scheduled == {worker.settle, worker.evaluate_pools, worker.reconcile, worker.ratings}
+    assert scheduled == {
+        worker.settle,
+        worker.evaluate_pools,
+        worker.reconcile,
+        worker.ratings,
+        worker.resume_exports,  # exports lost from the queue or their worker
+        worker.purge_exports,  # files past their expiry
+    }
 
 
 async def test_worker_reconcile_job_runs_a_pass(db):
