@@ -20,7 +20,8 @@ from arq.connections import RedisSettings
 
 from app.infra import outbox
 from app.infra.config import get_settings
-from app.services import consumers, read_audit
+from app.services import consumers, export_job, read_audit
+from app.services import exports as exporting
 from app.services.reviews import refresh_ratings
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,23 @@ async def prune_partner_reads(ctx: dict[str, Any] | None = None) -> int:
     return await read_audit.prune()
 
 
+async def run_export(ctx: dict[str, Any] | None, export_id: int) -> str | None:
+    """One export, queued by `startExport` (or resumed: see `resume_exports`)."""
+    status = await export_job.run_export(export_id)
+    return status.value if status else None
+
+
+async def resume_exports(ctx: dict[str, Any] | None = None) -> int:
+    """Exports nobody runs — lost from the queue, or their worker died mid-file —
+    resume from their last batch."""
+    return await exporting.resume_stalled()
+
+
+async def purge_exports(ctx: dict[str, Any] | None = None) -> int:
+    """Files of exports past their expiry are deleted."""
+    return await export_job.purge_expired()
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     from app.infra.db import init_db
     from app.infra.logging import setup_logging
@@ -116,6 +134,7 @@ class WorkerSettings:
         deliver_events,
         forget_events,
         prune_partner_reads,
+        run_export,
     ]
     # Settlement first (lots become active), then the pools, a few times a day: a
     # release due today runs on the first evaluation of its day.
@@ -129,6 +148,8 @@ class WorkerSettings:
         cron(deliver_events, second=set(range(0, 60, 5)), run_at_startup=True),
         cron(forget_events, hour={4}, minute=40),
         cron(prune_partner_reads, hour={3}, minute=40),
+        cron(resume_exports, minute=set(range(1, 60, 3)), run_at_startup=True),
+        cron(purge_exports, minute={40}),
     ]
     on_startup = startup
     on_shutdown = shutdown

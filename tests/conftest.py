@@ -86,6 +86,8 @@ if USE_REAL_REDIS:
 else:
     os.environ["REDIS_URL"] = "memory://"
 os.environ["APP_ENV"] = "test"
+# export files of this run (tests and the child processes they start) in a temp dir
+os.environ.setdefault("EXPORT_DIR", tempfile.mkdtemp(prefix="points-exports-"))
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 

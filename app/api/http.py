@@ -23,6 +23,7 @@ from strawberry.types import ExecutionResult
 
 from app.adapters.payments import registry as payment_channels
 from app.api import index, oauth, persisted
+from app.api.exports import routes as export_routes
 from app.api.graphiql import graphiql_page, static_files
 from app.api.graphql.core.context import Context, build_context
 from app.api.graphql.schema import schema
@@ -400,7 +401,7 @@ def extra_routes() -> list[Route]:
     """Routes that other domains add (payment notifications, sandbox pay page)."""
     from app.api.notify import routes as payment_routes
 
-    return [*payment_routes()]
+    return [*payment_routes(), *export_routes()]
 
 
 app = create_app()

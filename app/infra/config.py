@@ -170,6 +170,17 @@ class Settings(BaseSettings):
     rate_oauth_token_per_client: int = 30
     rate_oauth_token_per_ip: int = 120
     rate_oauth_token_window_s: int = 60
+    # -- exports (issue 17): files under export_dir, written in batches of this many
+    # source rows; a worker holds an export for export_lease_s and renews it each batch
+    # (a lapsed lease lets another worker resume it); a link is good for export_link_ttl_s
+    # and the file is kept export_keep_s after it is done. export_queue "arq" hands the
+    # job to the arq worker, "local" runs the same job in this process (dev, tests).
+    export_dir: str = "data/exports"
+    export_batch_rows: int = Field(default=5000, ge=1, le=100_000)
+    export_lease_s: int = Field(default=120, ge=1)
+    export_link_ttl_s: int = Field(default=900, ge=1)
+    export_keep_s: int = Field(default=24 * 3600, ge=60)
+    export_queue: Literal["arq", "local"] = "local"
 
     public_base_url: str = "http://127.0.0.1:8000"
     # -- referrals (SPEC §6): an invite link is this followed by the code (the H5 page or

@@ -29,6 +29,7 @@ APPS: dict[str, list[str]] = {
     "geo": ["app.models.geo"],
     "referrals": ["app.models.referrals"],
     "events": ["app.models.events"],
+    "exports": ["app.models.exports"],
 }
 
 

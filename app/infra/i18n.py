@@ -501,4 +501,25 @@ CATALOGUE: dict[str, str] = {
     "throttled: this request costs {cost} and {available} is available; try again in {seconds} s": (
         "请求额度不足：本次请求需 {cost} 点，当前可用 {available} 点；请 {seconds} 秒后再试"
     ),
+    # -- exports (issue 17)
+    "exports serve signed-in users and partner apps only": "导出仅供已登录用户和合作方应用使用",
+    "your role may not export {kind}": "你的角色不能导出 {kind!s}",
+    "partner apps may not export {kind}": "合作方应用不能导出 {kind!s}",
+    "this export needs the scope {scope}": "此导出需要权限范围 {scope!s}",
+    "what this partner app may see is not known yet": "尚未设定该合作方应用可查看的范围",
+    "not a region of your agencies": "该地区不在你的代理区域内",
+    "not a region you may see": "该地区不在你可查看的范围内",
+    "account not found": "账户不存在",
+    "give times with their offset": "时间须带时区偏移",
+    "`to` must be after `from`": "结束时间 to 须晚于开始时间 from",
+    "{name} does not apply to {kind} exports": "{name!s} 不适用于 {kind!s} 导出",
+    "not an account name": "账户名无效",
+    "idempotencyKey is 1 to 64 printable characters": (
+        "幂等键 idempotencyKey 须为 1 到 64 个可打印字符"
+    ),
+    "this idempotency key was used for another export": "该幂等键已用于另一项导出",
+    "export not found": "导出不存在",
+    "this export is not finished yet": "该导出尚未完成",
+    "this link is not valid": "该链接无效",
+    "this link has expired": "该链接已过期",
 }

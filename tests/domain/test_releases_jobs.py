@@ -34,6 +34,8 @@ def test_worker_schedules_settlement_releases_reconciliation_and_ratings():
         worker.deliver_events,  # the outbox's sweep
         worker.forget_events,
         worker.prune_partner_reads,
+        worker.resume_exports,  # exports lost from the queue or their worker
+        worker.purge_exports,  # files past their expiry
     }
 
 

@@ -33,6 +33,7 @@ from app.api.graphql.core.scalars import SCALAR_MAP
 from app.api.graphql.counter.mutations import CounterMutation
 from app.api.graphql.counter.queries import CounterQuery
 from app.api.graphql.discovery.resolvers import DiscoveryMutation, DiscoveryQuery
+from app.api.graphql.exports.resolvers import ExportMutation, ExportQuery
 from app.api.graphql.mall.resolvers import MallMutation, MallQuery
 from app.api.graphql.merchants.resolvers import MerchantMutation, MerchantQuery
 from app.api.graphql.orders.resolvers import OrderMutation, OrderQuery
@@ -76,6 +77,7 @@ QUERIES: list[type] = [
     RegionQuery,
     AuditQuery,
     PartnerQuery,
+    ExportQuery,
 ]
 MUTATIONS: list[type] = [
     AuthMutation,
@@ -89,6 +91,7 @@ MUTATIONS: list[type] = [
     ReferralMutation,
     AgentMutation,
     PartnerMutation,
+    ExportMutation,
 ]
 
 Query = merge_types("Query", tuple(QUERIES))
