@@ -16,6 +16,7 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels
 COPY --chown=app:app app ./app
 COPY --chown=app:app policies ./policies
+COPY --chown=app:app docs ./docs
 USER app
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s CMD python -c "import urllib.request,sys; \

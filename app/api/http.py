@@ -11,18 +11,31 @@ import orjson
 from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
+from strawberry.types import ExecutionResult
 
 from app.adapters.payments import registry as payment_channels
+from app.api import index, persisted
+from app.api.graphiql import graphiql_page, static_files
 from app.api.graphql.core.context import Context, build_context
 from app.api.graphql.schema import schema
 from app.infra import outbox
+from app.api.media import (
+    GRAPHQL_RESPONSE,
+    JSON,
+    answer_media,
+    is_request_error,
+    is_request_error_result,
+    request_error_status,
+)
+from app.api.persisted import DocumentRefused
 from app.infra.config import Settings, get_settings
 from app.infra.db import close_db, init_db
 from app.infra.errors import RateLimited
@@ -44,29 +57,44 @@ class GraphQLApp(GraphQL[Context, None]):
     general set-up (a sub-response object, request adapters, content-type and IDE
     checks made for every kind of request). Anything else, including a body that is
     not such an object, takes the view's own path with the body already read, so its
-    answers (400s, batches, uploads, GET, GraphiQL) stay Strawberry's."""
+    answers (400s, batches, uploads, GET, GraphiQL) stay Strawberry's.
+
+    Both paths answer in the media type the client accepts, with GraphQL over HTTP's
+    status codes (app/api/media.py), and take documents sent by hash
+    (app/api/persisted.py)."""
+
+    def __init__(self, schema: Any, settings: Settings | None = None, **kwargs: Any) -> None:
+        super().__init__(schema, **kwargs)
+        self.settings = settings or get_settings()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
+        media = answer_media(request.headers.get("accept"))
         try:
-            if scope["method"] == "POST" and await self._fast_post(request, send):
+            if scope["method"] == "POST" and await self._fast_post(request, send, media):
                 return
             response = await self.run(request)
+            if media is GRAPHQL_RESPONSE and response.headers.get("content-type") == JSON:
+                response.headers["content-type"] = GRAPHQL_RESPONSE
+                if is_request_error_answer(request):
+                    response.status_code = 400
         except HTTPException as e:
             # the view's refusals (a body that is no GraphQL request, an unsupported
             # content type, ...) as JSON with a code, like every other answer
             code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(e.status_code, "BAD_REQUEST")
-            response = error_response(e.status_code, code, e.reason, scope)
+            response = error_response(e.status_code, code, e.reason, scope, media)
+        except DocumentRefused as e:
+            response = error_response(request_error_status(media), e.code, e.message, scope, media)
         except BodyRefused as e:
             response = e.response
         except RateLimited as e:  # the request's budget (app/api/graphql/core/context.py)
             response = rate_limited_response(e)
         await response(scope, receive, send)
 
-    async def _fast_post(self, request: Request, send: Send) -> bool:
+    async def _fast_post(self, request: Request, send: Send, media: str) -> bool:
         """Answer the request and return True, or False for the view's own path."""
         headers = request.headers
         content_type = headers.get("content-type", "")
@@ -79,20 +107,24 @@ class GraphQLApp(GraphQL[Context, None]):
         except orjson.JSONDecodeError:
             raise BodyRefused(
                 error_response(
-                    400, "BODY_NOT_JSON", "the request body is not valid JSON", request.scope
+                    400, "BODY_NOT_JSON", "the request body is not valid JSON", request.scope, media
                 )
             ) from None
         if type(data) is not dict:
             # (a list would be a batch, which this API does not take)
             raise BodyRefused(
                 error_response(
-                    400, "BODY_NOT_OBJECT", "the request body must be a JSON object", request.scope
+                    400,
+                    "BODY_NOT_OBJECT",
+                    "the request body must be a JSON object",
+                    request.scope,
+                    media,
                 )
             )
         query, variables = data.get("query"), data.get("variables")
         operation_name, extensions = data.get("operationName"), data.get("extensions")
         if not (
-            type(query) is str
+            (type(query) is str or (query is None and type(extensions) is dict))
             and (variables is None or type(variables) is dict)
             and (extensions is None or type(extensions) is dict)
             and (operation_name is None or type(operation_name) is str)
@@ -114,18 +146,22 @@ class GraphQLApp(GraphQL[Context, None]):
             ),
         )
         response_data = await self.process_result(request, result)
+        status = 200
         if result.errors:
             self._handle_errors(result.errors, response_data)
+            if media is GRAPHQL_RESPONSE and is_request_error(response_data):
+                response_data.pop("data", None)  # type: ignore[misc]
+                status = 400
         payload = self.encode_json(response_data)
         if isinstance(payload, str):
             payload = payload.encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 200,
+                "status": status,
                 "headers": [
                     (b"content-length", str(len(payload)).encode()),
-                    (b"content-type", b"application/json"),
+                    (b"content-type", media.encode()),
                 ],
             }
         )
@@ -134,6 +170,51 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
         return await build_context(request)
+
+    async def execute_single(  # type: ignore[override]
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """The view's execution (both paths come here, the request's budget spent),
+        with the document taken from its hash where one is sent (app/api/persisted.py);
+        a document sent with its hash is kept only once it parsed and validated."""
+        keep = None
+        if request_data.extensions is not None or self.settings.trusted_documents_only:
+            request_data.query, keep = await persisted.document_of(
+                request_data.query, request_data.extensions, self.settings
+            )
+        result = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        query = request_data.query
+        if keep is not None and type(query) is str and not is_request_error_result(result):
+            await persisted.remember(keep, query, self.settings)
+        return result
+
+    async def process_result(self, request: Request, result: Any) -> Any:  # type: ignore[override]
+        response_data = await super().process_result(request, result)
+        if (
+            result.errors
+            and answer_media(request.headers.get("accept")) is GRAPHQL_RESPONSE
+            and is_request_error(response_data)
+        ):
+            response_data.pop("data", None)
+            request.state.request_error = True
+        return response_data
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # a GET with only a hash (APQ) is a request, not a visit
+        return "extensions" not in request.query_params and super().should_render_graphql_ide(
+            request
+        )
+
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        return HTMLResponse(graphiql_page())
 
     def encode_json(self, data: object) -> str | bytes:
         """orjson (several times faster than json.dumps on a page of results); what it
@@ -145,6 +226,11 @@ class GraphQLApp(GraphQL[Context, None]):
             return super().encode_json(data)
 
 
+def is_request_error_answer(request: Request) -> bool:
+    """The view's answer to this request is a request error (set by process_result)."""
+    return getattr(request.state, "request_error", False)
+
+
 class BodyRefused(Exception):
     """A request body answered with an error before it reaches GraphQL."""
 
@@ -152,13 +238,16 @@ class BodyRefused(Exception):
         self.response = response
 
 
-def error_response(status: int, code: str, message: str, scope: Scope) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, scope: Scope, media: str = JSON
+) -> JSONResponse:
     """A refusal outside GraphQL execution, shaped as GraphQL errors are, its message
-    in the request's language."""
+    in the request's language, in the media type the client accepts."""
     language = language_of(Headers(scope=scope).get("accept-language"))
     return JSONResponse(
         {"errors": [{"message": translate(message, language), "extensions": {"code": code}}]},
         status_code=status,
+        media_type=media,
     )
 
 
@@ -278,15 +367,31 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
                 await close_db()
                 await close_redis()
 
-    graphql = GraphQLApp(schema, graphql_ide="graphiql" if settings.app_env == "dev" else None)
-    routes = [
+    graphiql = settings.app_env == "dev"
+    graphql = GraphQLApp(schema, settings=settings, graphql_ide="graphiql" if graphiql else None)
+    routes: list[BaseRoute] = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        *index.routes(graphiql, schema.as_str()),
     ]
+    if graphiql:
+        routes.append(static_files())
     routes += extra_routes()
     app = Starlette(routes=routes, lifespan=lifespan)
-    return BodySizeLimit(app, settings.max_body_bytes)
+    outer: ASGIApp = BodySizeLimit(app, settings.max_body_bytes)
+    if settings.extra_cors:
+        # H5 pages on these origins call the API from the browser (bearer tokens, no
+        # cookies); outermost, so refusals (413, 429) carry the headers too
+        outer = CORSMiddleware(
+            outer,
+            allow_origins=settings.extra_cors,
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type", "accept-language", "x-request-id"],
+            expose_headers=["retry-after"],
+            max_age=settings.cors_max_age_s,
+        )
+    return outer
 
 
 def extra_routes() -> list[Route]:

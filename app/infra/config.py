@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     wechat_secret: str = "wx-demo-secret"
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_timeout_s: float = 5.0
+    # -- client kit: WeChat's code2session answered by a local stand-in (app/dev/wechat.py,
+    # codes `dev-<name>`) so `wx.login` -> `loginWithWechat` works without WeChat. Unset:
+    # on in dev, off elsewhere; prod refuses it.
+    wechat_stand_in: bool | None = None
 
     # -- payments (SPEC §9). Keys are PEM text or a path to a PEM file; secrets are
     # SecretStr so they never show in a repr or a log line.
@@ -151,6 +155,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     extra_cors: list[str] = Field(default_factory=list)
+    # -- client kit: browsers' origins above may call the API (H5 pages; CORS preflight
+    # answers cached this long); documents sent by hash (app/api/persisted.py): those
+    # clients sent kept this long, and in allow-list mode only registered ones run
+    cors_max_age_s: int = 600
+    trusted_documents_only: bool = False
+    apq_ttl_s: int = 7 * 24 * 3600
+    persisted_redis_prefix: str = "gqldoc"
 
     @model_validator(mode="after")
     def _prod_is_safe(self) -> Settings:
@@ -161,7 +172,15 @@ class Settings(BaseSettings):
                 raise ValueError("REDIS_URL must point at a real Redis in prod")
             if self.database_url.startswith("sqlite"):
                 raise ValueError("DATABASE_URL must point at PostgreSQL in prod")
+            if self.wechat_stand_in:
+                raise ValueError("WECHAT_STAND_IN signs anyone in: never in prod")
         return self
+
+    @property
+    def wechat_stand_in_on(self) -> bool:
+        if self.app_env == "prod":
+            return False
+        return self.app_env == "dev" if self.wechat_stand_in is None else self.wechat_stand_in
 
     @property
     def is_postgres(self) -> bool:

@@ -413,6 +413,13 @@ CATALOGUE: dict[str, str] = {
     "request body exceeds {limit} bytes": "请求体超过 {limit} 字节的上限",
     "the request body is not valid JSON": "请求体不是有效的 JSON",
     "the request body must be a JSON object": "请求体必须是一个 JSON 对象",
+    # ---- documents sent by their hash (app/api/persisted.py)
+    "only registered documents run here": "此处只执行已登记的查询文档",
+    "sha256Hash is not the document's": "sha256Hash 与查询文档不符",
+    "no document is known by this hash": "没有与该哈希对应的查询文档，请连同文档一起发送",
+    "persistedQuery must have version 1 and a sha256Hash of 64 hex digits": (
+        "persistedQuery 须为版本 1，且 sha256Hash 为 64 位十六进制数"
+    ),
     # ---- the request's limits (app/api/graphql/core/cost.py, app/api/graphql/schema.py)
     "query cost {cost} exceeds the limit of {max}": "查询过于复杂（代价 {cost}），上限为 {max}",
     "query depth {depth} exceeds maximum operation depth of {max}": (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import secrets
 import unicodedata
@@ -75,6 +76,9 @@ async def login_with_wechat(
     code = (code or "").strip()
     if not code or len(code) > 128:
         raise DomainError("INVALID", "code is required", "code")
+    if transport is None and settings.wechat_stand_in_on:
+        # (loaded by name: production code never imports app/dev)
+        transport = importlib.import_module("app.dev.wechat").transport(settings)
     session = await code2session(code, settings, transport)
     openid, unionid = session["openid"], session.get("unionid")
     user = None

@@ -34,6 +34,7 @@ from app.api.graphql.orders.types import (
     ReverseOrderSuccess,
     Wallet,
 )
+from app.api.graphql.payments.pay_params import pay_params_of
 from app.domain import orders
 from app.domain.ledger import acct, balances_named
 from app.domain.merchants import owned_merchant
@@ -195,7 +196,11 @@ class OrderMutation:
             channel=input.channel,
             idempotency_key=input.idempotency_key,
         )
-        return CreateOrderSuccess(order=OrderType.from_model(order), pay_params=order.pay_params)  # type: ignore[arg-type]
+        return CreateOrderSuccess(
+            order=OrderType.from_model(order),
+            pay_params=order.pay_params,  # type: ignore[arg-type]
+            payment=pay_params_of(order.channel, order.pay_params),
+        )
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],

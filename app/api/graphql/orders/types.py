@@ -15,6 +15,7 @@ from app.api.graphql.core.ids import InputID
 from app.api.graphql.core.scalars import Int64
 from app.api.graphql.core.visibility import merchant_visible
 from app.api.graphql.merchants.types import MerchantType
+from app.api.graphql.payments.pay_params import PayParams
 from app.domain.orders import OrderErrorCode
 from app.models.ledger import Asset, LedgerEntry
 from app.models.orders import HolderKind, LotStatus, Order, OrderStatus, PointLot
@@ -196,7 +197,11 @@ class CreateOrderInput:
 class CreateOrderSuccess:
     order: OrderType
     pay_params: JSON | None = strawberry.field(
-        description="What the client hands to the payment SDK (null when nothing is due)."
+        description="What the client hands to the payment SDK (null when nothing is due).",
+        deprecation_reason="Use `payment`: the same, typed per channel.",
+    )
+    payment: PayParams | None = strawberry.field(  # type: ignore[valid-type]
+        description="What the client hands to its payment SDK (null when nothing is due)."
     )
 
 
