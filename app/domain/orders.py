@@ -692,6 +692,7 @@ async def refund_order(
             refund_key=key,
             amount_fen=amount_fen,
             refunded_fen=after,
+            status=order.status.value,
         )
         await outbox.write(conn, [refunded])
     outbox.publish([refunded])
