@@ -99,7 +99,7 @@ async def _may_hear_store(principal: Principal, merchant_id: int) -> None:
         else:
             await owned_merchant(principal.user_id, merchant_id, staff_ok=True)
     else:
-        raise PermissionDenied("this field serves POS devices, signed-in users only")
+        raise PermissionDenied("a store's events are for its POS devices, owner and staff")
 
 
 async def _own_order(principal: Principal, order_id: int) -> None:
