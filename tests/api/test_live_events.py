@@ -19,6 +19,7 @@ from app.api.http import create_app
 from app.domain import merchants, orders, sessions, users
 from app.domain.principals import Kind
 from app.infra import live, outbox
+from app.infra.redis import get_redis
 from app.models.merchants import PosDevice
 from app.models.users import Role
 from tests.factories import make_merchant, make_user, paid_order
@@ -272,3 +273,31 @@ async def test_a_held_subscription_ends_when_its_device_is_disabled(ws_url, sett
             and ended["payload"]["errors"][0]["extensions"]["code"] == "TOKEN_INVALID"
         ), ended
         assert (await socket.receive())["type"] == "complete"
+
+
+@pytest.mark.redis
+async def test_the_hub_subscribes_again_after_its_connection_is_lost(ws_url):
+    _, store, _, device_token = await _store_with_device("POS-A7")
+    consumer = await make_user()
+    r = get_redis()
+    db = r.connection_pool.connection_kwargs["db"]
+    async with session(ws_url, device_token) as socket:
+        await socket.subscribe("1", ORDER_EVENTS, {"m": _gid("Merchant", store.id)})
+        await _heard(live.merchant_channel(store.id))
+        # the server drops this run's pub/sub connection (its database is this run's own)
+        killed = 0
+        for client in await r.client_list(_type="pubsub"):
+            if int(client["db"]) == db:
+                killed += await r.client_kill_filter(_id=client["id"])
+        assert killed == 1
+        for _ in range(300):  # until the hub is subscribed again
+            [(_, count)] = await r.pubsub_numsub(live.merchant_channel(store.id))
+            if count:
+                break
+            await asyncio.sleep(0.02)
+        order = await paid_order(consumer, store, 800)
+        heard = [(await socket.receive())["payload"]["data"]["orderEvents"] for _ in range(2)]
+    assert [(e["kind"], e["orderId"]) for e in heard] == [
+        ("CREATED", _gid("Order", order.id)),
+        ("PAID", _gid("Order", order.id)),
+    ]
