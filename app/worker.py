@@ -20,7 +20,7 @@ from arq.connections import RedisSettings
 
 from app.infra import outbox
 from app.infra.config import get_settings
-from app.services import consumers
+from app.services import consumers, read_audit
 from app.services.reviews import refresh_ratings
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,11 @@ async def forget_events(ctx: dict[str, Any] | None = None) -> int:
     return await outbox.purge_done(timedelta(days=get_settings().outbox_keep_days))
 
 
+async def prune_partner_reads(ctx: dict[str, Any] | None = None) -> int:
+    """Partner read audit rows past `partner_read_audit_keep_days` go."""
+    return await read_audit.prune()
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     from app.infra.db import init_db
     from app.infra.logging import setup_logging
@@ -103,7 +108,15 @@ def _redis_settings() -> RedisSettings:
 
 
 class WorkerSettings:
-    functions = [evaluate_pools, settle, reconcile, ratings, deliver_events, forget_events]
+    functions = [
+        evaluate_pools,
+        settle,
+        reconcile,
+        ratings,
+        deliver_events,
+        forget_events,
+        prune_partner_reads,
+    ]
     # Settlement first (lots become active), then the pools, a few times a day: a
     # release due today runs on the first evaluation of its day.
     cron_jobs = [
@@ -115,6 +128,7 @@ class WorkerSettings:
         # Events older than their grace that a consumer has not taken yet.
         cron(deliver_events, second=set(range(0, 60, 5)), run_at_startup=True),
         cron(forget_events, hour={4}, minute=40),
+        cron(prune_partner_reads, hour={3}, minute=40),
     ]
     on_startup = startup
     on_shutdown = shutdown

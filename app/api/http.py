@@ -26,7 +26,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from app.adapters.payments import registry as payment_channels
-from app.api import index, persisted
+from app.api import index, oauth, persisted
 from app.api.graphiql import graphiql_page, static_files
 from app.api.graphql.core.context import Context, build_context, caller_of
 from app.api.graphql.schema import schema
@@ -46,7 +46,7 @@ from app.infra.errors import DomainError, RateLimited
 from app.infra.i18n import language_of, translate
 from app.infra.logging import setup_logging
 from app.infra.redis import close_redis, get_redis
-from app.services import consumers
+from app.services import consumers, read_audit
 
 log = logging.getLogger(__name__)
 
@@ -432,6 +432,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
         finally:
             await payment_channels.aclose()  # the providers' kept connections
             await outbox.drain()  # what was paid before the stop is told now, not swept
+            await read_audit.drain()  # partner reads recorded but not yet written
             await live.close_hub()
             if manage_db:
                 await close_db()
@@ -445,6 +446,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *index.routes(graphiql, schema.as_str()),
+        *oauth.routes(),
     ]
     if graphiql:
         routes.append(static_files())

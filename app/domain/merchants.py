@@ -8,12 +8,15 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app.domain import sessions
+from app.domain import audit, regions, sessions
+from app.domain.audit import OPERATOR, Actor
 from app.domain.policy import Policy, get_policy
 from app.infra import inputs, outbox
 from app.infra.config import get_settings
@@ -32,12 +35,15 @@ from app.models.users import Role, User
 
 log = logging.getLogger(__name__)
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
 MerchantErrorCode = error_codes(
     "MerchantErrorCode",
     "DISCOUNT_OUT_OF_RANGE",
     "INVALID_STATE",
     "ALREADY_BOUND",
     "QR_INVALID",
+    "QR_EXPIRED",
 )
 
 
@@ -97,12 +103,7 @@ async def apply_merchant(
     name = _text(name, "name", 100)
     category = _text(category, "category", 40)
     address = _text(address, "address", 255, required=False)
-    region_code = inputs.digits(
-        region_code,
-        inputs.REGION_CODE,
-        "regionCode",
-        "regionCode must be a 6-digit GB/T 2260 code",
-    )
+    region_code = await regions.store_region(region_code)
     policy = get_policy()
     bps = check_discount(
         discount_bps if discount_bps is not None else policy.merchant.discount_default_bps, policy
@@ -144,8 +145,15 @@ async def owned_merchant(user_id: int, merchant_id: int, *, staff_ok: bool = Fal
 
 
 async def _set_status(
-    merchant_id: int, to: MerchantStatus, allowed: set[MerchantStatus]
+    merchant_id: int,
+    to: MerchantStatus,
+    allowed: set[MerchantStatus],
+    *,
+    action: str,
+    actor: Actor,
+    reason: str,
 ) -> Merchant:
+    reason = audit.reason_of(reason, required=False)
     async with in_transaction() as conn:
         merchant = await Merchant.filter(id=merchant_id).select_for_update().using_db(conn).first()
         if merchant is None:
@@ -158,14 +166,19 @@ async def _set_status(
                 f"a {merchant.status} merchant cannot become {to}",
                 "merchantId",
             )
+        before = {"status": merchant.status.value}
         merchant.status = to
         await merchant.save(using_db=conn, update_fields=["status", "updated_at"])
+        after: dict[str, object] = {"status": to.value}
         if to == MerchantStatus.APPROVED:
-            await (
+            promoted = await (
                 User.filter(id=merchant.owner_id, role=Role.CONSUMER)
                 .using_db(conn)
                 .update(role=Role.MERCHANT_OWNER)
             )
+            if promoted:
+                after["owner_role"] = Role.MERCHANT_OWNER.value
+        await audit.record(conn, actor, action, ("Merchant", merchant.id), before, after, reason)
         events = await _changed(merchant, conn, approved=to == MerchantStatus.APPROVED)
     if to == MerchantStatus.APPROVED:
         # the owner may have just become a merchant owner: their sessions see it now
@@ -174,23 +187,42 @@ async def _set_status(
     return merchant
 
 
-async def approve_merchant(merchant_id: int) -> Merchant:
+async def approve_merchant(
+    merchant_id: int, *, actor: Actor = OPERATOR, reason: str = ""
+) -> Merchant:
     return await _set_status(
-        merchant_id, MerchantStatus.APPROVED, {MerchantStatus.PENDING, MerchantStatus.SUSPENDED}
+        merchant_id,
+        MerchantStatus.APPROVED,
+        {MerchantStatus.PENDING, MerchantStatus.SUSPENDED},
+        action="approveMerchant",
+        actor=actor,
+        reason=reason,
     )
 
 
-async def suspend_merchant(merchant_id: int) -> Merchant:
+async def suspend_merchant(
+    merchant_id: int, *, actor: Actor = OPERATOR, reason: str = ""
+) -> Merchant:
     return await _set_status(
-        merchant_id, MerchantStatus.SUSPENDED, {MerchantStatus.APPROVED, MerchantStatus.PENDING}
+        merchant_id,
+        MerchantStatus.SUSPENDED,
+        {MerchantStatus.APPROVED, MerchantStatus.PENDING},
+        action="suspendMerchant",
+        actor=actor,
+        reason=reason,
     )
 
 
-async def close_merchant(merchant_id: int) -> Merchant:
+async def close_merchant(
+    merchant_id: int, *, actor: Actor = OPERATOR, reason: str = ""
+) -> Merchant:
     return await _set_status(
         merchant_id,
         MerchantStatus.CLOSED,
         {MerchantStatus.APPROVED, MerchantStatus.PENDING, MerchantStatus.SUSPENDED},
+        action="closeMerchant",
+        actor=actor,
+        reason=reason,
     )
 
 
@@ -202,6 +234,7 @@ async def update_merchant(
     category: str | None = None,
     address: str | None = None,
     location: Location | None = None,
+    region_code: str | None = None,
 ) -> Merchant:
     """Partial update by the owner: only the fields given change."""
     merchant = await owned_merchant(user_id, merchant_id)
@@ -214,6 +247,8 @@ async def update_merchant(
         changes["address"] = _text(address, "address", 255, required=False)
     if location is not None:
         changes["lat"], changes["lng"] = _to_gcj02(location)
+    if region_code is not None:
+        changes["region_code"] = await regions.store_region(region_code)
     if changes:
         async with in_transaction() as conn:
             await Merchant.filter(id=merchant.id).using_db(conn).update(**changes)
@@ -285,51 +320,106 @@ async def authenticate_pos_device(serial: str, secret: str) -> PosDevice:
 # ---------------------------------------------------------------- scan-to-bind (扫码锁客)
 
 
-def _qr_sig(merchant_id: int, device_id: int) -> str:
+@dataclass(frozen=True)
+class BindQr:
+    payload: str
+    expires_at: datetime
+
+
+def _qr_sig(merchant_id: int, device_id: int, expires: int | None = None) -> str:
     key = get_settings().jwt_secret.encode()
-    msg = f"bind:{merchant_id}:{device_id}".encode()
+    if expires is None:  # the first codes, made before they carried an expiry
+        msg = f"bind:{merchant_id}:{device_id}".encode()
+    else:
+        msg = f"bind2:{merchant_id}:{device_id}:{expires}".encode()
     return hmac.new(key, msg, hashlib.sha256).hexdigest()[:32]
 
 
+def bind_qr(merchant_id: int, device_id: int = 0, *, now: datetime | None = None) -> BindQr:
+    """The payload of a merchant's (or POS's) bind QR, signed by the platform, accepted
+    until `BIND_QR_TTL_S` after it is made (a store shows a fresh one on its screen)."""
+    now = now or datetime.now(UTC)
+    expires = int(now.timestamp()) + get_settings().bind_qr_ttl_s
+    sig = _qr_sig(merchant_id, device_id, expires)
+    return BindQr(
+        f"msp2.{merchant_id}.{device_id}.{expires}.{sig}", datetime.fromtimestamp(expires, UTC)
+    )
+
+
 def merchant_qr(merchant_id: int, device_id: int = 0) -> str:
-    """The payload printed in a merchant's (or POS's) QR code, signed by the platform."""
-    return f"msp1.{merchant_id}.{device_id}.{_qr_sig(merchant_id, device_id)}"
+    return bind_qr(merchant_id, device_id).payload
 
 
-async def bind_by_qr(consumer_id: int, payload: str) -> ConsumerBinding:
-    """First bind wins, for life; scanning again returns the existing binding."""
+def _qr_merchant(payload: str, now: datetime) -> int:
+    """The merchant a bind QR names, if it is genuine and still accepted."""
+    parts = (payload or "").strip().split(".")
     try:
-        tag, mid, did, sig = (payload or "").strip().split(".")
-        merchant_id, device_id = int(mid), int(did)
+        if parts[0] == "msp2" and len(parts) == 5:
+            merchant_id, device_id, expires = int(parts[1]), int(parts[2]), int(parts[3])
+        elif parts[0] == "msp1" and len(parts) == 4:
+            merchant_id, device_id, expires = int(parts[1]), int(parts[2]), None
+        else:
+            raise ValueError(parts[0])
     except ValueError:
         raise DomainError(MerchantErrorCode.QR_INVALID, "not a merchant QR code", "qr") from None
-    if tag != "msp1" or not inputs.same_secret(sig, _qr_sig(merchant_id, device_id)):
+    if not inputs.same_secret(parts[-1], _qr_sig(merchant_id, device_id, expires)):
         raise DomainError(MerchantErrorCode.QR_INVALID, "QR code signature is not valid", "qr")
-    merchant = await _get(merchant_id)
+    if expires is None:
+        until = get_settings().bind_qr_legacy_until
+        if until is None or now.astimezone(SHANGHAI).date() >= until:
+            raise DomainError(
+                MerchantErrorCode.QR_EXPIRED,
+                "this QR code is no longer accepted; ask the store for a new one",
+                "qr",
+            )
+    elif now.timestamp() >= expires:
+        raise DomainError(
+            MerchantErrorCode.QR_EXPIRED,
+            "this QR code has expired; ask the store for a new one",
+            "qr",
+        )
+    return merchant_id
+
+
+async def bind_by_qr(
+    consumer_id: int, payload: str, *, now: datetime | None = None
+) -> ConsumerBinding:
+    """Scanning a store's QR binds the consumer to it (first bind wins)."""
+    merchant = await _get(_qr_merchant(payload, now or datetime.now(UTC)))
+    binding, _ = await bind_consumer(consumer_id, merchant, "qr")
+    return binding
+
+
+async def bind_consumer(
+    consumer_id: int, merchant: Merchant, field: str
+) -> tuple[ConsumerBinding, bool]:
+    """First bind wins, for life: the consumer's binding, and whether this call made it.
+    Binding again (anywhere) returns the existing one; a store that is not open, or the
+    consumer's own store, binds no one."""
     if merchant.status != MerchantStatus.APPROVED:
-        raise DomainError(MerchantErrorCode.INVALID_STATE, "merchant is not open", "qr")
+        raise DomainError(MerchantErrorCode.INVALID_STATE, "merchant is not open", field)
     existing = await ConsumerBinding.get_or_none(consumer_id=consumer_id)
     if existing is not None:
-        return existing
+        return existing, False
     if merchant.owner_id == consumer_id:
-        raise DomainError("INVALID", "you cannot bind to your own store", "qr")
+        raise DomainError("INVALID", "you cannot bind to your own store", field)
     try:
         async with in_transaction() as conn:
-            binding = await ConsumerBinding.create(
-                consumer_id=consumer_id, merchant_id=merchant_id, using_db=conn
+            made = await ConsumerBinding.create(
+                consumer_id=consumer_id, merchant_id=merchant.id, using_db=conn
             )
             bound = outbox.event(
                 EventKind.CUSTOMER_BOUND,
                 f"user:{consumer_id}",
                 consumer_id=consumer_id,
-                merchant_id=merchant_id,
-                device_id=device_id,
+                merchant_id=merchant.id,
+                via=field,
             )
             await outbox.write(conn, [bound])
-    except IntegrityError:
-        return await ConsumerBinding.get(consumer_id=consumer_id)
+    except IntegrityError:  # a concurrent first bind won
+        return await ConsumerBinding.get(consumer_id=consumer_id), False
     outbox.publish([bound])
-    return binding
+    return made, True
 
 
 async def _changed(

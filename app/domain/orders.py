@@ -8,6 +8,7 @@ refunds by refund key, settlement by order.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from app.domain import ledger, receivables
@@ -40,6 +42,7 @@ from app.models.orders import (
     HolderKind,
     LotStatus,
     Order,
+    OrderOrigin,
     OrderRefund,
     OrderStatus,
     PointLot,
@@ -77,6 +80,7 @@ OrderErrorCode = error_codes(
 )
 
 PAID_STATES = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED)
+UNPAID_STATES = (OrderStatus.UNCONFIRMED, OrderStatus.CREATED, OrderStatus.PAYING)
 VOUCHER_CHANNEL = "voucher"  # an order paid wholly with vouchers never meets a channel
 
 
@@ -99,24 +103,14 @@ async def create_order(
 ) -> Order:
     """Open an order; vouchers it spends are held at once, so they cannot be spent twice."""
     policy = policy or get_policy()
-    key = (idempotency_key or "").strip()
-    if not key or len(key) > 64:
-        raise DomainError("INVALID", "idempotencyKey is required (1-64 chars)", "idempotencyKey")
+    key = _idempotency_key(idempotency_key)
     _check_amounts(amount_fen, voucher_fen, policy)
 
     facts, channels = await _order_facts(consumer_id, merchant_id, key)
     if facts["existing"] is not None:
         existing = await Order.get(id=facts["existing"])
         return _same_request(existing, merchant_id, amount_fen, voucher_fen)
-    if facts["status"] != MerchantStatus.APPROVED:
-        raise DomainError(
-            OrderErrorCode.MERCHANT_UNAVAILABLE, "merchant is not open for orders", "merchantId"
-        )
-    if facts["owner_id"] == consumer_id or facts["staff"]:
-        # Buying from your own store would mint points from a round trip of your own money.
-        raise DomainError(
-            OrderErrorCode.SELF_PURCHASE, "you cannot order at your own store", "merchantId"
-        )
+    _refuse_unless_open_to(facts, consumer_id)
 
     cash = amount_fen - voucher_fen
     first = None
@@ -150,28 +144,13 @@ async def create_order(
             pg = sql.is_pg(connections.get("default"))
             async with in_transaction() as conn:
                 order, first = await _insert_order(row, conn, first, created)
-                await ledger.post(
-                    "voucher_hold",
-                    f"order:{order.id}",
-                    [
-                        Post(
-                            acct.consumer_voucher(consumer_id),
-                            acct.consumer_voucher_held(consumer_id),
-                            voucher_fen,
-                        )
-                    ],
-                    idem_key=f"order:{order.id}:hold",
-                    field="voucherFen",
-                    conn=conn,
-                    key_locked=True,  # the order row is new: no one else can post its key
-                    release_early=pg,  # the chain head is not held across the flush ...
-                )
-            if pg:  # ... which the order waits for before the channel hears of it
+                # the chain head is not held across the flush, which the order waits for
+                # before the channel hears of it
+                await _hold_vouchers(order, conn, release_early=pg)
+            if pg:
                 await ledger.wait_durable(connections.get("default"))
     except ledger.Overdraft:
-        raise DomainError(
-            OrderErrorCode.VOUCHER_INSUFFICIENT, "not enough vouchers in the wallet", "voucherFen"
-        ) from None
+        raise _vouchers_short() from None
     except IntegrityError:
         # The same key raced us: the first order wins, this call returns it.
         raced = await Order.get_or_none(consumer_id=consumer_id, idempotency_key=key)
@@ -187,6 +166,48 @@ async def create_order(
     assert first is not None  # cash to pay: routed above
     await _start_payment(order, first)
     return order
+
+
+def _idempotency_key(raw: str | None) -> str:
+    key = (raw or "").strip()
+    if not key or len(key) > 64:
+        raise DomainError("INVALID", "idempotencyKey is required (1-64 chars)", "idempotencyKey")
+    return key
+
+
+def _refuse_unless_open_to(facts: dict[str, Any], consumer_id: int) -> None:
+    """Orders are taken by open stores, never from their own people."""
+    if facts["status"] != MerchantStatus.APPROVED:
+        raise DomainError(
+            OrderErrorCode.MERCHANT_UNAVAILABLE, "merchant is not open for orders", "merchantId"
+        )
+    if facts["owner_id"] == consumer_id or facts["staff"]:
+        # Buying from your own store would mint points from a round trip of your own money.
+        raise DomainError(
+            OrderErrorCode.SELF_PURCHASE, "you cannot order at your own store", "merchantId"
+        )
+
+
+async def _hold_vouchers(order: Order, conn, *, release_early: bool = False) -> None:
+    """The vouchers an order spends, set aside in the transaction that commits to them:
+    an overdraft (`ledger.Overdraft`) fails the whole transaction."""
+    uid = order.consumer_id
+    await ledger.post(
+        "voucher_hold",
+        f"order:{order.id}",
+        [Post(acct.consumer_voucher(uid), acct.consumer_voucher_held(uid), order.voucher_fen)],
+        idem_key=f"order:{order.id}:hold",
+        field="voucherFen",
+        conn=conn,
+        key_locked=True,  # under the order's row (new, or locked): no one else posts its key
+        release_early=release_early,
+    )
+
+
+def _vouchers_short() -> DomainError:
+    return DomainError(
+        OrderErrorCode.VOUCHER_INSUFFICIENT, "not enough vouchers in the wallet", "voucherFen"
+    )
 
 
 # The order's key, the merchant, whether the buyer staffs it, the buyer's openid and
@@ -214,7 +235,7 @@ _CREATED_SUBJECT = "'order:' || o.id"
 _CREATED_PAYLOAD = (
     "jsonb_build_object('order_id', o.id, 'consumer_id', o.consumer_id, 'merchant_id', "
     "o.merchant_id, 'amount_fen', o.amount_fen, 'voucher_fen', o.voucher_fen, 'cash_fen', "
-    "o.cash_fen, 'channel', o.channel)"
+    "o.cash_fen, 'channel', o.channel, 'status', o.status)"
 )
 
 
@@ -227,6 +248,7 @@ def _created_payload(order: Order) -> dict[str, Any]:
         "voucher_fen": order.voucher_fen,
         "cash_fen": order.cash_fen,
         "channel": order.channel,
+        "status": str(order.status),  # a counter order's is `unconfirmed`
     }
 
 
@@ -238,8 +260,8 @@ async def _insert_order(
     (`first` then names it)."""
     from app.services import payments as service
 
-    values = {**row, "status": OrderStatus.CREATED.value, "refunded_fen": 0,
-              "created_at": datetime.now(UTC)}  # fmt: skip
+    values = {"status": OrderStatus.CREATED.value, "origin": OrderOrigin.APP.value, **row,
+              "refunded_fen": 0, "created_at": datetime.now(UTC)}  # fmt: skip
     insert = f"INSERT INTO orders ({', '.join(values)}) VALUES ({sql.marks(len(values))})"
     if not sql.is_pg(conn):
         found = await sql.fetch(conn, insert + " RETURNING *", list(values.values()))
@@ -335,6 +357,155 @@ def _same_request(order: Order, merchant_id: int, amount_fen: int, voucher_fen: 
             "idempotencyKey",
         )
     return order
+
+
+# ---------------------------------------------------------------- at the counter
+
+
+async def open_counter_order(
+    *,
+    consumer_id: int,
+    merchant_id: int,
+    amount_fen: int,
+    opened_by: str,
+    idempotency_key: str,
+    policy: Policy | None = None,
+) -> Order:
+    """A counter order (SPEC §13): the store enters the amount for a consumer it scanned;
+    the discount is frozen now, as for any order, and the order waits, unconfirmed, for
+    the consumer to choose vouchers and a channel (`confirm_counter_order`).
+
+    Idempotent per opener (`opened_by`: a device's or a person's key) and key: the same
+    key never opens two orders, whoever they would be for."""
+    policy = policy or get_policy()
+    counter_key = _counter_key(opened_by, idempotency_key)
+    _check_amounts(amount_fen, 0, policy)
+    existing = await Order.get_or_none(counter_key=counter_key)
+    if existing is not None:
+        return _same_counter_request(existing, consumer_id, merchant_id, amount_fen)
+    # the order's own key (unique per consumer, as every order has one), from the opener's
+    own_key = "counter:" + hashlib.sha256(counter_key.encode()).hexdigest()[:48]
+    facts, _ = await _order_facts(consumer_id, merchant_id, own_key)
+    _refuse_unless_open_to(facts, consumer_id)
+    discount_bps = int(facts["discount_bps"])
+    row: dict[str, Any] = dict(
+        consumer_id=consumer_id,
+        merchant_id=merchant_id,
+        idempotency_key=own_key,
+        amount_fen=amount_fen,
+        voucher_fen=0,
+        cash_fen=amount_fen,
+        discount_bps=discount_bps,
+        discount_fen=discount_fen(amount_fen, discount_bps),
+        channel="",  # the consumer chooses it when confirming
+        policy=policy.name,
+        status=OrderStatus.UNCONFIRMED.value,
+        origin=OrderOrigin.COUNTER.value,
+        counter_key=counter_key,
+    )
+    created = outbox.event(EventKind.ORDER_CREATED, "")  # its subject and payload: the row's
+    try:
+        order, _ = await _insert_order(row, connections.get("default"), None, created)
+    except IntegrityError:
+        # The same key raced us: the first order wins, this call returns it.
+        raced = await Order.get_or_none(counter_key=counter_key)
+        if raced is None:
+            raise
+        return _same_counter_request(raced, consumer_id, merchant_id, amount_fen)
+    outbox.publish([replace(created, subject=f"order:{order.id}", payload=_created_payload(order))])
+    return order
+
+
+def _counter_key(opened_by: str, idempotency_key: str) -> str:
+    return f"{opened_by}:{_idempotency_key(idempotency_key)}"
+
+
+async def counter_order_by_key(opened_by: str, idempotency_key: str) -> Order | None:
+    """The counter order this opener made under this key, if any."""
+    return await Order.get_or_none(counter_key=_counter_key(opened_by, idempotency_key))
+
+
+def _same_counter_request(order: Order, consumer_id: int, merchant_id: int, amount: int) -> Order:
+    if (order.consumer_id, order.merchant_id, order.amount_fen) != (
+        consumer_id,
+        merchant_id,
+        amount,
+    ):
+        raise DomainError(
+            OrderErrorCode.IDEMPOTENCY_KEY_REUSED,
+            "this idempotency key was used for a different order",
+            "idempotencyKey",
+        )
+    return order
+
+
+async def confirm_counter_order(
+    order_id: int,
+    consumer_id: int,
+    *,
+    voucher_fen: int,
+    channel: str,
+    policy: Policy | None = None,
+) -> tuple[Order, bool]:
+    """The consumer agrees to a counter order of theirs: the vouchers it spends are held
+    at once (as `create_order` holds them), the rest is to be paid through `channel`.
+    The order and whether this call confirmed it (False: a repeat of the same confirmation,
+    answered with the order as it is now). Anyone else's order is not found."""
+    policy = policy or get_policy()
+    conn = connections.get("default")
+    pg = sql.is_pg(conn)
+    try:
+        async with in_transaction() as tx:
+            order = await _lock_order(order_id, tx)
+            if order is None or order.consumer_id != consumer_id:
+                raise NotFound("order", "orderId")
+            if order.origin != OrderOrigin.COUNTER:
+                raise DomainError(
+                    OrderErrorCode.INVALID_STATE, "not an order opened at a counter", "orderId"
+                )
+            if order.status != OrderStatus.UNCONFIRMED:
+                if order.status != OrderStatus.CLOSED and order.voucher_fen == voucher_fen:
+                    return order, False
+                raise DomainError(
+                    OrderErrorCode.INVALID_STATE,
+                    f"order is {order.status}; it was confirmed before",
+                    "orderId",
+                )
+            _check_amounts(order.amount_fen, voucher_fen, policy)
+            status = await sql.fetch(
+                tx, "SELECT status FROM merchants WHERE id = ?", [order.merchant_id]
+            )
+            if status[0]["status"] != MerchantStatus.APPROVED:
+                raise DomainError(
+                    OrderErrorCode.MERCHANT_UNAVAILABLE,
+                    "merchant is not open for orders",
+                    "orderId",
+                )
+            order.voucher_fen = voucher_fen
+            order.cash_fen = order.amount_fen - voucher_fen
+            order.channel = channel if order.cash_fen else VOUCHER_CHANNEL
+            order.status = OrderStatus.CREATED
+            await order.save(
+                using_db=tx, update_fields=["voucher_fen", "cash_fen", "channel", "status"]
+            )
+            if voucher_fen:
+                await _hold_vouchers(order, tx, release_early=pg)
+        if pg and voucher_fen:
+            await ledger.wait_durable(conn)
+    except ledger.Overdraft:
+        raise _vouchers_short() from None
+    return order, True
+
+
+def paid_on(merchant_id: int, day: date) -> QuerySet[Order]:
+    """A store's orders paid on one day (Asia/Shanghai), refunded since or not."""
+    start = datetime(day.year, day.month, day.day, tzinfo=SHANGHAI)
+    return Order.filter(
+        merchant_id=merchant_id,
+        status__in=PAID_STATES,
+        paid_at__gte=start,
+        paid_at__lt=start + timedelta(days=1),
+    )
 
 
 # ---------------------------------------------------------------- pay
@@ -492,9 +663,9 @@ class _PaidMerchant:
 
 
 # The order row, with who stands around its payment (two inviter levels, the bound
-# store, the agents of the merchant's province, city and district) and its merchant, in
-# one round trip: one row per agent found (at least one). The joined columns carry a
-# `_` prefix, apart from the order's own.
+# store, the agents in office for the merchant's province, city and district) and its
+# merchant, in one round trip: one row per agent found (at least one). The joined
+# columns carry a `_` prefix, apart from the order's own.
 _PAYING = (
     "SELECT o.*, u.inviter_id AS _i1, u2.inviter_id AS _i2, "
     "(SELECT b.merchant_id FROM consumer_bindings b WHERE b.consumer_id = o.consumer_id) "
@@ -503,10 +674,10 @@ _PAYING = (
     "FROM orders o JOIN users u ON u.id = o.consumer_id "
     "LEFT JOIN users u2 ON u2.id = u.inviter_id "
     "JOIN merchants m ON m.id = o.merchant_id "
-    "LEFT JOIN agents a ON (a.level = 'province' "
+    "LEFT JOIN agents a ON a.ended_at IS NULL AND ((a.level = 'province' "
     "AND a.region_code = substr(m.region_code, 1, 2) || '0000') "
     "OR (a.level = 'city' AND a.region_code = substr(m.region_code, 1, 4) || '00') "
-    "OR (a.level = 'district' AND a.region_code = m.region_code) "
+    "OR (a.level = 'district' AND a.region_code = m.region_code)) "
     "WHERE o.id = ?"
 )
 
@@ -587,9 +758,9 @@ async def close_order(order_id: int) -> Order:
             raise NotFound("order", "orderId")
         if order.status == OrderStatus.CLOSED:
             return order
-        if order.status not in (OrderStatus.CREATED, OrderStatus.PAYING):
+        if order.status not in UNPAID_STATES:
             raise DomainError(OrderErrorCode.INVALID_STATE, f"order is {order.status}", "orderId")
-        if order.voucher_fen:
+        if order.voucher_fen and order.status != OrderStatus.UNCONFIRMED:
             uid = order.consumer_id
             await ledger.post(
                 "voucher_release",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import date
 from functools import lru_cache
 from typing import Literal
 
@@ -28,6 +29,16 @@ class Settings(BaseSettings):
     # -- principals: how long a subject's state (exists, active, role) may be served from
     # Redis without a change bumping it; a change takes effect at once regardless.
     session_state_ttl_s: int = 300
+    # -- counter (SPEC §13): the member code the app shows, the POS's scan of it, the
+    # store's bind QR. A member code lives this long and is scanned once.
+    member_code_ttl_s: int = 60
+    # what a scan leaves the counter to open orders with (the consumer it found)
+    counter_scan_ttl_s: int = 600
+    # the store's bind QR (扫码锁客) is accepted this long after it was shown
+    bind_qr_ttl_s: int = 24 * 3600
+    # bind QRs made before they carried an expiry are accepted before this day
+    # (Asia/Shanghai), a transition for codes already shown; unset: refused
+    bind_qr_legacy_until: date | None = None
 
     wechat_appid: str = "wx-demo-appid"
     wechat_secret: str = "wx-demo-secret"
@@ -156,6 +167,19 @@ class Settings(BaseSettings):
     # argument multiplies what it contains), what a date range may span
     max_query_cost: int = 10_000
     max_date_range_days: int = 366
+    # -- partner apps (issue 17): client-credentials tokens, what an app may be given,
+    # its cost bucket (Shopify's leaky bucket: capacity, points restored per second),
+    # and how long its read audit is kept
+    partner_token_ttl_s: int = 900
+    partner_secret_grace_max_s: int = 7 * 24 * 3600
+    partner_merchants_max: int = 500
+    partner_regions_max: int = 50
+    partner_cost_capacity: int = 1000
+    partner_cost_restore_rate: int = 50
+    partner_read_audit_keep_days: int = 90
+    rate_oauth_token_per_client: int = 30
+    rate_oauth_token_per_ip: int = 120
+    rate_oauth_token_window_s: int = 60
 
     public_base_url: str = "http://127.0.0.1:8000"
     # -- referrals (SPEC §6): an invite link is this followed by the code (the H5 page or

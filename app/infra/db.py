@@ -21,6 +21,8 @@ APPS: dict[str, list[str]] = {
         "app.models.orders",
         "app.models.mall",
         "app.models.reviews",
+        "app.models.audit",
+        "app.models.partners",
     ],
     "releases": ["app.models.releases"],
     "payments": ["app.models.payments"],

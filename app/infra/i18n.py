@@ -170,6 +170,7 @@ TERMS: dict[str, str] = {
     "approved": "已通过审核",
     "suspended": "已暂停",
     "closed": "已关闭",
+    "unconfirmed": "待顾客确认",
     "created": "待支付",
     "paying": "支付中",
     "paid": "已支付",
@@ -282,6 +283,20 @@ CATALOGUE: dict[str, str] = {
     "depth is 1 or 2": "层级 depth 只能是 1 或 2",
     "idempotencyKey is required (1-64 chars)": "缺少幂等键 idempotencyKey（1–64 个字符）",
     "the store has fewer vouchers than that": "门店的消费券余额不足",
+    # ---- the counter: bind QR expiry, member codes, counter orders (SPEC §13)
+    "this QR code has expired; ask the store for a new one": "二维码已过期，请向门店索取新的二维码",
+    "this QR code is no longer accepted; ask the store for a new one": (
+        "该二维码已停用，请向门店索取新的二维码"
+    ),
+    "not a member code": "这不是会员码",
+    "this member code has expired; refresh it in the app": "会员码已过期，请在应用中刷新",
+    "this member code was scanned already; show a new one": "该会员码已被扫描，请出示新的会员码",
+    "this store is not open for business": "该门店暂未营业",
+    "this member cannot be served": "该会员账户无法办理",
+    "this scan has expired; scan the member code again": "本次扫码已过期，请重新扫描会员码",
+    "not an order opened at a counter": "该订单不是门店收银台开立的订单",
+    "merchantId is required": "缺少门店 merchantId",
+    "order is {status}; it was confirmed before": "订单状态为「{status}」，此前已确认",
     # ---- orders and refunds (app/domain/orders.py)
     "order not found": "订单不存在",
     "merchant is not open for orders": "该商户暂不接单",
@@ -468,4 +483,33 @@ CATALOGUE: dict[str, str] = {
         "动态推送过快，客户端来不及接收；请重新订阅，并查询最新状态"
     ),
     "live events are unavailable; query the state instead": "实时动态暂不可用，请改为查询状态",
+    # ---- regions, agents and the audit trail (app/domain/regions, agents.py, audit.py)
+    "parent must be a 6-digit GB/T 2260 code": "上级地区代码须为 6 位 GB/T 2260 行政区划代码",
+    "no region has this code": "没有此代码的行政区划",
+    "a store's region is a district, not a province or city": (
+        "门店所在地区须为区县级，不能是省或市"
+    ),
+    "level is province, city or district": (
+        "代理级别须为 province（省）、city（市）或 district（区县）"
+    ),
+    "the region is not of the agent's level": "该地区与代理级别不符",
+    "a frozen account cannot be appointed": "已冻结的账户不能被任命为代理",
+    "this account is a {role}, not a consumer": "该账户的角色是{role}，不是消费者",
+    "this region has an agent at this level": "该地区此级别已有在任代理",
+    "action is a mutation's name": "action 须为一个变更操作的名称",
+    # -- partner apps (issue 17): scopes, secrets, cost budgets
+    "this field needs the scope {scope}": "此字段需要授权范围 {scope!s}",
+    "unknown scope {scope}; the scopes are {scopes}": (
+        "未知的授权范围 {scope!s}；可选范围为 {scopes!s}"
+    ),
+    "grant at least one scope": "请至少授予一个授权范围",
+    "a region code is 6 digits (GB/T 2260)": "地区代码为 6 位数字（GB/T 2260）",
+    "at most {max} regions": "最多 {max} 个地区",
+    "at most {max} merchants": "最多 {max} 个商户",
+    "partner app not found": "合作方应用不存在",
+    "this partner app is revoked": "该合作方应用已被停用",
+    "a partner app of this name exists": "已有同名的合作方应用",
+    "throttled: this request costs {cost} and {available} is available; try again in {seconds} s": (
+        "请求额度不足：本次请求需 {cost} 点，当前可用 {available} 点；请 {seconds} 秒后再试"
+    ),
 }

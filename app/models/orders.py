@@ -9,12 +9,20 @@ from tortoise.models import Model
 
 
 class OrderStatus(StrEnum):
+    # a counter order the store opened, waiting for its consumer to confirm it in the
+    # app (vouchers, channel); then `created` like any other
+    UNCONFIRMED = "unconfirmed"
     CREATED = "created"
     PAYING = "paying"
     PAID = "paid"
     PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
     CLOSED = "closed"
+
+
+class OrderOrigin(StrEnum):
+    APP = "app"  # the consumer opened it (createOrder)
+    COUNTER = "counter"  # the store's POS or staff opened it for a scanned consumer
 
 
 class Order(Model):
@@ -38,6 +46,13 @@ class Order(Model):
     channel_txn_id = fields.CharField(max_length=64, null=True)
     refunded_fen = fields.BigIntField(default=0)  # of A
     policy = fields.CharField(max_length=40)
+    # rows from before counter orders existed are the app's (the database's default)
+    origin = fields.CharEnumField(
+        OrderOrigin, max_length=10, default=OrderOrigin.APP, db_default=OrderOrigin.APP.value
+    )
+    # A counter order's idempotency: who opened it ("device:3", "user:9") and their
+    # key; unique, so the same device and key never open two orders, whoever they are for.
+    counter_key = fields.CharField(max_length=100, null=True, unique=True)
     # The settlement as computed at payment (every share, exact), kept so that
     # refunds reverse exactly what was paid, even if the policy changes later.
     settlement: dict | None = fields.JSONField(null=True)  # type: ignore[assignment]

@@ -33,6 +33,7 @@ def test_worker_schedules_settlement_releases_reconciliation_and_ratings():
         worker.ratings,
         worker.deliver_events,  # the outbox's sweep
         worker.forget_events,
+        worker.prune_partner_reads,
     }
 
 

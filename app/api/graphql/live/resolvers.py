@@ -42,7 +42,7 @@ class LiveSubscription:
         description=(
             "A store's orders as they are created, paid and refunded: for the store's POS "
             "devices, its owner and staff. Over graphql-transport-ws; without a socket, "
-            "`merchantOrders` (or the counter's queries) gives the same state."
+            "`posTodayPayments` and `counterOrder` (or `merchantOrders`) give the same state."
         )
     )
     async def order_events(self, info: Info, merchant_id: InputID) -> AsyncIterator[OrderEvent]:

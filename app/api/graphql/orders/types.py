@@ -18,9 +18,10 @@ from app.api.graphql.merchants.types import MerchantType
 from app.api.graphql.payments.pay_params import PayParams
 from app.domain.orders import OrderErrorCode
 from app.models.ledger import Asset, LedgerEntry
-from app.models.orders import HolderKind, LotStatus, Order, OrderStatus, PointLot
+from app.models.orders import HolderKind, LotStatus, Order, OrderOrigin, OrderStatus, PointLot
 
 OrderStatusEnum = strawberry.enum(OrderStatus, name="OrderStatus")
+OrderOriginEnum = strawberry.enum(OrderOrigin, name="OrderOrigin")
 LotStatusEnum = strawberry.enum(LotStatus, name="LotStatus")
 HolderKindEnum = strawberry.enum(HolderKind, name="HolderKind")
 AssetEnum = strawberry.enum(Asset, name="Asset")
@@ -37,6 +38,9 @@ class OrderType(relay.Node):
     discount_fen: int
     channel: str
     status: OrderStatusEnum  # type: ignore[valid-type]
+    origin: OrderOriginEnum = strawberry.field(  # type: ignore[valid-type]
+        description="APP: you opened it; COUNTER: a store opened it at its counter for you."
+    )
     refunded_fen: int
     created_at: datetime
     paid_at: datetime | None
@@ -66,6 +70,7 @@ class OrderType(relay.Node):
             discount_fen=o.discount_fen,
             channel=o.channel,
             status=o.status,
+            origin=o.origin,
             refunded_fen=o.refunded_fen,
             created_at=o.created_at,
             paid_at=o.paid_at,
