@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -12,20 +13,23 @@ from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from app.adapters.payments import registry as payment_channels
 from app.api import index, oauth, persisted
 from app.api.exports import routes as export_routes
 from app.api.graphiql import graphiql_page, static_files
-from app.api.graphql.core.context import Context, build_context
+from app.api.graphql.core.context import Context, build_context, caller_of
 from app.api.graphql.schema import schema
 from app.api.media import (
     GRAPHQL_RESPONSE,
@@ -36,16 +40,38 @@ from app.api.media import (
     request_error_status,
 )
 from app.api.persisted import DocumentRefused
-from app.infra import outbox
+from app.infra import live, outbox
 from app.infra.config import Settings, get_settings
 from app.infra.db import close_db, init_db
-from app.infra.errors import RateLimited
+from app.infra.errors import DomainError, RateLimited
 from app.infra.i18n import language_of, translate
 from app.infra.logging import setup_logging
 from app.infra.redis import close_redis, get_redis
 from app.services import consumers, read_audit
 
 log = logging.getLogger(__name__)
+
+
+def bearer_of(params: dict[str, Any] | None) -> str:
+    """The `Authorization` value a `connection_init` payload carries (its `token` as a
+    bearer token); "" for none."""
+    params = params or {}
+    header = next((v for k, v in params.items() if k.lower() == "authorization"), None)
+    if isinstance(header, str) and header.strip():
+        return header
+    token = params.get("token")
+    return f"Bearer {token}" if isinstance(token, str) and token.strip() else ""
+
+
+class LiveSocket(ASGIWebSocketAdapter):
+    """Strawberry's WebSocket, whose refusal at `connection_init` (4403 Forbidden, as
+    graphql-transport-ws says) names why in its reason: `Forbidden: TOKEN_EXPIRED`."""
+
+    async def close(self, code: int, reason: str) -> None:
+        refusal = getattr(self.ws.state, "refusal", None)
+        if code == 4403 and refusal:
+            reason = f"{reason}: {refusal}"
+        await super().close(code, reason)
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -64,9 +90,25 @@ class GraphQLApp(GraphQL[Context, None]):
     status codes (app/api/media.py), and take documents sent by hash
     (app/api/persisted.py)."""
 
+    websocket_adapter_class = LiveSocket  # type: ignore[assignment]
+
     def __init__(self, schema: Any, settings: Settings | None = None, **kwargs: Any) -> None:
-        super().__init__(schema, **kwargs)
-        self.settings = settings or get_settings()
+        settings = settings or get_settings()
+        # Subscriptions over graphql-transport-ws only: the legacy graphql-ws protocol
+        # stays off (it had an auth-bypass advisory). The cap on a connection's
+        # subscriptions is the resolvers' (app/api/graphql/live/), with its typed error;
+        # Strawberry's own cap (operations in flight) stays above it.
+        super().__init__(
+            schema,
+            subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+            connection_init_wait_timeout=timedelta(seconds=settings.live_connection_init_timeout_s),
+            max_subscriptions_per_connection=settings.live_max_subscriptions + 1,
+            # H5 pages on these origins may open a socket (its token is in its
+            # connection_init, never a cookie); Strawberry refuses other origins
+            allowed_origins=settings.extra_cors,
+            **kwargs,
+        )
+        self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -169,8 +211,35 @@ class GraphQLApp(GraphQL[Context, None]):
         await send({"type": "http.response.body", "body": payload})
         return True
 
-    async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
-        return await build_context(request)
+    async def get_context(self, request: HTTPConnection, response: Any) -> Context:  # type: ignore[override]
+        if not isinstance(request, WebSocket):
+            return await build_context(request)
+        try:  # a socket's upgrade spends one request of the client's budget
+            return await build_context(request)
+        except RateLimited as e:  # refused at connection_init, as a bad token is
+            request.state.refusal = e.code
+            return Context(request=request, request_id="-")
+
+    async def on_ws_connect(self, context: Context) -> None:  # type: ignore[override]
+        """`connection_init`: the socket's caller, from the token in its payload
+        (`{"Authorization": "Bearer <token>"}` or `{"token": "<token>"}`: a browser
+        cannot set a WebSocket's headers) or else the upgrade's own `Authorization`
+        header, checked as an HTTP request's is. Without a caller the socket is closed
+        (4403, the reason naming the code: refresh on TOKEN_EXPIRED, sign in again
+        otherwise)."""
+        socket = context.request
+        assert isinstance(socket, WebSocket)
+        try:
+            if getattr(socket.state, "refusal", None):
+                raise ConnectionRejectionError
+            header = bearer_of(context.connection_params)
+            if header:
+                context.principal = await caller_of(header)
+            elif context.principal is None:
+                raise context.auth_error or DomainError("UNAUTHENTICATED", "sign in first")
+        except DomainError as e:
+            socket.state.refusal = e.code
+            raise ConnectionRejectionError from None
 
     async def execute_single(  # type: ignore[override]
         self,
@@ -365,6 +434,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
             await payment_channels.aclose()  # the providers' kept connections
             await outbox.drain()  # what was paid before the stop is told now, not swept
             await read_audit.drain()  # partner reads recorded but not yet written
+            await live.close_hub()
             if manage_db:
                 await close_db()
                 await close_redis()
@@ -373,6 +443,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
     graphql = GraphQLApp(schema, settings=settings, graphql_ide="graphiql" if graphiql else None)
     routes: list[BaseRoute] = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),  # live subscriptions (graphql-transport-ws)
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *index.routes(graphiql, schema.as_str()),

@@ -235,7 +235,7 @@ _CREATED_SUBJECT = "'order:' || o.id"
 _CREATED_PAYLOAD = (
     "jsonb_build_object('order_id', o.id, 'consumer_id', o.consumer_id, 'merchant_id', "
     "o.merchant_id, 'amount_fen', o.amount_fen, 'voucher_fen', o.voucher_fen, 'cash_fen', "
-    "o.cash_fen, 'channel', o.channel)"
+    "o.cash_fen, 'channel', o.channel, 'status', o.status)"
 )
 
 
@@ -248,6 +248,7 @@ def _created_payload(order: Order) -> dict[str, Any]:
         "voucher_fen": order.voucher_fen,
         "cash_fen": order.cash_fen,
         "channel": order.channel,
+        "status": str(order.status),  # a counter order's is `unconfirmed`
     }
 
 
@@ -862,6 +863,7 @@ async def refund_order(
             refund_key=key,
             amount_fen=amount_fen,
             refunded_fen=after,
+            status=order.status.value,
         )
         await outbox.write(conn, [refunded])
     outbox.publish([refunded])

@@ -213,6 +213,21 @@ async def authenticate(token: str, settings: Settings | None = None) -> Principa
     return _principal(kind, subject, family, state, claims)
 
 
+async def still_valid(principal: Principal, settings: Settings | None = None) -> Principal:
+    """The caller as their session stands now, refused as `authenticate` refuses (signed
+    out, frozen, disabled, gone) but for the token's expiry, which was checked once: a
+    connection held open (a live subscription) looks again from time to time."""
+    if isinstance(principal, PartnerPrincipal):
+        return principal
+    subject = principal.user_id if isinstance(principal, UserPrincipal) else principal.device_id
+    revoked, state = await sessions.session_state(
+        principal.kind, subject, principal.family, settings
+    )
+    if revoked:
+        raise _invalid("session was signed out")
+    return _principal(principal.kind, subject, principal.family, state, {})
+
+
 async def rotate(refresh_token: str, settings: Settings | None = None) -> TokenPair:
     """A new pair for the same login; the subject's state is read from the database, so
     a frozen account or a disabled device cannot refresh."""

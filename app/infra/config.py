@@ -72,6 +72,16 @@ class Settings(BaseSettings):
     outbox_consumer_timeout_s: float = 30.0
     outbox_mark_delay_s: float = 0.5
     outbox_keep_days: int = 7
+    # -- live events (app/infra/live.py, GraphQL subscriptions over graphql-transport-ws):
+    # subscriptions one connection may hold; notices kept for a client that reads
+    # slower than they come before its subscription ends; how often a held
+    # subscription checks that its caller's session still stands; how long a new
+    # socket may take to send connection_init; the pub/sub channels' prefix
+    live_max_subscriptions: int = 10
+    live_queue_max: int = 100
+    live_recheck_s: float = 60.0
+    live_connection_init_timeout_s: float = 10.0
+    live_channel_prefix: str = "live"
 
     sandbox_enabled: bool = True
     sandbox_key_seed: SecretStr = SecretStr("dev-only-sandbox-key-seed-0123456789")

@@ -472,6 +472,17 @@ CATALOGUE: dict[str, str] = {
     "only a paid order can be reviewed": "只有已支付的订单可以评价",
     "an order can be reviewed once its refund window has passed": "订单过了退款期后才能评价",
     "this order has been reviewed already": "该订单已评价过",
+    # ---- live events (app/api/graphql/live/)
+    "this connection holds as many subscriptions as it may; complete one first": (
+        "此连接的订阅数已达上限，请先结束一个订阅"
+    ),
+    "a store's events are for its POS devices, owner and staff": (
+        "门店的实时动态仅供本店的收银设备、店主和店员接收"
+    ),
+    "events came faster than they were read; subscribe again and query the state": (
+        "动态推送过快，客户端来不及接收；请重新订阅，并查询最新状态"
+    ),
+    "live events are unavailable; query the state instead": "实时动态暂不可用，请改为查询状态",
     # ---- regions, agents and the audit trail (app/domain/regions, agents.py, audit.py)
     "parent must be a 6-digit GB/T 2260 code": "上级地区代码须为 6 位 GB/T 2260 行政区划代码",
     "no region has this code": "没有此代码的行政区划",

@@ -5,7 +5,9 @@ live subscriptions, partner webhooks — is added here."""
 from __future__ import annotations
 
 from app.services import discovery as hooks
+from app.services import live
 
 
 def install() -> None:
     hooks.register()
+    live.register()

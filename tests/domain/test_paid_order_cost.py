@@ -29,6 +29,7 @@ from app.infra.config import get_settings
 from app.infra.db import close_db, init_db, tortoise_config
 from app.infra.redis import close_redis, set_redis
 from app.services.discovery import HEATMAP
+from app.services.live import LIVE
 from tests.factories import give_vouchers, make_merchant, make_user, paid_order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -117,7 +118,11 @@ async def test_a_paid_order_costs_six_statements_and_two_round_trips_before_its_
     assert paid == (Counter({"SELECT": 2, "WITH": 1}), 0)
     # after the answer, the heat map's statement and the heat; the event marked done
     assert await cost.taken(HEATMAP) == (Counter({"WITH": 1}), 1)
-    assert await cost.taken(outbox.OUTBOX) == (Counter({"UPDATE": 1}), 0)
+    # live subscribers: the created and the paid notice, one PUBLISH pair each
+    assert await cost.taken(LIVE) == (Counter(), 2)
+    # both events marked done, the created one now too (it has a consumer): one
+    # statement each here, shared with the other orders of the moment in a server
+    assert await cost.taken(outbox.OUTBOX) == (Counter({"UPDATE": 2}), 0)
     assert not cost.statements and not cost.round_trips
 
 
@@ -145,5 +150,9 @@ async def test_a_paid_order_with_vouchers_costs_its_hold_in_one_transaction(cost
     assert created == (Counter({"BEGIN;": 1, "WITH": 3, "COMMIT;": 1, "SELECT": 2}), 2)
     assert paid == (Counter({"SELECT": 2, "WITH": 1}), 0)
     assert await cost.taken(HEATMAP) == (Counter({"WITH": 1}), 1)
-    assert await cost.taken(outbox.OUTBOX) == (Counter({"UPDATE": 1}), 0)
+    # live subscribers: the created and the paid notice, one PUBLISH pair each
+    assert await cost.taken(LIVE) == (Counter(), 2)
+    # both events marked done, the created one now too (it has a consumer): one
+    # statement each here, shared with the other orders of the moment in a server
+    assert await cost.taken(outbox.OUTBOX) == (Counter({"UPDATE": 2}), 0)
     assert not cost.statements and not cost.round_trips

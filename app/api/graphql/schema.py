@@ -21,6 +21,7 @@ from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 from strawberry.types import Info
+from strawberry.types.graphql import OperationType
 
 from app.api.graphql.agents.resolvers import AgentMutation, AgentQuery
 from app.api.graphql.audit.resolvers import AuditQuery
@@ -34,6 +35,7 @@ from app.api.graphql.counter.mutations import CounterMutation
 from app.api.graphql.counter.queries import CounterQuery
 from app.api.graphql.discovery.resolvers import DiscoveryMutation, DiscoveryQuery
 from app.api.graphql.exports.resolvers import ExportMutation, ExportQuery
+from app.api.graphql.live.resolvers import LiveSubscription
 from app.api.graphql.mall.resolvers import MallMutation, MallQuery
 from app.api.graphql.merchants.resolvers import MerchantMutation, MerchantQuery
 from app.api.graphql.orders.resolvers import OrderMutation, OrderQuery
@@ -94,14 +96,25 @@ MUTATIONS: list[type] = [
     ExportMutation,
 ]
 
+SUBSCRIPTIONS: list[type] = [LiveSubscription]
+
 Query = merge_types("Query", tuple(QUERIES))
 Mutation = merge_types("Mutation", tuple(MUTATIONS))
+Subscription = merge_types("Subscription", tuple(SUBSCRIPTIONS))
 
 
 class Schema(strawberry.Schema):
     def process_errors(self, errors: Any, execution_context: Any = None) -> None:
         # ErrorShaping logs what is unexpected, once, with the request id.
         return None
+
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
+        """Operations over a WebSocket (the only caller of this: no HTTP streaming
+        transport is enabled) are subscriptions only: queries and mutations go over
+        HTTP, where each request is budgeted and sized."""
+        if kwargs.get("allowed_operation_types") is None:
+            kwargs["allowed_operation_types"] = (OperationType.SUBSCRIPTION,)
+        return super().stream(*args, **kwargs)
 
 
 @functools.cache
@@ -260,6 +273,7 @@ class CachedNameConverter(NameConverter):
 schema = Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     config=StrawberryConfig(scalar_map=SCALAR_MAP, name_converter=CachedNameConverter()),
     execution_context_class=PlainCompletion,
     extensions=[RequestGuards],

@@ -1,4 +1,7 @@
-"""Per-request GraphQL context: the caller, a request id and the request's DataLoaders."""
+"""Per-request GraphQL context: the caller, a request id and the request's DataLoaders.
+
+A WebSocket (live subscriptions) has one context for its life: built at the upgrade,
+its caller set at `connection_init` from the token sent there (app/api/http.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
 from app.domain.principals import Principal
@@ -18,12 +21,16 @@ from app.infra.i18n import set_language
 
 @dataclass
 class Context:
-    request: Request | None
+    request: HTTPConnection | None  # a Request, or the WebSocket of a live connection
     request_id: str
     principal: Principal | None = None
     # Why a token that was sent was not accepted (None when none was sent).
     auth_error: DomainError | None = None
     loaders: dict[str, Any] = field(default_factory=dict)
+    # a WebSocket's `connection_init` payload (set by Strawberry's protocol handler)
+    connection_params: dict[str, Any] | None = None
+    # the live subscriptions this connection holds (their cap: LIVE_MAX_SUBSCRIPTIONS)
+    live_subscriptions: int = 0
 
     @property
     def scope(self) -> Scope | None:
@@ -37,7 +44,7 @@ class Context:
         return self.loaders[name]
 
 
-async def _caller(header: str) -> Principal:
+async def caller_of(header: str) -> Principal:
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
@@ -49,7 +56,7 @@ async def _caller(header: str) -> Principal:
     return await authenticate(token)
 
 
-async def build_context(request: Request | None) -> Context:
+async def build_context(request: HTTPConnection | None) -> Context:
     rid = (request.headers.get("x-request-id") if request else None) or uuid.uuid4().hex
     ctx = Context(request=request, request_id=rid[:64])
     set_language(request.headers.get("accept-language") if request else None)
@@ -58,7 +65,7 @@ async def build_context(request: Request | None) -> Context:
     # field needs someone); anything else must be a bearer token that holds.
     if header.strip():
         try:
-            ctx.principal = await _caller(header)
+            ctx.principal = await caller_of(header)
         except DomainError as exc:
             ctx.auth_error = exc
     if request is not None:

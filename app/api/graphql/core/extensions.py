@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import GraphQLError
 from graphql.language import FieldNode
@@ -34,7 +35,15 @@ log = logging.getLogger("app.graphql")
 class ErrorShaping(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
+        self._shape(self.execution_context.result)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # each message of a subscription, before it is sent (`on_operation` ends only
+        # with the stream); runs for streams only, so a request pays nothing for it
+        self._shape(result)
+        yield
+
+    def _shape(self, result: Any) -> None:
         if result is None or not getattr(result, "errors", None):
             return
         ctx = self.execution_context.context
