@@ -22,7 +22,7 @@ from strawberry.http.parse_content_type import parse_content_type
 from strawberry.types import ExecutionResult
 
 from app.adapters.payments import registry as payment_channels
-from app.api import index, persisted
+from app.api import index, persisted, pos
 from app.api.graphiql import graphiql_page, static_files
 from app.api.graphql.core.context import Context, build_context
 from app.api.graphql.schema import schema
@@ -370,6 +370,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *index.routes(graphiql, schema.as_str()),
+        *pos.routes(),
     ]
     if graphiql:
         routes.append(static_files())
