@@ -6,6 +6,10 @@
 
 const TOKEN_KEY = "pos.accessToken";
 const POLL_MS = 2000;
+// with live events on, polling only backs them up (a missed event is caught this late)
+const BACKUP_POLL_MS = 30000;
+const RECONNECT_MS = 10000;
+const WS_PROTOCOL = "graphql-transport-ws";
 // the API's token errors: the device signs in again (it keeps no secret to refresh with)
 const SIGN_IN_AGAIN = new Set(["TOKEN_EXPIRED", "TOKEN_INVALID", "UNAUTHENTICATED"]);
 const STATUS_TEXT = {
@@ -55,6 +59,9 @@ const DOCS = {
   order: `query PosOrder($id: ID!) {
   counterOrder(id: $id) { id status amountFen cashFen createdAt paidAt consumer { name phoneTail } }
 }`,
+  events: `subscription PosEvents($merchantId: ID!) {
+  orderEvents(merchantId: $merchantId) { kind orderId status }
+}`,
   today: `query PosToday {
   posTodayPayments(first: 50) {
     totalCount
@@ -72,6 +79,10 @@ const state = {
   opened: new Map(), // order id -> order, the orders this page opened
   timer: null,
   refreshing: false,
+  lastRefresh: 0,
+  socket: null,
+  live: false, // the socket's subscription is acknowledged and running
+  reconnect: null,
 };
 
 class SignInAgain extends Error {}
@@ -195,6 +206,7 @@ function signOut(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   clearInterval(state.timer);
   state.timer = null;
+  closeLive();
   state.merchantId = null;
   state.scan = null;
   state.opened.clear();
@@ -229,9 +241,11 @@ async function start() {
   await refresh();
   state.timer = setInterval(() => {
     // (a slow answer is not asked for again while it is awaited)
-    if (!state.refreshing) run(refresh);
+    const every = state.live ? BACKUP_POLL_MS : POLL_MS;
+    if (!state.refreshing && Date.now() - state.lastRefresh >= every) run(refresh);
   }, POLL_MS);
-  $("live").textContent = `每 ${POLL_MS / 1000} 秒刷新`;
+  showLive();
+  connectLive();
   $("member-code").focus();
 }
 
@@ -291,6 +305,7 @@ async function openOrder(event) {
 
 async function refresh() {
   state.refreshing = true;
+  state.lastRefresh = Date.now();
   try {
     await refreshNow();
   } finally {
@@ -309,6 +324,72 @@ async function refreshNow() {
   }
   renderOpened();
   renderToday(today.posTodayPayments);
+}
+
+// ---- live events: graphql-transport-ws over the browser's WebSocket --------------
+// Each event re-reads the lists (one source of truth: the queries); without a socket
+// (refused, closed, not served) the page polls, and tries the socket again later.
+
+function showLive() {
+  $("live").textContent = state.live ? "实时推送已连接" : `每 ${POLL_MS / 1000} 秒刷新`;
+}
+
+function closeLive() {
+  clearTimeout(state.reconnect);
+  state.reconnect = null;
+  const socket = state.socket;
+  state.socket = null;
+  state.live = false;
+  if (socket) socket.close(1000);
+}
+
+function connectLive() {
+  if (!("WebSocket" in window) || !sessionStorage.getItem(TOKEN_KEY)) return;
+  const url = location.origin.replace(/^http/, "ws") + "/graphql";
+  let socket;
+  try {
+    socket = new WebSocket(url, WS_PROTOCOL);
+  } catch (e) {
+    return;
+  }
+  state.socket = socket;
+  const send = (message) => socket.send(JSON.stringify(message));
+  socket.onopen = () => {
+    send({ type: "connection_init", payload: { Authorization: "Bearer " + sessionStorage.getItem(TOKEN_KEY) } });
+  };
+  socket.onmessage = (event) => {
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch (e) {
+      return;
+    }
+    if (message.type === "connection_ack") {
+      send({ id: "events", type: "subscribe", payload: { query: DOCS.events, variables: { merchantId: state.merchantId } } });
+      state.live = true;
+      showLive();
+      run(refresh); // what happened before the subscription began
+    } else if (message.type === "ping") {
+      send({ type: "pong" });
+    } else if (message.type === "next") {
+      if (message.payload && message.payload.errors && !message.payload.data) socket.close(1000);
+      else run(refresh);
+    } else if (message.type === "error" || message.type === "complete") {
+      socket.close(1000);
+    }
+  };
+  socket.onclose = (event) => {
+    if (state.socket !== socket) return; // closed on purpose
+    state.socket = null;
+    state.live = false;
+    showLive();
+    const code = (event.reason || "").replace(/^Forbidden: /, "");
+    if (event.code === 4403 && SIGN_IN_AGAIN.has(code)) {
+      signOut("登录已失效，请重新登录");
+      return;
+    }
+    state.reconnect = setTimeout(connectLive, RECONNECT_MS);
+  };
 }
 
 document.addEventListener("DOMContentLoaded", () => {
