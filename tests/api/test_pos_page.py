@@ -19,6 +19,9 @@ REGISTER = """mutation($m: ID!, $s: String!) { registerPosDevice(merchantId: $m,
   ... on PosDeviceRegistered { secret } ... on MerchantError { code } } }"""
 LOGIN = """mutation($s: String!, $k: String!) { posDeviceLogin(serial: $s, secret: $k) {
   __typename ... on AuthError { code message } } }"""
+LOGIN_TOKEN = """mutation($s: String!, $k: String!) { posDeviceLogin(serial: $s, secret: $k) {
+  ... on AuthPayload { accessToken } } }"""
+DEVICE = "{ posDevice { serial merchantId merchantName } }"
 MEMBER_CODE = "{ memberCode { code } }"
 TO_CONFIRM = "{ myCounterOrdersToConfirm { id amountFen } }"
 CONFIRM = """mutation($o: ID!) { confirmCounterOrder(orderId: $o) { __typename
@@ -120,3 +123,19 @@ async def test_a_wrong_secret_shows_the_typed_error_on_the_page(db):
     assert shown == typed["message"]
     assert any("\u4e00" <= ch <= "\u9fff" for ch in shown), shown
     assert refused == [], refused
+
+
+async def test_a_device_learns_its_store_and_a_person_is_refused(client, db):
+    store, secret = await _device(client, "SN-PAGE-3")
+    login = await gql(client, LOGIN_TOKEN, {"s": "SN-PAGE-3", "k": secret})
+    device = login["data"]["posDeviceLogin"]["accessToken"]
+    seen = (await gql(client, DEVICE, token=device))["data"]["posDevice"]
+    assert seen == {
+        "serial": "SN-PAGE-3",
+        "merchantId": str(GlobalID("Merchant", str(store.id))),
+        "merchantName": "鲜果小铺",
+    }
+    owner = await token_for(store.owner_id, "merchant_owner")
+    refused = await gql(client, DEVICE, token=owner, expect_errors=True)
+    assert refused["data"] == {"posDevice": None}
+    assert refused["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
