@@ -11,13 +11,16 @@ interrupted one resumes, and a Redis lock keeps two workers off the same pool.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from arq import cron
 from arq.connections import RedisSettings
 
+from app.infra import outbox
 from app.infra.config import get_settings
+from app.services import consumers, read_audit
 from app.services.reviews import refresh_ratings
 
 log = logging.getLogger(__name__)
@@ -65,11 +68,26 @@ async def ratings(ctx: dict[str, Any] | None = None) -> int:
     return await refresh_ratings()
 
 
+async def deliver_events(ctx: dict[str, Any] | None = None) -> int:
+    """Events the in-process delivery missed, to their consumers (`app.infra.outbox`)."""
+    return await outbox.sweep()
+
+
+async def forget_events(ctx: dict[str, Any] | None = None) -> int:
+    return await outbox.purge_done(timedelta(days=get_settings().outbox_keep_days))
+
+
+async def prune_partner_reads(ctx: dict[str, Any] | None = None) -> int:
+    """Partner read audit rows past `partner_read_audit_keep_days` go."""
+    return await read_audit.prune()
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     from app.infra.db import init_db
     from app.infra.logging import setup_logging
 
     setup_logging(get_settings())  # arq's handlers too: no tracebacks, no secrets
+    consumers.install()
     await init_db()
 
 
@@ -77,6 +95,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     from app.infra.db import close_db
     from app.infra.redis import close_redis
 
+    await outbox.drain()
     await close_db()
     await close_redis()
 
@@ -89,7 +108,15 @@ def _redis_settings() -> RedisSettings:
 
 
 class WorkerSettings:
-    functions = [evaluate_pools, settle, reconcile, ratings]
+    functions = [
+        evaluate_pools,
+        settle,
+        reconcile,
+        ratings,
+        deliver_events,
+        forget_events,
+        prune_partner_reads,
+    ]
     # Settlement first (lots become active), then the pools, a few times a day: a
     # release due today runs on the first evaluation of its day.
     cron_jobs = [
@@ -98,6 +125,10 @@ class WorkerSettings:
         # Payments still `paying` past the stale window are queried at their channel.
         cron(reconcile, minute=set(range(2, 60, 5)), run_at_startup=True),
         cron(ratings, hour={4}, minute=15),
+        # Events older than their grace that a consumer has not taken yet.
+        cron(deliver_events, second=set(range(0, 60, 5)), run_at_startup=True),
+        cron(forget_events, hour={4}, minute=40),
+        cron(prune_partner_reads, hour={3}, minute=40),
     ]
     on_startup = startup
     on_shutdown = shutdown

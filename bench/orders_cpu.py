@@ -88,14 +88,18 @@ def backend_cpu(pids: list[int]) -> float:
 
 async def measure(args: argparse.Namespace, setup: dict) -> dict:
     from app.domain.ledger.verify import verify_ledger
+    from app.infra import outbox
     from app.infra.db import close_db, init_db
+    from app.services import consumers as event_consumers
 
     seen = count_calls()
+    event_consumers.install()  # as the API server does: the heat map follows each payment
     await init_db()
     try:
         rng = random.Random(1)
         consumers, merchants = setup["consumers"], setup["merchants"]
         await orders_loop(consumers, merchants, args.warmup, rng, "warm")
+        await outbox.drain()
         seen.clear()
         backends = await pg_backends()
         pg_cpu = backend_cpu(backends)
@@ -107,6 +111,7 @@ async def measure(args: argparse.Namespace, setup: dict) -> dict:
             profiler.start()
         cpu, wall = time.process_time(), time.perf_counter()
         await orders_loop(consumers, merchants, args.orders, rng, "run")
+        await outbox.drain()  # the consumers' work is the orders' too
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         pg_cpu = backend_cpu(backends) - pg_cpu
         if profiler is not None:

@@ -228,8 +228,11 @@ async def client_loop(
 async def worker_main(spec: dict) -> dict:
     """One process: its share of the clients, warm-up, then the measured window."""
     from app.domain.ledger import durable
+    from app.infra import outbox
     from app.infra.db import close_db, init_db
+    from app.services import consumers as event_consumers
 
+    event_consumers.install()  # as the API server does: the heat map follows each payment
     await init_db()
     try:
         rng = random.Random(spec["seed"])
@@ -248,6 +251,7 @@ async def worker_main(spec: dict) -> dict:
         results = await asyncio.gather(
             *(client_loop(c, spec["merchants"], until, rng, tag) for c in consumers)
         )
+        await outbox.drain()  # the window includes telling the consumers
         elapsed = time.monotonic() - started
         waits, flushes = durable.counts()
         return {

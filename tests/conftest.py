@@ -129,7 +129,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 async def db() -> AsyncIterator[None]:
     from app.infra.db import close_db, init_db, migrate
     from app.infra.redis import close_redis, get_redis
+    from app.services import consumers
 
+    consumers.install()
     await migrate()
     await close_db()
     await init_db()
@@ -180,7 +182,10 @@ async def clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         yield
         return
     request.getfixturevalue("db")
+    from app.infra import outbox
     from app.infra.redis import get_redis, set_redis
+
+    await outbox.drain()  # nothing of the last test's deliveries runs into this one
 
     if USE_REAL_REDIS:
         await get_redis().flushdb()  # this run's own leased DB
@@ -190,6 +195,7 @@ async def clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         set_redis(fakeredis.FakeAsyncRedis(decode_responses=True))
     await _empty_tables()
     yield
+    await outbox.drain()
     if not USE_REAL_REDIS:
         await get_redis().aclose()
         set_redis(None)

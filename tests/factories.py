@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from app.domain import merchants, orders
 from app.domain.ledger import Post, acct, post
+from app.infra import outbox
 from app.models.ledger import Asset
 from app.models.merchants import CoordSystem, Merchant
 from app.models.orders import Order
@@ -38,6 +39,7 @@ async def make_merchant(
     )
     if approve:
         m = await merchants.approve_merchant(m.id)
+        await outbox.drain()  # discovery's index has it
     return m
 
 
@@ -67,8 +69,12 @@ async def paid_order(
         voucher_fen=voucher_fen,
         idempotency_key=key or f"k{next(_seq)}",
     )
-    if order.status in orders.PAID_STATES:
-        return order
-    return await orders.mark_paid(
-        order.id, channel=order.channel, channel_txn_id=f"txn-{order.id}", amount_fen=order.cash_fen
-    )
+    if order.status not in orders.PAID_STATES:
+        order = await orders.mark_paid(
+            order.id,
+            channel=order.channel,
+            channel_txn_id=f"txn-{order.id}",
+            amount_fen=order.cash_fen,
+        )
+    await outbox.drain()  # its consumers (the heat map) have been told
+    return order

@@ -22,7 +22,7 @@ from strawberry.http.parse_content_type import parse_content_type
 from strawberry.types import ExecutionResult
 
 from app.adapters.payments import registry as payment_channels
-from app.api import index, persisted, pos
+from app.api import index, oauth, persisted, pos
 from app.api.graphiql import graphiql_page, static_files
 from app.api.graphql.core.context import Context, build_context
 from app.api.graphql.schema import schema
@@ -35,12 +35,14 @@ from app.api.media import (
     request_error_status,
 )
 from app.api.persisted import DocumentRefused
+from app.infra import outbox
 from app.infra.config import Settings, get_settings
 from app.infra.db import close_db, init_db
 from app.infra.errors import RateLimited
 from app.infra.i18n import language_of, translate
 from app.infra.logging import setup_logging
 from app.infra.redis import close_redis, get_redis
+from app.services import consumers, read_audit
 
 log = logging.getLogger(__name__)
 
@@ -349,6 +351,7 @@ async def readyz(request: Request) -> Response:
 def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> ASGIApp:
     settings = settings or get_settings()
     setup_logging(settings)
+    consumers.install()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -359,6 +362,8 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
             yield
         finally:
             await payment_channels.aclose()  # the providers' kept connections
+            await outbox.drain()  # what was paid before the stop is told now, not swept
+            await read_audit.drain()  # partner reads recorded but not yet written
             if manage_db:
                 await close_db()
                 await close_redis()
@@ -370,6 +375,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *index.routes(graphiql, schema.as_str()),
+        *oauth.routes(),
         *pos.routes(),
     ]
     if graphiql:

@@ -7,23 +7,47 @@ import sys
 from datetime import date
 
 from app.cli import _with_db, command
+from app.domain import audit
+from app.domain.ledger.verify import verify_ledger
 
 
-@command("verify-ledger", "recompute the hash chain and every balance; exit 1 on a discrepancy")
+async def verify_audit() -> int:
+    report = await audit.verify()
+    if report.ok:
+        print(f"audit trail OK: {report.entries} entries")
+        return 0
+    print(
+        f"audit trail BROKEN after {report.entries} good entries: {report.problem}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+@command(
+    "verify-ledger",
+    "recompute the hash chains (ledger, audit trail) and every balance; exit 1 on a discrepancy",
+)
 async def cmd_verify_ledger(ns: argparse.Namespace) -> int:
-    from app.domain.ledger.verify import verify_ledger
+    return await _with_db(verify_chains)
 
-    async def run() -> int:
-        report = await verify_ledger()
-        if report.ok:
-            print(f"ledger OK: {report.entries} entries, {report.accounts} accounts")
-            return 0
+
+async def verify_chains() -> int:
+    """The ledger, then the audit trail: 0 when both hold."""
+    report = await verify_ledger()
+    if report.ok:
+        print(f"ledger OK: {report.entries} entries, {report.accounts} accounts")
+    else:
         print(
-            f"ledger BROKEN after {report.entries} good entries: {report.problem}", file=sys.stderr
+            f"ledger BROKEN after {report.entries} good entries: {report.problem}",
+            file=sys.stderr,
         )
-        return 1
+    audited = await verify_audit()
+    return 0 if report.ok and audited == 0 else 1
 
-    return await _with_db(run)
+
+@command("verify-audit", "recompute the audit trail's hash chain; exit 1 on a discrepancy")
+async def cmd_verify_audit(ns: argparse.Namespace) -> int:
+    return await _with_db(verify_audit)
 
 
 def _settle_args(p: argparse.ArgumentParser) -> None:

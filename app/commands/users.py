@@ -14,13 +14,14 @@ from app.models.users import Role
 def _set_role_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user", required=True, type=int)
     p.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p.add_argument("--reason", default="", help="why (kept in the audit trail)")
 
 
 @command("set-role", "give an account another role (its sessions follow at once)", _set_role_args)
 async def cmd_set_role(ns: argparse.Namespace) -> int:
     async def run() -> int:
         try:
-            user = await users.set_role(ns.user, Role(ns.role))
+            user = await users.set_role(ns.user, Role(ns.role), reason=ns.reason)
         except DomainError as exc:
             print(f"refused: {exc.message}", file=sys.stderr)
             return 2

@@ -24,7 +24,8 @@ from collections import defaultdict
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
-from app.domain import ledger
+from app.domain import audit, ledger
+from app.domain.audit import OPERATOR, Actor
 from app.domain.ledger import AccountName, Post, acct
 from app.domain.orders import OrderErrorCode, _lock_order
 from app.infra.errors import DomainError, NotFound
@@ -139,7 +140,7 @@ async def reverse_after_window(
                 memo=reason[:255],
                 conn=conn,
             )
-        return await OrderReversal.create(
+        reversal = await OrderReversal.create(
             order_id=order.id,
             reversal_key=key,
             reason=reason[:255],
@@ -150,3 +151,19 @@ async def reverse_after_window(
             platform_loss_fen=loss,
             using_db=conn,
         )
+        await audit.record(
+            conn,
+            Actor.admin(by_user_id) if by_user_id is not None else OPERATOR,
+            "reverseOrderAfterWindow",
+            ("Order", order.id),
+            {"status": str(order.status), "lots_active": len(active)},
+            {
+                "reversal_key": key,
+                "lots_cancelled": reversal.lots_cancelled,
+                "vouchers_clawed_back_fen": reversal.vouchers_clawed_back_fen,
+                "shopping_points_clawed_back": reversal.shopping_points_clawed_back,
+                "platform_loss_fen": reversal.platform_loss_fen,
+            },
+            reason,
+        )
+        return reversal

@@ -13,9 +13,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from tortoise import connections
 from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
 
+from app.domain import audit
+from app.domain.audit import OPERATOR, Actor
 from app.domain.policy import Policy
 from app.infra.errors import DomainError, NotFound, error_codes
 from app.infra.inputs import display_text
@@ -61,17 +63,39 @@ def _stock(stock: int, field: str = "stock") -> int:
     return stock
 
 
+def _item(item: MallItem) -> dict[str, Any]:
+    """An item as the audit trail keeps it."""
+    return {
+        "name": item.name,
+        "description": item.description,
+        "asset": str(item.asset),
+        "price": item.price,
+        "stock": item.stock,
+        "active": item.active,
+    }
+
+
 async def create_item(
-    policy: Policy, *, name: str, description: str | None, price: int, stock: int
+    policy: Policy,
+    *,
+    name: str,
+    description: str | None,
+    price: int,
+    stock: int,
+    actor: Actor = OPERATOR,
 ) -> MallItem:
     asset = mall_asset(policy)
-    return await MallItem.create(
-        name=display_text(name, "name", NAME_MAX),
-        description=display_text(description, "description", DESCRIPTION_MAX, required=False),
-        asset=asset,
-        price=_price(price),
-        stock=_stock(stock),
-    )
+    values = {
+        "name": display_text(name, "name", NAME_MAX),
+        "description": display_text(description, "description", DESCRIPTION_MAX, required=False),
+        "asset": asset,
+        "price": _price(price),
+        "stock": _stock(stock),
+    }
+    async with in_transaction() as conn:
+        item = await MallItem.create(**values, using_db=conn)
+        await audit.record(conn, actor, "createMallItem", ("MallItem", item.id), {}, _item(item))
+    return item
 
 
 async def update_item(
@@ -82,6 +106,8 @@ async def update_item(
     price: int | None = None,
     stock_change: int | None = None,
     active: bool | None = None,
+    actor: Actor = OPERATOR,
+    action: str = "updateMallItem",
 ) -> MallItem:
     """Change what is given. The stock moves by `stock_change` (not to a figure) so an
     admin's restock and concurrent redemptions add up instead of overwriting each other;
@@ -108,19 +134,27 @@ async def update_item(
     args.append(datetime.now(UTC))
     cond = " AND stock + ? BETWEEN 0 AND ?" if stock_change else ""
     extra = [stock_change, STOCK_MAX] if stock_change else []
-    conn = connections.get("default")
-    changed = await run(
-        conn,
-        f"UPDATE mall_items SET {', '.join(sets)} WHERE id = ?{cond}",
-        [*args, item_id, *extra],
-    )
-    if not changed:
-        if not await MallItem.exists(id=item_id):
+    async with in_transaction() as conn:
+        before = await MallItem.filter(id=item_id).select_for_update().using_db(conn).first()
+        if before is None:
             raise NotFound("mall item", "itemId")
-        raise DomainError(
-            "INVALID", f"the stock would leave 0..{STOCK_MAX}: it changed meanwhile", "stockChange"
+        changed = await run(
+            conn,
+            f"UPDATE mall_items SET {', '.join(sets)} WHERE id = ?{cond}",
+            [*args, item_id, *extra],
         )
-    return await MallItem.get(id=item_id)
+        if not changed:
+            raise DomainError(
+                "INVALID",
+                f"the stock would leave 0..{STOCK_MAX}: it changed meanwhile",
+                "stockChange",
+            )
+        after = await MallItem.get(id=item_id, using_db=conn)
+        if _item(after) != _item(before):
+            await audit.record(
+                conn, actor, action, ("MallItem", item_id), _item(before), _item(after)
+            )
+    return after
 
 
 def on_sale(asset: Asset) -> QuerySet[MallItem]:

@@ -15,11 +15,13 @@ from zoneinfo import ZoneInfo
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app.domain import sessions
+from app.domain import audit, regions, sessions
+from app.domain.audit import OPERATOR, Actor
 from app.domain.policy import Policy, get_policy
-from app.infra import inputs
+from app.infra import inputs, outbox
 from app.infra.config import get_settings
 from app.infra.errors import DomainError, NotFound, PermissionDenied, error_codes
+from app.infra.outbox import EventKind
 from app.models.merchants import (
     POS_SERIAL_MAX,
     ConsumerBinding,
@@ -101,12 +103,7 @@ async def apply_merchant(
     name = _text(name, "name", 100)
     category = _text(category, "category", 40)
     address = _text(address, "address", 255, required=False)
-    region_code = inputs.digits(
-        region_code,
-        inputs.REGION_CODE,
-        "regionCode",
-        "regionCode must be a 6-digit GB/T 2260 code",
-    )
+    region_code = await regions.store_region(region_code)
     policy = get_policy()
     bps = check_discount(
         discount_bps if discount_bps is not None else policy.merchant.discount_default_bps, policy
@@ -148,8 +145,15 @@ async def owned_merchant(user_id: int, merchant_id: int, *, staff_ok: bool = Fal
 
 
 async def _set_status(
-    merchant_id: int, to: MerchantStatus, allowed: set[MerchantStatus]
+    merchant_id: int,
+    to: MerchantStatus,
+    allowed: set[MerchantStatus],
+    *,
+    action: str,
+    actor: Actor,
+    reason: str,
 ) -> Merchant:
+    reason = audit.reason_of(reason, required=False)
     async with in_transaction() as conn:
         merchant = await Merchant.filter(id=merchant_id).select_for_update().using_db(conn).first()
         if merchant is None:
@@ -162,38 +166,63 @@ async def _set_status(
                 f"a {merchant.status} merchant cannot become {to}",
                 "merchantId",
             )
+        before = {"status": merchant.status.value}
         merchant.status = to
         await merchant.save(using_db=conn, update_fields=["status", "updated_at"])
+        after: dict[str, object] = {"status": to.value}
         if to == MerchantStatus.APPROVED:
-            await (
+            promoted = await (
                 User.filter(id=merchant.owner_id, role=Role.CONSUMER)
                 .using_db(conn)
                 .update(role=Role.MERCHANT_OWNER)
             )
+            if promoted:
+                after["owner_role"] = Role.MERCHANT_OWNER.value
+        await audit.record(conn, actor, action, ("Merchant", merchant.id), before, after, reason)
+        events = await _changed(merchant, conn, approved=to == MerchantStatus.APPROVED)
     if to == MerchantStatus.APPROVED:
         # the owner may have just become a merchant owner: their sessions see it now
         await sessions.user_changed(merchant.owner_id)
-    await _changed(merchant)
+    outbox.publish(events)
     return merchant
 
 
-async def approve_merchant(merchant_id: int) -> Merchant:
+async def approve_merchant(
+    merchant_id: int, *, actor: Actor = OPERATOR, reason: str = ""
+) -> Merchant:
     return await _set_status(
-        merchant_id, MerchantStatus.APPROVED, {MerchantStatus.PENDING, MerchantStatus.SUSPENDED}
+        merchant_id,
+        MerchantStatus.APPROVED,
+        {MerchantStatus.PENDING, MerchantStatus.SUSPENDED},
+        action="approveMerchant",
+        actor=actor,
+        reason=reason,
     )
 
 
-async def suspend_merchant(merchant_id: int) -> Merchant:
+async def suspend_merchant(
+    merchant_id: int, *, actor: Actor = OPERATOR, reason: str = ""
+) -> Merchant:
     return await _set_status(
-        merchant_id, MerchantStatus.SUSPENDED, {MerchantStatus.APPROVED, MerchantStatus.PENDING}
+        merchant_id,
+        MerchantStatus.SUSPENDED,
+        {MerchantStatus.APPROVED, MerchantStatus.PENDING},
+        action="suspendMerchant",
+        actor=actor,
+        reason=reason,
     )
 
 
-async def close_merchant(merchant_id: int) -> Merchant:
+async def close_merchant(
+    merchant_id: int, *, actor: Actor = OPERATOR, reason: str = ""
+) -> Merchant:
     return await _set_status(
         merchant_id,
         MerchantStatus.CLOSED,
         {MerchantStatus.APPROVED, MerchantStatus.PENDING, MerchantStatus.SUSPENDED},
+        action="closeMerchant",
+        actor=actor,
+        reason=reason,
     )
 
 
@@ -205,6 +234,7 @@ async def update_merchant(
     category: str | None = None,
     address: str | None = None,
     location: Location | None = None,
+    region_code: str | None = None,
 ) -> Merchant:
     """Partial update by the owner: only the fields given change."""
     merchant = await owned_merchant(user_id, merchant_id)
@@ -217,18 +247,24 @@ async def update_merchant(
         changes["address"] = _text(address, "address", 255, required=False)
     if location is not None:
         changes["lat"], changes["lng"] = _to_gcj02(location)
+    if region_code is not None:
+        changes["region_code"] = await regions.store_region(region_code)
     if changes:
-        await Merchant.filter(id=merchant.id).update(**changes)
-        await merchant.refresh_from_db()
-        await _changed(merchant)
+        async with in_transaction() as conn:
+            await Merchant.filter(id=merchant.id).using_db(conn).update(**changes)
+            await merchant.refresh_from_db(using_db=conn)
+            events = await _changed(merchant, conn)
+        outbox.publish(events)
     return merchant
 
 
 async def set_discount_rate(user_id: int, merchant_id: int, bps: int) -> Merchant:
     merchant = await owned_merchant(user_id, merchant_id)
     merchant.discount_bps = check_discount(bps)
-    await merchant.save(update_fields=["discount_bps", "updated_at"])
-    await _changed(merchant)
+    async with in_transaction() as conn:
+        await merchant.save(using_db=conn, update_fields=["discount_bps", "updated_at"])
+        events = await _changed(merchant, conn)
+    outbox.publish(events)
     return merchant
 
 
@@ -368,19 +404,41 @@ async def bind_consumer(
     if merchant.owner_id == consumer_id:
         raise DomainError("INVALID", "you cannot bind to your own store", field)
     try:
-        made = await ConsumerBinding.create(consumer_id=consumer_id, merchant_id=merchant.id)
+        async with in_transaction() as conn:
+            made = await ConsumerBinding.create(
+                consumer_id=consumer_id, merchant_id=merchant.id, using_db=conn
+            )
+            bound = outbox.event(
+                EventKind.CUSTOMER_BOUND,
+                f"user:{consumer_id}",
+                consumer_id=consumer_id,
+                merchant_id=merchant.id,
+                via=field,
+            )
+            await outbox.write(conn, [bound])
     except IntegrityError:  # a concurrent first bind won
         return await ConsumerBinding.get(consumer_id=consumer_id), False
+    outbox.publish([bound])
     return made, True
 
 
-async def _changed(merchant: Merchant) -> None:
-    try:
-        from app.services import discovery as hooks
-
-        await hooks.merchant_changed(merchant)
-    except Exception:  # noqa: BLE001 - the index is rebuilt by `rebuild-geo-index`
-        log.exception("geo hook failed for merchant %s", merchant.id)
+async def _changed(
+    merchant: Merchant, conn: object, *, approved: bool = False
+) -> list[outbox.Event]:
+    """What those who follow merchants are told of this change (discovery's index among
+    them), written in its transaction; the caller publishes them after the commit."""
+    subject = f"merchant:{merchant.id}"
+    facts = dict(
+        merchant_id=merchant.id,
+        owner_id=merchant.owner_id,
+        status=str(merchant.status),
+        recruiter_user_id=merchant.recruiter_user_id,
+    )
+    events = [outbox.event(EventKind.MERCHANT_CHANGED, subject, **facts)]
+    if approved:
+        events.append(outbox.event(EventKind.MERCHANT_APPROVED, subject, **facts))
+    await outbox.write(conn, events)
+    return events
 
 
 async def withdraw_merchant_vouchers(

@@ -22,7 +22,6 @@ from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from app.adapters.discovery import heatmap
 from app.domain import ledger, receivables
 from app.domain.ledger import Post, acct
 from app.domain.policy import Policy, get_policy
@@ -34,8 +33,9 @@ from app.domain.settlement import (
     plan_settlement,
     share_of,
 )
-from app.infra import sql
+from app.infra import outbox, sql
 from app.infra.errors import DomainError, NotFound, error_codes
+from app.infra.outbox import EventKind
 from app.models.ledger import Asset
 from app.models.merchants import MerchantStatus
 from app.models.orders import (
@@ -136,13 +136,14 @@ async def create_order(
         channel=chosen,
         policy=policy.name,
     )
+    created = outbox.event(EventKind.ORDER_CREATED, "")  # its subject and payload: the row's
     try:
         if not voucher_fen:  # a single insert: nothing to hold together
-            order, first = await _insert_order(row, connections.get("default"), first)
+            order, first = await _insert_order(row, connections.get("default"), first, created)
         else:
             pg = sql.is_pg(connections.get("default"))
             async with in_transaction() as conn:
-                order, first = await _insert_order(row, conn, first)
+                order, first = await _insert_order(row, conn, first, created)
                 # the chain head is not held across the flush, which the order waits for
                 # before the channel hears of it
                 await _hold_vouchers(order, conn, release_early=pg)
@@ -156,6 +157,7 @@ async def create_order(
         if raced is None:
             raise
         return _same_request(raced, merchant_id, amount_fen, voucher_fen)
+    outbox.publish([replace(created, subject=f"order:{order.id}", payload=_created_payload(order))])
 
     if cash == 0:
         return await mark_paid(
@@ -227,28 +229,63 @@ def _order_facts_sql() -> str:
     )
 
 
+# `order.created`'s subject and payload, as SQL over the new row `o` (`_created_payload`
+# in Python: the same keys)
+_CREATED_SUBJECT = "'order:' || o.id"
+_CREATED_PAYLOAD = (
+    "jsonb_build_object('order_id', o.id, 'consumer_id', o.consumer_id, 'merchant_id', "
+    "o.merchant_id, 'amount_fen', o.amount_fen, 'voucher_fen', o.voucher_fen, 'cash_fen', "
+    "o.cash_fen, 'channel', o.channel)"
+)
+
+
+def _created_payload(order: Order) -> dict[str, Any]:
+    return {
+        "order_id": order.id,
+        "consumer_id": order.consumer_id,
+        "merchant_id": order.merchant_id,
+        "amount_fen": order.amount_fen,
+        "voucher_fen": order.voucher_fen,
+        "cash_fen": order.cash_fen,
+        "channel": order.channel,
+    }
+
+
 async def _insert_order(
-    row: dict[str, Any], conn, first: FirstPayment | None
+    row: dict[str, Any], conn, first: FirstPayment | None, created: outbox.Event
 ) -> tuple[Order, FirstPayment | None]:
-    """A new order row (hand-written: this runs for every order); on PostgreSQL the row
-    of its first payment goes in the same statement (`first` then names it)."""
+    """A new order row (hand-written: this runs for every order) and its `created`
+    event, in one statement; on PostgreSQL the row of its first payment goes in it too
+    (`first` then names it)."""
     from app.services import payments as service
 
     values = {"status": OrderStatus.CREATED.value, "origin": OrderOrigin.APP.value, **row,
               "refunded_fen": 0, "created_at": datetime.now(UTC)}  # fmt: skip
     insert = f"INSERT INTO orders ({', '.join(values)}) VALUES ({sql.marks(len(values))})"
-    if first is None or not sql.is_pg(conn):
+    if not sql.is_pg(conn):
         found = await sql.fetch(conn, insert + " RETURNING *", list(values.values()))
+        return Order._init_from_db(**found[0]), first
+    event_sql, event_values = outbox.derived_insert(
+        created, _CREATED_SUBJECT, _CREATED_PAYLOAD, "o"
+    )
+    if first is None:
+        found = await sql.fetch(
+            conn,
+            f"WITH o AS ({insert} RETURNING *), ev AS ({event_sql}) SELECT o.* FROM o",
+            [*values.values(), *event_values],
+        )
         return Order._init_from_db(**found[0]), first
     found = await sql.fetch(
         conn,
-        f"WITH o AS ({insert} RETURNING *), {service.PAYMENT_OF_NEW_ORDER} "
+        f"WITH o AS ({insert} RETURNING *), {service.PAYMENT_OF_NEW_ORDER}, "
+        f"ev AS ({event_sql}) "
         "SELECT o.*, p.id AS _payment, p.out_trade_no AS _trade_no FROM o, p",
         [
             *values.values(),
             *service.payment_of_new_order(
                 row["cash_fen"], row["discount_fen"], first, row["channel"]
             ),
+            *event_values,
         ],
     )
     paid_with = replace(first, payment_id=found[0]["_payment"], trade_no=found[0]["_trade_no"])
@@ -365,14 +402,16 @@ async def open_counter_order(
         origin=OrderOrigin.COUNTER.value,
         counter_key=counter_key,
     )
+    created = outbox.event(EventKind.ORDER_CREATED, "")  # its subject and payload: the row's
     try:
-        order, _ = await _insert_order(row, connections.get("default"), None)
+        order, _ = await _insert_order(row, connections.get("default"), None, created)
     except IntegrityError:
         # The same key raced us: the first order wins, this call returns it.
         raced = await Order.get_or_none(counter_key=counter_key)
         if raced is None:
             raise
         return _same_counter_request(raced, consumer_id, merchant_id, amount_fen)
+    outbox.publish([replace(created, subject=f"order:{order.id}", payload=_created_payload(order))])
     return order
 
 
@@ -501,11 +540,11 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
             # before this one is acknowledged too (its commit did not wait for it)
             await ledger.wait_durable(conn)
     if change is not _NOT_PAID_NOW:
-        await _after("order_paid", order, change=change)
+        outbox.publish([change])  # written with the payment: its consumers are told now
     return order
 
 
-_NOT_PAID_NOW = object()  # `_pay` found the payment applied already: no hook to run
+_NOT_PAID_NOW = object()  # `_pay` found the payment applied already: no event to publish
 
 # The order's row while it is unpaid: the guard of its payment's statement.
 _UNPAID_GUARD = (
@@ -517,8 +556,8 @@ _UNPAID_GUARD = (
 async def _pay(
     order_id: int, channel: str, channel_txn_id: str, amount_fen: int, conn, guarded: bool = False
 ) -> tuple[Order, Any]:
-    """Check the payment against the order and write it; the order and the heat map's
-    record of it (or `_NOT_PAID_NOW` for a repeat)."""
+    """Check the payment against the order and write it; the order and its `order.paid`
+    event (or `_NOT_PAID_NOW` for a repeat)."""
     policy = get_policy()
     order, around, merchant = await _paying(order_id, conn, lock=not guarded)
     if order is None:
@@ -581,10 +620,23 @@ async def _pay(
                     json.dumps(order.settlement), order.id]  # fmt: skip
     riders: list[ledger.Rider] = [(lots_sql, lot_values)] if lots else []
     riders.append((order_sql, order_values))
-    # On PostgreSQL the heat map records the order in the same statement too (on SQLite
-    # the after-commit hook does, from the order row).
-    heat = heatmap.paid_order_write(order, now, merchant.lat, merchant.lng) if guarded else None
-    recorded: dict[str, Any] = {}
+    # What happened, for those who follow it (the heat map among them), written with it:
+    # only if the entry is. Where it was paid rides along, so the heat map need not look.
+    paid = outbox.event(
+        EventKind.ORDER_PAID,
+        f"order:{order.id}",
+        order_id=order.id,
+        consumer_id=order.consumer_id,
+        merchant_id=order.merchant_id,
+        amount_fen=order.amount_fen,
+        cash_fen=order.cash_fen,
+        voucher_fen=order.voucher_fen,
+        channel=order.channel,
+        paid_at=now.isoformat(),
+        merchant_lat=merchant.lat,
+        merchant_lng=merchant.lng,
+    )
+    riders.append(outbox.gated_insert(paid, ledger.GO))
     # The ledger entry last: the shared accounts and the hash chain it locks are then
     # held only until the commit that follows.
     await ledger.post(
@@ -594,12 +646,10 @@ async def _pay(
         idem_key=f"order:{order.id}:paid",
         conn=conn,
         key_locked=True,  # only mark_paid posts this key, under the order row lock
-        riders=[*riders, *(heat.riders if heat else [])],
-        columns=heat.columns if heat else None,
-        out=recorded,
+        riders=riders,
         guard=(_UNPAID_GUARD, [order.id]) if guarded else None,
     )
-    return order, heat.change(recorded) if heat else None
+    return order, paid
 
 
 @dataclass(frozen=True)
@@ -612,9 +662,9 @@ class _PaidMerchant:
 
 
 # The order row, with who stands around its payment (two inviter levels, the bound
-# store, the agents of the merchant's province, city and district) and its merchant, in
-# one round trip: one row per agent found (at least one). The joined columns carry a
-# `_` prefix, apart from the order's own.
+# store, the agents in office for the merchant's province, city and district) and its
+# merchant, in one round trip: one row per agent found (at least one). The joined
+# columns carry a `_` prefix, apart from the order's own.
 _PAYING = (
     "SELECT o.*, u.inviter_id AS _i1, u2.inviter_id AS _i2, "
     "(SELECT b.merchant_id FROM consumer_bindings b WHERE b.consumer_id = o.consumer_id) "
@@ -623,10 +673,10 @@ _PAYING = (
     "FROM orders o JOIN users u ON u.id = o.consumer_id "
     "LEFT JOIN users u2 ON u2.id = u.inviter_id "
     "JOIN merchants m ON m.id = o.merchant_id "
-    "LEFT JOIN agents a ON (a.level = 'province' "
+    "LEFT JOIN agents a ON a.ended_at IS NULL AND ((a.level = 'province' "
     "AND a.region_code = substr(m.region_code, 1, 2) || '0000') "
     "OR (a.level = 'city' AND a.region_code = substr(m.region_code, 1, 4) || '00') "
-    "OR (a.level = 'district' AND a.region_code = m.region_code) "
+    "OR (a.level = 'district' AND a.region_code = m.region_code)) "
     "WHERE o.id = ?"
 )
 
@@ -803,7 +853,18 @@ async def refund_order(
             OrderStatus.REFUNDED if after == order.amount_fen else OrderStatus.PARTIALLY_REFUNDED
         )
         await order.save(using_db=conn, update_fields=["refunded_fen", "status"])
-    await _after("order_refunded", order, amount_fen)
+        refunded = outbox.event(
+            EventKind.ORDER_REFUNDED,
+            f"order:{order.id}",
+            order_id=order.id,
+            merchant_id=order.merchant_id,
+            consumer_id=order.consumer_id,
+            refund_key=key,
+            amount_fen=amount_fen,
+            refunded_fen=after,
+        )
+        await outbox.write(conn, [refunded])
+    outbox.publish([refunded])
     return refund
 
 
@@ -952,17 +1013,14 @@ async def settle_order(order_id: int, at: date | None = None) -> int:
         )
         order.settled_at = now
         await order.save(using_db=conn, update_fields=["settled_at"])
+        settled = outbox.event(
+            EventKind.ORDER_SETTLED,
+            f"order:{order.id}",
+            order_id=order.id,
+            merchant_id=order.merchant_id,
+            consumer_id=order.consumer_id,
+            settled_at=now.isoformat(),
+        )
+        await outbox.write(conn, [settled])
+    outbox.publish([settled])
     return 1
-
-
-# ---------------------------------------------------------------- hooks
-
-
-async def _after(event: str, order: Order, *args: int, **kwargs: Any) -> None:
-    """Tell discovery what happened, after commit; it must never undo a payment."""
-    try:
-        from app.services import discovery as hooks
-
-        await getattr(hooks, event)(order, *args, **kwargs)
-    except Exception:  # noqa: BLE001 - logged; `rebuild-geo-index` repairs drift
-        log.exception("after-commit hook %s failed for order %s", event, order.id)

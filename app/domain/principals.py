@@ -59,16 +59,26 @@ class DevicePrincipal:
 
 @dataclass(frozen=True, slots=True)
 class PartnerPrincipal:
-    """A partner app and the scopes its token grants. No field serves one yet."""
+    """A partner app: the scopes its token grants (and the app still has), what it may
+    see (merchants given by id, and regions by GB/T 2260 prefix) and its cost bucket
+    (None: the settings' defaults), all as the database says on this request."""
 
     kind: ClassVar[Kind] = Kind.PARTNER
     app_id: int
     scopes: frozenset[str]
     family: str
+    merchant_ids: frozenset[int] = frozenset()
+    region_prefixes: tuple[str, ...] = ()
+    cost_capacity: int | None = None
+    cost_restore_rate: int | None = None
 
     @property
     def key(self) -> str:
         return f"partner:{self.app_id}"
+
+    def sees(self, merchant_id: int, region_code: str) -> bool:
+        """Whether a merchant is within what this app was given."""
+        return merchant_id in self.merchant_ids or region_code.startswith(self.region_prefixes)
 
 
 Principal = UserPrincipal | DevicePrincipal | PartnerPrincipal

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import orjson
+
 from app.domain.principals import Kind
 from app.infra.config import Settings, get_settings
 from app.infra.redis import get_redis, run_commands
 from app.models.merchants import PosDevice
+from app.models.partners import PartnerApp
 from app.models.users import User
 
 
@@ -45,11 +48,35 @@ async def _device_state(device_id: int) -> str | None:
     return f"{int(rows[0][0])}|{rows[0][1]}" if rows else None
 
 
-# The state as "<active 0|1>|<detail>": a user's role, a device's merchant id. None when
-# the subject does not exist. Partner apps have no table yet, hence no state.
+async def _partner_state(app_id: int) -> str | None:
+    rows = await PartnerApp.filter(id=app_id).values(
+        "is_active", "scopes", "merchant_ids", "region_codes", "cost_capacity", "cost_restore_rate"
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    detail = {
+        "scopes": row["scopes"],
+        "merchants": row["merchant_ids"] or [],
+        "regions": row["region_codes"] or [],
+        "capacity": row["cost_capacity"],
+        "rate": row["cost_restore_rate"],
+    }
+    return f"{int(row['is_active'])}|{orjson.dumps(detail).decode()}"
+
+
+def partner_detail(detail: str) -> dict:
+    """What `_partner_state` keeps of an app beside its active flag."""
+    parsed = orjson.loads(detail)
+    return parsed if isinstance(parsed, dict) else {}
+
+
+# The state as "<active 0|1>|<detail>": a user's role, a device's merchant id, a partner
+# app's scopes, visibility and cost bucket (JSON). None when the subject does not exist.
 _READERS: dict[Kind, Callable[[int], Awaitable[str | None]]] = {
     Kind.USER: _user_state,
     Kind.DEVICE: _device_state,
+    Kind.PARTNER: _partner_state,
 }
 
 

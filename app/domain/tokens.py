@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import jwt
 
 from app.domain import sessions
+from app.domain.partners import region_prefix
 from app.domain.principals import (
     DevicePrincipal,
     Kind,
@@ -140,14 +141,13 @@ def _principal(
 ) -> Principal:
     """The caller, from the subject's current state; a subject that is gone, frozen or
     disabled is refused whatever its token says."""
-    if kind == Kind.PARTNER:
-        scopes = claims.get("scp")
-        return PartnerPrincipal(
-            subject, frozenset(scopes.split() if isinstance(scopes, str) else ()), family
-        )
     if state is None:
         raise _invalid(f"this {kind.value} does not exist", field)
     active, _, detail = state.partition("|")
+    if kind == Kind.PARTNER:
+        if active != "1":
+            raise _invalid("this partner app is revoked", field)
+        return _partner(subject, family, detail, claims)
     if kind == Kind.DEVICE:
         if active != "1":
             raise _invalid("this device is disabled", field)
@@ -155,6 +155,52 @@ def _principal(
     if active != "1":
         raise DomainError(AuthErrorCode.ACCOUNT_FROZEN, "this account is frozen", None)
     return UserPrincipal(subject, Role(detail), family)
+
+
+def _partner(app_id: int, family: str, detail: str, claims: dict) -> PartnerPrincipal:
+    """A partner app as its row says now: the token's scopes that the app still has,
+    and what it may see (regions as GB/T 2260 prefixes)."""
+    app = sessions.partner_detail(detail)
+    token_scopes = claims.get("scp")
+    granted = set(str(app.get("scopes") or "").split())
+    scopes = frozenset(
+        s for s in (token_scopes.split() if isinstance(token_scopes, str) else ()) if s in granted
+    )
+    return PartnerPrincipal(
+        app_id,
+        scopes,
+        family,
+        merchant_ids=frozenset(int(m) for m in app.get("merchants") or ()),
+        region_prefixes=tuple(region_prefix(str(r)) for r in app.get("regions") or ()),
+        cost_capacity=app.get("capacity"),
+        cost_restore_rate=app.get("rate"),
+    )
+
+
+def issue_access(
+    subject: int,
+    kind: Kind,
+    *,
+    scopes: tuple[str, ...],
+    ttl_s: int,
+    settings: Settings | None = None,
+) -> str:
+    """An access token alone (no refresh token): what the client-credentials grant
+    gives a partner app, which asks again with its secret when it expires."""
+    settings = settings or get_settings()
+    now = int(time.time())
+    claims = {
+        "iss": settings.jwt_issuer,
+        "sub": str(subject),
+        "knd": kind.value,
+        "fam": secrets.token_urlsafe(12),
+        "typ": "access",
+        "iat": now,
+        "exp": now + ttl_s,
+    }
+    if scopes:
+        claims["scp"] = " ".join(scopes)
+    return _encode(claims, settings)
 
 
 async def authenticate(token: str, settings: Settings | None = None) -> Principal:

@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     payment_redis_prefix: str = "pay"
     # -- split caps (SPEC §9): how long a cap a channel reported for a merchant is kept
     split_cap_ttl_s: int = 3600
+    # -- events (app/infra/outbox): the sweep leaves an event to the in-process delivery
+    # for `grace`, then retries every `retry` × 2^attempts; consumers are cut off after
+    # `consumer_timeout`; done marks of events delivered together share one statement
+    # after `mark_delay`; done events are forgotten after `keep_days`
+    outbox_grace_s: float = 5.0
+    outbox_retry_s: float = 10.0
+    outbox_sweep_batch: int = 200
+    outbox_consumer_timeout_s: float = 30.0
+    outbox_mark_delay_s: float = 0.5
+    outbox_keep_days: int = 7
 
     sandbox_enabled: bool = True
     sandbox_key_seed: SecretStr = SecretStr("dev-only-sandbox-key-seed-0123456789")
@@ -147,6 +157,19 @@ class Settings(BaseSettings):
     # argument multiplies what it contains), what a date range may span
     max_query_cost: int = 10_000
     max_date_range_days: int = 366
+    # -- partner apps (issue 17): client-credentials tokens, what an app may be given,
+    # its cost bucket (Shopify's leaky bucket: capacity, points restored per second),
+    # and how long its read audit is kept
+    partner_token_ttl_s: int = 900
+    partner_secret_grace_max_s: int = 7 * 24 * 3600
+    partner_merchants_max: int = 500
+    partner_regions_max: int = 50
+    partner_cost_capacity: int = 1000
+    partner_cost_restore_rate: int = 50
+    partner_read_audit_keep_days: int = 90
+    rate_oauth_token_per_client: int = 30
+    rate_oauth_token_per_ip: int = 120
+    rate_oauth_token_window_s: int = 60
 
     public_base_url: str = "http://127.0.0.1:8000"
     # -- referrals (SPEC §6): an invite link is this followed by the code (the H5 page or

@@ -21,11 +21,14 @@ APPS: dict[str, list[str]] = {
         "app.models.orders",
         "app.models.mall",
         "app.models.reviews",
+        "app.models.audit",
+        "app.models.partners",
     ],
     "releases": ["app.models.releases"],
     "payments": ["app.models.payments"],
     "geo": ["app.models.geo"],
     "referrals": ["app.models.referrals"],
+    "events": ["app.models.events"],
 }
 
 

@@ -472,4 +472,33 @@ CATALOGUE: dict[str, str] = {
     "only a paid order can be reviewed": "只有已支付的订单可以评价",
     "an order can be reviewed once its refund window has passed": "订单过了退款期后才能评价",
     "this order has been reviewed already": "该订单已评价过",
+    # ---- regions, agents and the audit trail (app/domain/regions, agents.py, audit.py)
+    "parent must be a 6-digit GB/T 2260 code": "上级地区代码须为 6 位 GB/T 2260 行政区划代码",
+    "no region has this code": "没有此代码的行政区划",
+    "a store's region is a district, not a province or city": (
+        "门店所在地区须为区县级，不能是省或市"
+    ),
+    "level is province, city or district": (
+        "代理级别须为 province（省）、city（市）或 district（区县）"
+    ),
+    "the region is not of the agent's level": "该地区与代理级别不符",
+    "a frozen account cannot be appointed": "已冻结的账户不能被任命为代理",
+    "this account is a {role}, not a consumer": "该账户的角色是{role}，不是消费者",
+    "this region has an agent at this level": "该地区此级别已有在任代理",
+    "action is a mutation's name": "action 须为一个变更操作的名称",
+    # -- partner apps (issue 17): scopes, secrets, cost budgets
+    "this field needs the scope {scope}": "此字段需要授权范围 {scope!s}",
+    "unknown scope {scope}; the scopes are {scopes}": (
+        "未知的授权范围 {scope!s}；可选范围为 {scopes!s}"
+    ),
+    "grant at least one scope": "请至少授予一个授权范围",
+    "a region code is 6 digits (GB/T 2260)": "地区代码为 6 位数字（GB/T 2260）",
+    "at most {max} regions": "最多 {max} 个地区",
+    "at most {max} merchants": "最多 {max} 个商户",
+    "partner app not found": "合作方应用不存在",
+    "this partner app is revoked": "该合作方应用已被停用",
+    "a partner app of this name exists": "已有同名的合作方应用",
+    "throttled: this request costs {cost} and {available} is available; try again in {seconds} s": (
+        "请求额度不足：本次请求需 {cost} 点，当前可用 {available} 点；请 {seconds} 秒后再试"
+    ),
 }

@@ -214,6 +214,17 @@ def pos_login_budgets(serial: str, scope: Scope | None) -> list[Budget]:
     return out
 
 
+def oauth_token_budgets(client_id: str, scope: Scope) -> list[Budget]:
+    """Token requests of the client-credentials grant, per client id (as claimed) and per
+    IP: every attempt counts, as a client asks only once per token's life."""
+    s = get_settings()
+    w = s.rate_oauth_token_window_s
+    return [
+        Budget(f"{PREFIX}oauth:client:{_digest(client_id)}", s.rate_oauth_token_per_client, w),
+        Budget(f"{PREFIX}oauth:ip:{client_ip(scope)}", s.rate_oauth_token_per_ip, w),
+    ]
+
+
 def notify_budget(scope: Scope) -> Budget:
     """Payment notifications received, per IP."""
     s = get_settings()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from tortoise import fields
+from tortoise.migrations.constraints import UniqueConstraint
 from tortoise.models import Model
 
 
@@ -108,8 +109,11 @@ class ConsumerBinding(Model):
 
 
 class Agent(Model):
-    """代理: one region code at one level (province / city / district)."""
+    """代理: one region code at one level (province / city / district), from its
+    appointment until it is ended. An ended agency keeps its row (its ledger accounts and
+    statements name it) and earns nothing more; the region may then have a new one."""
 
+    user_id: int
     id = fields.BigIntField(primary_key=True)
     user: fields.ForeignKeyRelation = fields.ForeignKeyField(
         "core.User", related_name="agencies", on_delete=fields.RESTRICT
@@ -117,7 +121,16 @@ class Agent(Model):
     level = fields.CharField(max_length=10)  # province | city | district
     region_code = fields.CharField(max_length=6)
     created_at = fields.DatetimeField(auto_now_add=True)
+    ended_at = fields.DatetimeField(null=True)
+    end_reason = fields.CharField(max_length=255, default="")
 
     class Meta:
         table = "agents"
-        unique_together = (("level", "region_code"),)
+        # one agency in office per region and level
+        constraints = (
+            UniqueConstraint(
+                fields=("level", "region_code"),
+                name="uid_agents_region_in_office",
+                condition="ended_at IS NULL",
+            ),
+        )

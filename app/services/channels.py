@@ -9,6 +9,8 @@ from tortoise.transactions import in_transaction
 
 from app.adapters.payments import health, registry
 from app.adapters.payments.health import ChannelHealth
+from app.domain import audit
+from app.domain.audit import OPERATOR, Actor
 from app.infra.errors import DomainError, NotFound
 from app.models.merchants import Merchant
 from app.models.payments import ChannelState, MerchantChannel
@@ -32,11 +34,24 @@ async def set_channel_status(
     reason = (reason or "").strip()[:255]
     if not live and not reason:
         raise DomainError("INVALID", "say why the channel goes down", "reason")
-    state, _ = await ChannelState.get_or_create(channel=channel)
-    state.live = live
-    state.reason = "" if live else reason
-    state.changed_by_user_id = by_user_id
-    await state.save()
+    actor = Actor.admin(by_user_id) if by_user_id is not None else OPERATOR
+    async with in_transaction() as conn:
+        await ChannelState.get_or_create(channel=channel, using_db=conn)
+        state = await ChannelState.filter(channel=channel).select_for_update().using_db(conn).get()
+        before = {"live": state.live, "reason": state.reason}
+        state.live = live
+        state.reason = "" if live else reason
+        state.changed_by_user_id = by_user_id
+        await state.save(using_db=conn)
+        await audit.record(
+            conn,
+            actor,
+            "setChannelStatus",
+            ("Channel", channel),
+            before,
+            {"live": live, "reason": state.reason},
+            reason,
+        )
     if live:
         await health.clear_auto_down(channel)
     return (await health.health([channel]))[channel]
@@ -55,10 +70,27 @@ class MerchantChannelSpec:
     provider_merchant_id: str = ""
 
 
+def _listed(rows: list[MerchantChannel]) -> list[dict[str, object]]:
+    return [
+        {
+            "channel": r.channel,
+            "priority": r.priority,
+            "enabled": r.enabled,
+            "provider_merchant_id": r.provider_merchant_id,
+        }
+        for r in sorted(rows, key=lambda r: (r.priority, r.channel))
+    ]
+
+
 async def set_merchant_channels(
-    merchant_id: int, specs: list[MerchantChannelSpec]
+    merchant_id: int,
+    specs: list[MerchantChannelSpec],
+    *,
+    actor: Actor = OPERATOR,
+    reason: str = "",
 ) -> list[MerchantChannel]:
     """Replace the merchant's channel list (the split receiver registration is kept)."""
+    reason = audit.reason_of(reason, required=False)
     if await Merchant.get_or_none(id=merchant_id) is None:
         raise NotFound("merchant", "merchantId")
     if len(specs) > MAX_CHANNELS:
@@ -109,4 +141,14 @@ async def set_merchant_channels(
                         split_receiver_ready=ready,
                     )
                 )
+        after = await MerchantChannel.filter(merchant_id=merchant_id).using_db(conn)
+        await audit.record(
+            conn,
+            actor,
+            "setMerchantChannels",
+            ("Merchant", merchant_id),
+            _listed(list(old.values())),
+            _listed(after),
+            reason,
+        )
     return await MerchantChannel.filter(merchant_id=merchant_id).order_by("priority", "id")

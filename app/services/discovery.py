@@ -1,8 +1,11 @@
 """What the merchant and order domains tell discovery, after their commit.
 
-None of these ever raises into the caller: a failure is logged and `python -m app.cli
-rebuild-geo-index` repairs whatever drifted. Each is idempotent, so calling one twice
-(a retry) changes nothing more.
+Orders reach it as events (`order.paid`, `order.refunded`: `on_order_event`, the
+consumer `HEATMAP`), delivered at least once after the payment's or refund's commit
+by `app.infra.outbox`: a failure here is retried by the worker's sweep and never
+reaches the payment. The functions below it never raise into the caller either: a
+failure is logged and `python -m app.cli rebuild-geo-index` repairs whatever drifted.
+Each is idempotent, so calling one twice (a retry) changes nothing more.
 """
 
 from __future__ import annotations
@@ -11,33 +14,72 @@ import logging
 from datetime import datetime
 
 from app.adapters.discovery import heatmap, index
-from app.models.merchants import Merchant, MerchantStatus
+from app.domain import traffic
+from app.domain.policy import get_policy
+from app.infra.outbox import Event, EventKind, register_consumer
+from app.models.merchants import Merchant
 from app.models.orders import Order
 
 log = logging.getLogger(__name__)
 
 
 async def merchant_changed(merchant: Merchant) -> None:
-    """Called after a merchant is approved, moved, suspended, closed or its discount,
-    rating, name or category changed (after commit)."""
+    """The index brought in step with a merchant's row (a repair, a test)."""
     try:
-        from app.adapters.discovery import index
-        from app.domain import traffic
-
-        listed = await index.sync_merchant(merchant.id)
-        recruiter = getattr(merchant, "recruiter_user_id", None)
-        if listed and recruiter and merchant.status == MerchantStatus.APPROVED:
-            await traffic.merchant_recruited(recruiter)
+        await _merchant_in_step(merchant.id, getattr(merchant, "recruiter_user_id", None))
     except Exception:  # noqa: BLE001 - never undo the caller's work
         log.exception("geo merchant_changed failed for merchant %s", merchant.id)
 
 
-async def order_paid(order: Order, change: heatmap.Change | None = None) -> None:
-    """Called after an order is paid (after commit): heat, merchant tasks. `change`: what
-    the payment's own statement recorded of it (PostgreSQL); without one, the heat map
-    is brought in step with the order row first."""
+# the consumers' names, under which their deliveries are kept
+HEATMAP = "discovery.heatmap"
+INDEX = "discovery.index"
+
+
+def register() -> None:
+    register_consumer(HEATMAP, on_order_event, (EventKind.ORDER_PAID, EventKind.ORDER_REFUNDED))
+    register_consumer(INDEX, on_merchant_event, (EventKind.MERCHANT_CHANGED,))
+
+
+async def on_merchant_event(event: Event) -> None:
+    """A merchant approved, moved, suspended, closed or its discount, name or category
+    changed: the index follows its row, and whoever recruited it is counted again
+    (raises: the outbox delivers it again; both are idempotent)."""
+    p = event.payload
+    await _merchant_in_step(p["merchant_id"], p.get("recruiter_user_id"))
+
+
+async def _merchant_in_step(merchant_id: int, recruiter: int | None) -> None:
+    listed = await index.sync_merchant(merchant_id)
+    if listed and recruiter:  # (listed: approved and open)
+        await traffic.merchant_recruited(recruiter)
+
+
+async def on_order_event(event: Event) -> None:
+    """The heat map, the merchant's heat and its weekly tasks, brought in step with an
+    order that was paid or refunded (raises: the outbox delivers it again). A new
+    payment is recorded in one statement from the event; anything else from the order
+    row. Idempotent: the order's fact is written once (`geo_order_facts.order_id` is
+    unique), and the heat and tasks move only with a change of it."""
+    p = event.payload
+    if event.kind == EventKind.ORDER_PAID:
+        change = await heatmap.record_paid(
+            p["order_id"],
+            p["merchant_id"],
+            p["amount_fen"],
+            datetime.fromisoformat(p["paid_at"]),
+            p["merchant_lat"],
+            p["merchant_lng"],
+        )
+    else:
+        change = await heatmap.record_order(p["order_id"])
+    await _apply_change(change)
+
+
+async def order_paid(order: Order) -> None:
+    """The heat map brought in step with a paid order's row (a repair, a test)."""
     try:
-        await _apply_change(change if change is not None else await heatmap.record_order(order.id))
+        await apply_order(order.id)
     except Exception:  # noqa: BLE001 - never undo a payment
         log.exception("geo order_paid failed for order %s", order.id)
 
@@ -53,8 +95,6 @@ async def review_posted(merchant_id: int, review_key: str, at: datetime | None =
     rating moved, and its weekly reviews task counts the review."""
     await rating_changed(merchant_id)
     try:
-        from app.domain import traffic
-
         await traffic.review_posted(merchant_id, review_key, at)
     except Exception:  # noqa: BLE001
         log.exception("geo review_posted failed for merchant %s", merchant_id)
@@ -81,9 +121,6 @@ async def apply_order(order_id: int) -> None:
 
 
 async def _apply_change(change: heatmap.Change | None) -> None:
-    from app.adapters.discovery import index
-    from app.domain import traffic
-
     if change is None or change.orders_delta == 0:
         return
     await index.add_heat(change.merchant_id, change.paid_at, change.orders_delta)
@@ -100,8 +137,6 @@ WEEK_ORDERS = "orders_served_week"
 
 def _unpaid_due(value: int, rewarded: frozenset[str]) -> bool:
     """Whether a weekly-orders task that `value` reaches is not among those paid."""
-    from app.domain.policy import get_policy
-
     return any(
         t.metric == WEEK_ORDERS and t.threshold <= value and t.code not in rewarded
         for t in get_policy().traffic.tasks

@@ -14,8 +14,9 @@ from __future__ import annotations
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app.domain import ledger
+from app.domain import audit, ledger
 from app.domain import mall as rules
+from app.domain.audit import Actor
 from app.domain.ledger import AccountName, Post, acct
 from app.domain.mall import MallErrorCode
 from app.domain.policy import Policy, get_policy
@@ -110,6 +111,14 @@ async def fulfil_redemption(redemption_id: int, *, by_user_id: int) -> MallRedem
             key_locked=True,  # the redemption row, locked above, is every writer's first lock
         )
         await rules.close_redemption(conn, r, RedemptionStatus.FULFILLED, by_user_id)
+        await audit.record(
+            conn,
+            Actor.admin(by_user_id),
+            "fulfilRedemption",
+            ("MallRedemption", r.id),
+            {"status": RedemptionStatus.HELD.value},
+            {"status": RedemptionStatus.FULFILLED.value},
+        )
     return r
 
 
@@ -131,4 +140,12 @@ async def void_redemption(redemption_id: int, *, by_user_id: int) -> MallRedempt
             key_locked=True,
         )
         await rules.close_redemption(conn, r, RedemptionStatus.VOIDED, by_user_id)
+        await audit.record(
+            conn,
+            Actor.admin(by_user_id),
+            "voidRedemption",
+            ("MallRedemption", r.id),
+            {"status": RedemptionStatus.HELD.value},
+            {"status": RedemptionStatus.VOIDED.value, "stock_returned": r.quantity},
+        )
     return r

@@ -13,8 +13,9 @@ import jwt
 import pytest
 from strawberry.relay import GlobalID
 
-from app.domain import tokens, users
+from app.domain import partners, tokens, users
 from app.domain.ledger import acct, balances_named
+from app.domain.partners import SCOPES
 from app.domain.principals import Kind
 from app.models.users import AccountFreeze, Role, User
 from app.services import auth
@@ -286,10 +287,12 @@ async def test_the_three_token_errors(client, db, settings):
     assert res == {"__typename": "AuthError", "code": "TOKEN_EXPIRED", "field": "refreshToken"}
 
 
-async def test_a_partner_app_token_is_refused_everywhere_for_now(client, db):
+async def test_a_partner_app_token_is_refused_on_fields_that_do_not_serve_partners(client, db):
     await make_user()  # user 1 exists: a partner app of id 1 must not be read as them
     store = await make_merchant()
-    token = (await tokens.issue_pair(1, Kind.PARTNER, scopes=("orders:read",))).access_token
+    app = (await partners.create_app("P", SCOPES, merchant_ids=[store.id])).app
+    assert app.id == 1
+    token = (await tokens.issue_pair(1, Kind.PARTNER, scopes=SCOPES)).access_token
     qr = "mutation($m: ID!) { merchantBindQr(merchantId: $m) { __typename } }"
     for query, variables in [
         (ME, {}),

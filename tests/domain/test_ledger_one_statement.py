@@ -131,7 +131,7 @@ async def test_a_payment_returns_only_once_it_is_on_disk(db, monkeypatch):
     real_post, real_wait = core.post, core.wait_durable
 
     async def post_seeing(*a, **k):
-        seen["out"] = k.get("out")  # filled by the statement, before any wait
+        seen["out"] = k.setdefault("out", {})  # filled by the statement, before any wait
         return await real_post(*a, **k)
 
     async def wait_seen(c):

@@ -26,7 +26,15 @@ def test_worker_schedules_settlement_releases_reconciliation_and_ratings():
     from app import worker
 
     scheduled = {job.coroutine for job in worker.WorkerSettings.cron_jobs}
-    assert scheduled == {worker.settle, worker.evaluate_pools, worker.reconcile, worker.ratings}
+    assert scheduled == {
+        worker.settle,
+        worker.evaluate_pools,
+        worker.reconcile,
+        worker.ratings,
+        worker.deliver_events,  # the outbox's sweep
+        worker.forget_events,
+        worker.prune_partner_reads,
+    }
 
 
 async def test_worker_reconcile_job_runs_a_pass(db):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from app.domain import merchants, sessions, tokens, users
+from app.domain import merchants, partners, sessions, tokens, users
 from app.domain.principals import DevicePrincipal, Kind, UserPrincipal
 from app.infra.errors import DomainError
 from app.infra.redis import get_redis
@@ -89,9 +89,16 @@ async def test_principal_keys_are_stable_per_kind(db):
     user = await make_user()
     token = (await tokens.issue_pair(user.id, Kind.USER)).access_token
     assert (await _principal(token)).key == f"user:{user.id}"
-    partner = (await tokens.issue_pair(5, Kind.PARTNER, scopes=("a", "b"))).access_token
+    app = (await partners.create_app("P", ("read:orders", "read:stats", "read:points"))).app
+    # the token's scopes that the app still has (one it never had is dropped)
+    scopes = ("read:orders", "read:stats", "write:counter_orders")
+    partner = (await tokens.issue_pair(app.id, Kind.PARTNER, scopes=scopes)).access_token
     p = await _principal(partner)
-    assert (p.key, p.scopes) == ("partner:5", frozenset({"a", "b"}))  # type: ignore[union-attr]
+    assert (p.key, p.scopes) == (f"partner:{app.id}", frozenset({"read:orders", "read:stats"}))  # type: ignore[union-attr]
+    # a partner app that does not exist is no one
+    with pytest.raises(DomainError) as exc:
+        await _principal((await tokens.issue_pair(app.id + 1, Kind.PARTNER)).access_token)
+    assert exc.value.code == "TOKEN_INVALID"
 
 
 def _family(token: str) -> str:

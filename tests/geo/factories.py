@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from app.adapters.discovery.coords import EARTH_RADIUS_M
+from app.infra import outbox
 from app.infra.redis import get_redis
 from app.models.merchants import Merchant, MerchantStatus
 from app.models.orders import Order, OrderStatus
@@ -100,6 +101,20 @@ async def paid_order(
     if hook:
         await hooks.order_paid(o)  # as `mark_paid` calls it on SQLite: from the order row
     return o
+
+
+def paid_event(o: Order, m: Merchant) -> outbox.Event:
+    """The `order.paid` event `mark_paid` writes for this order."""
+    return outbox.event(
+        outbox.EventKind.ORDER_PAID,
+        f"order:{o.id}",
+        order_id=o.id,
+        merchant_id=m.id,
+        amount_fen=o.amount_fen,
+        paid_at=o.paid_at.isoformat(),
+        merchant_lat=float(m.lat),
+        merchant_lng=float(m.lng),
+    )
 
 
 async def refund(o: Order, amount_fen: int) -> None:

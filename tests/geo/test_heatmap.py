@@ -12,7 +12,7 @@ from app.adapters.discovery.coords import convert
 from app.commands.geo import reconcile_orders
 from app.models.geo import GeoOrderFact, HeatCell
 from app.models.orders import Order
-from tests.geo.factories import CENTRE, merchant, offset, paid_order, refund, user
+from tests.geo.factories import CENTRE, merchant, offset, paid_event, paid_order, refund, user
 
 T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
 BOX = dict(south=31.0, west=121.2, north=31.5, east=121.8, coord_system="GCJ02")
@@ -62,9 +62,7 @@ async def test_refunds_take_back_and_repeated_hooks_count_once():
     from app.services import discovery as hooks
 
     await hooks.order_paid(o1)  # a retry: nothing more
-    await hooks.order_paid(
-        o1, (float(a.lat), float(a.lng))
-    )  # a retry by the one-statement path: nothing more
+    await hooks.on_order_event(paid_event(o1, a))  # its event delivered again: nothing more
     await refund(o1, 4_000)  # partial: the order still counts, the amount shrinks
     await hooks.order_refunded(o1, 4_000)  # a retry of the same refund
     await refund(o2, 3_000)  # full: the order no longer counts
@@ -98,7 +96,10 @@ async def test_concurrent_hooks_of_one_order_count_it_once():
     o = await paid_order(a, c, 2_000, T0 + timedelta(hours=1), hook=False)
     # when the hook of one payment runs several times at once, by both paths
     await asyncio.gather(
-        *(hooks.order_paid(o, (float(a.lat), float(a.lng)) if i % 2 else None) for i in range(6))
+        *(
+            hooks.on_order_event(paid_event(o, a)) if i % 2 else hooks.order_paid(o)
+            for i in range(6)
+        )
     )
     # then the order is in the heat map once
     h = await _map(T0, T0 + timedelta(days=1))

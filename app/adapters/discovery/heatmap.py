@@ -19,10 +19,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import h3
+from tortoise import connections
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
-from app.domain.ledger import GO
 from app.infra.errors import DomainError
 from app.infra.sql import fetch
 from app.models.geo import GeoOrderFact, HeatCell
@@ -140,88 +140,58 @@ async def record_order(order_id: int) -> Change | None:
     return Change(fact.merchant_id, fact.paid_at, fact.period, d_orders, week)
 
 
-# A new paid order's fact, heat cell and the merchant's weekly counter, as data-modifying
-# CTEs that ride in the payment's own statement (PostgreSQL: `orders.mark_paid` hands them
-# to its ledger entry), so they are written exactly once, with the payment and in its
-# commit (the fact only when the entry is written, `GO`; the others follow the fact).
-# `record_order` does the same in steps (SQLite) and handles every later change.
-# Read back with them: the week's count after this order and the tasks already rewarded
-# that week, so the after-commit part looks a reward up only when a threshold is newly
-# in reach. Nothing is written when the order has a fact already.
-_PAID_ORDER_CTES = (
-    (
-        "geo_f",
-        "INSERT INTO geo_order_facts (order_id, merchant_id, cell, paid_at, hour, period, "
-        f"amount_fen, refunded_fen, counted, created_at) SELECT ?, ?, ?, ?, ?, ?, ?, 0, TRUE, ? "
-        f"WHERE {GO} ON CONFLICT (order_id) DO NOTHING "
-        "RETURNING merchant_id, cell, hour, period, amount_fen",
-    ),
-    (
-        "geo_c",
-        "INSERT INTO geo_heat_cells (cell, hour, lat, lng, orders, amount_fen) "
-        "SELECT cell, hour, ?, ?, 1, amount_fen FROM geo_f "
-        "ON CONFLICT (cell, hour) DO UPDATE SET orders = geo_heat_cells.orders + 1, "
-        "amount_fen = geo_heat_cells.amount_fen + excluded.amount_fen RETURNING orders",
-    ),
-    (
-        "geo_w",
-        "INSERT INTO geo_task_counters (merchant_id, metric, period, value) "
-        "SELECT merchant_id, 'orders_served_week', period, 1 FROM geo_f "
-        "ON CONFLICT (merchant_id, metric, period) DO UPDATE SET "
-        "value = geo_task_counters.value + 1 RETURNING value",
-    ),
-)
-# Read left to right, so the cell's row is locked before the counter's, as in
-# `record_order` (a refund's update of the same rows then queues, never deadlocks).
-_PAID_ORDER_COLUMNS = (
-    "(SELECT count(*) FROM geo_c) AS geo_cells, (SELECT value FROM geo_w) AS geo_week_orders, "
+# A newly paid order's fact, heat cell and the merchant's weekly counter in one
+# statement, from its `order.paid` event (`record_order` does the same in steps, from
+# the order row, and handles every later change). Nothing is written when the order has
+# a fact already: the event delivered again, or a refund's event applied first. Read
+# back with them: the week's count after this order and the tasks already rewarded
+# that week, so a reward is looked up only when a threshold is newly in reach. The
+# cell's row is locked before the counter's, as in `record_order` (a refund's update of
+# the same rows then queues, never deadlocks).
+_PAID_ORDER = (
+    "WITH geo_f AS (INSERT INTO geo_order_facts (order_id, merchant_id, cell, paid_at, hour, "
+    "period, amount_fen, refunded_fen, counted, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, 0, TRUE, ?) ON CONFLICT (order_id) DO NOTHING "
+    "RETURNING merchant_id, cell, hour, period, amount_fen), "
+    "geo_c AS (INSERT INTO geo_heat_cells (cell, hour, lat, lng, orders, amount_fen) "
+    "SELECT cell, hour, ?, ?, 1, amount_fen FROM geo_f "
+    "ON CONFLICT (cell, hour) DO UPDATE SET orders = geo_heat_cells.orders + 1, "
+    "amount_fen = geo_heat_cells.amount_fen + excluded.amount_fen RETURNING orders), "
+    "geo_w AS (INSERT INTO geo_task_counters (merchant_id, metric, period, value) "
+    "SELECT merchant_id, 'orders_served_week', period, 1 FROM geo_f "
+    "ON CONFLICT (merchant_id, metric, period) DO UPDATE SET "
+    "value = geo_task_counters.value + 1 RETURNING value) "
+    "SELECT (SELECT count(*) FROM geo_c) AS geo_cells, (SELECT value FROM geo_w) AS week, "
     "(SELECT string_agg(r.task_code, ',') FROM geo_task_rewards r "
-    "WHERE r.merchant_id = ? AND r.period = ?) AS geo_rewarded"
+    "WHERE r.merchant_id = ? AND r.period = ?) AS rewarded"
 )
 
 
-@dataclass(frozen=True)
-class PaidOrderWrite:
-    """`record_order` for an order being paid, as riders of its payment's statement."""
-
-    merchant_id: int
-    paid_at: datetime
-    period: str
-    riders: list[tuple[str, str, list[Any]]]
-    columns: tuple[str, list[Any]]
-
-    def change(self, row: dict[str, Any]) -> Change | None:
-        """What the write changed, from the statement's row; None when the order had a
-        fact already (then `record_order` brings it in step the long way)."""
-        if row.get("geo_week_orders") is None:
-            return None
-        done = row["geo_rewarded"]
-        rewarded = frozenset(done.split(",")) if done else frozenset()
-        return Change(
-            self.merchant_id, self.paid_at, self.period, 1, int(row["geo_week_orders"]), rewarded
-        )
-
-
-def paid_order_write(
-    order: Order, paid_at: datetime, merchant_lat: float, merchant_lng: float
-) -> PaidOrderWrite:
+async def record_paid(
+    order_id: int,
+    merchant_id: int,
+    amount_fen: int,
+    paid_at: datetime,
+    merchant_lat: float,
+    merchant_lng: float,
+) -> Change | None:
+    """`record_order` for an order just paid, in one statement; None when the order
+    had a fact already."""
     cell = cell_of(merchant_lat, merchant_lng)
     clat, clng = h3.cell_to_latlng(cell)
     period = week_period(paid_at)
-    values: tuple[list[Any], ...] = (
-        [order.id, order.merchant_id, cell, paid_at, hour_of(paid_at), period,
-         order.amount_fen, datetime.now(UTC)],
-        [clat, clng],
-        [],
+    rows = await fetch(
+        connections.get("default"),
+        _PAID_ORDER,
+        [order_id, merchant_id, cell, paid_at, hour_of(paid_at), period, amount_fen,
+         datetime.now(UTC), clat, clng, merchant_id, period],
     )  # fmt: skip
-    riders = [(name, sql, v) for (name, sql), v in zip(_PAID_ORDER_CTES, values, strict=True)]
-    return PaidOrderWrite(
-        order.merchant_id,
-        paid_at,
-        period,
-        riders,
-        (_PAID_ORDER_COLUMNS, [order.merchant_id, period]),
-    )
+    row = rows[0]
+    if row["week"] is None:
+        return None
+    done = row["rewarded"]
+    rewarded = frozenset(done.split(",")) if done else frozenset()
+    return Change(merchant_id, paid_at, period, 1, int(row["week"]), rewarded)
 
 
 @dataclass(frozen=True)

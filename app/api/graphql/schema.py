@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, ClassVar
 
 import strawberry
-from graphql import DocumentNode, GraphQLError, OverlappingFieldsCanBeMergedRule
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    OverlappingFieldsCanBeMergedRule,
+)
+from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.language.parser import parse
 from strawberry import relay
 from strawberry.extensions import DisableIntrospection
@@ -17,7 +22,9 @@ from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
-from app.api.graphql.agents.resolvers import AgentQuery
+from app.api.graphql.agents.resolvers import AgentMutation, AgentQuery
+from app.api.graphql.audit.resolvers import AuditQuery
+from app.api.graphql.core import partner_budget
 from app.api.graphql.core.boundary import literal_problem, variable_fields, variable_problem
 from app.api.graphql.core.cost import DocumentCost, QueryCost, keep_cost, too_complex
 from app.api.graphql.core.extensions import ErrorShaping
@@ -30,13 +37,16 @@ from app.api.graphql.discovery.resolvers import DiscoveryMutation, DiscoveryQuer
 from app.api.graphql.mall.resolvers import MallMutation, MallQuery
 from app.api.graphql.merchants.resolvers import MerchantMutation, MerchantQuery
 from app.api.graphql.orders.resolvers import OrderMutation, OrderQuery
+from app.api.graphql.partners.resolvers import PartnerMutation, PartnerQuery
 from app.api.graphql.payments.resolvers import PaymentMutation, PaymentQuery
 from app.api.graphql.referrals.resolvers import ReferralMutation, ReferralQuery
+from app.api.graphql.regions.resolvers import RegionQuery
 from app.api.graphql.releases.resolvers import ReleaseQuery
 from app.api.graphql.reviews.resolvers import ReviewMutation, ReviewQuery
 from app.api.graphql.runtime.execution import PlainCompletion
 from app.api.graphql.runtime.merging import merge_conflicts
 from app.api.graphql.users.resolvers import AuthMutation, AuthQuery
+from app.domain.principals import PartnerPrincipal
 from app.infra.config import get_settings
 
 
@@ -65,6 +75,9 @@ QUERIES: list[type] = [
     MallQuery,
     ReviewQuery,
     ReferralQuery,
+    RegionQuery,
+    AuditQuery,
+    PartnerQuery,
 ]
 MUTATIONS: list[type] = [
     AuthMutation,
@@ -76,6 +89,8 @@ MUTATIONS: list[type] = [
     MallMutation,
     ReviewMutation,
     ReferralMutation,
+    AgentMutation,
+    PartnerMutation,
 ]
 
 Query = merge_types("Query", tuple(QUERIES))
@@ -172,6 +187,26 @@ class RequestGuards(ErrorShaping):
                 self._validated.clear()
             self._validated[key] = (document, errors)
         ec.pre_execution_errors = errors
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        """A partner app's request is charged its cost before it runs; one its bucket
+        cannot pay for is answered with the refusal instead (app/api/graphql/core/
+        partner_budget.py)."""
+        ec = self.execution_context
+        principal = getattr(ec.context, "principal", None)
+        if isinstance(principal, PartnerPrincipal):
+            refusal = await partner_budget.charge(ec.context, principal)
+            if refusal is not None:
+                ec.result = GraphQLExecutionResult(data=None, errors=[refusal])
+        yield
+
+    async def get_results(self) -> dict[str, Any]:
+        """`extensions.cost` on every answer to a partner app."""
+        ec = self.execution_context
+        principal = getattr(ec.context, "principal", None)
+        if not isinstance(principal, PartnerPrincipal):
+            return {}
+        return {"cost": await partner_budget.settle(ec, principal)}
 
     def _cost(self, document: DocumentNode, variables: dict[str, Any] | None) -> QueryCost:
         hit = self._costs.get(id(document))

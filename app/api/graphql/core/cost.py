@@ -17,6 +17,7 @@ per document by its caller, and what it answers is kept on the request's context
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -224,3 +225,94 @@ def query_cost(context: Any) -> QueryCost | None:
     """The cost measured for the request whose context this is."""
     cost = getattr(context, _ATTRIBUTE, None)
     return cost if isinstance(cost, QueryCost) else None
+
+
+def actual_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    data: dict[str, Any],
+    variables: dict[str, Any] | None = None,
+) -> int:
+    """What an executed operation cost, read off its result with the same rule: a page
+    multiplies by the items it returned rather than those it asked for, a field that
+    resolved to null counts 1 whatever it selects, and of a list the costliest item
+    counts (as the measure counts each selection once). Never more than the measure."""
+    rule = DocumentCost(schema, document)
+    operations = [
+        o
+        for o in rule.operations
+        if operation_name is None or (o.name is not None and o.name.value == operation_name)
+    ]
+    if len(operations) != 1:
+        return 0
+    operation = operations[0]
+    walk = _Actual(rule, _Pass(rule, variables or {}))
+    return min(
+        walk.selections(operation.selection_set, schema.get_root_type(operation.operation), data),
+        SATURATED,
+    )
+
+
+class _Actual:
+    def __init__(self, rule: DocumentCost, measure: _Pass) -> None:
+        self.rule = rule
+        self.measure = measure
+        self.spreading: set[str] = set()
+
+    def selections(self, selection_set: SelectionSetNode, parent: Any, value: dict) -> int:
+        schema = self.rule.schema
+        cost = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                key = (selection.alias or selection.name).value
+                if key not in value:  # not resolved (an error above it, @skip, a type condition)
+                    continue
+                if selection.selection_set is None:
+                    cost += 1
+                    continue
+                inner_value = value[key]
+                definition = field_definition(schema, parent, selection.name.value)
+                inner = get_named_type(definition.type) if definition is not None else None
+                objects = list(_objects(inner_value))
+                contents = max(
+                    (self.selections(selection.selection_set, inner, o) for o in objects),
+                    default=0,
+                )
+                page = self.measure.page(selection, definition)
+                paged = definition is not None and any(a in definition.args for a in PAGE_ARGUMENTS)
+                cost += 1 + (min(_items(inner_value), page) if paged else 1) * contents
+            elif isinstance(selection, InlineFragmentNode):
+                cost += self.selections(
+                    selection.selection_set, condition_type(schema, selection, parent), value
+                )
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.rule.fragments.get(name)
+                if fragment is None or name in self.spreading:
+                    continue
+                self.spreading.add(name)
+                cost += self.selections(
+                    fragment.selection_set, condition_type(schema, fragment, None), value
+                )
+                self.spreading.discard(name)
+        return cost
+
+
+def _objects(value: Any) -> Iterator[dict]:
+    """The result objects a value holds (itself, or a list's, however nested)."""
+    if isinstance(value, dict):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _objects(item)
+
+
+def _items(value: Any) -> int:
+    """How many items a paged field returned: its list's length, or a connection's
+    (the longest list among its own fields: `edges`, `nodes`)."""
+    if isinstance(value, list):
+        return len(value)
+    if isinstance(value, dict):
+        return max((len(v) for v in value.values() if isinstance(v, list)), default=1)
+    return 0

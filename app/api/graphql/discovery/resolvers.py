@@ -20,7 +20,15 @@ from app.adapters.discovery.index import active_boost_until
 from app.api.graphql.core.errors import handles_errors
 from app.api.graphql.core.ids import InputID, decode_id, encode_id
 from app.api.graphql.core.pagination import Connection, Edge, PageInfo
-from app.api.graphql.core.permissions import IsMerchant, IsMerchantOwner, has_role, user_of
+from app.api.graphql.core.permissions import (
+    IsMerchant,
+    IsMerchantOwner,
+    PartnerScope,
+    has_role,
+    partner_of,
+    user_of,
+)
+from app.api.graphql.core.visibility import partner_merchant
 from app.api.graphql.discovery.types import (
     BBoxInput,
     BoostResult,
@@ -256,8 +264,11 @@ class DiscoveryQuery:
         )
 
     @strawberry.field(
-        permission_classes=[IsMerchant],
-        description="A merchant's figures over days `from`..`to` (Asia/Shanghai, inclusive).",
+        permission_classes=[IsMerchant | PartnerScope("read:stats")],
+        description=(
+            "A merchant's figures over days `from`..`to` (Asia/Shanghai, inclusive); to a "
+            "partner app, of a merchant it was given."
+        ),
     )
     async def merchant_stats(
         self,
@@ -266,7 +277,12 @@ class DiscoveryQuery:
         from_: Annotated[date, strawberry.argument(name="from")],
         to: date,
     ) -> MerchantStats:
-        mid = await _merchant_for_reader(info, merchant_id)
+        partner = partner_of(info)
+        if partner is not None:
+            mid = decode_id(merchant_id, "Merchant", "merchantId")
+            await partner_merchant(partner, mid, "merchantId")
+        else:
+            mid = await _merchant_for_reader(info, merchant_id)
         s = await stats.merchant_stats(mid, from_, to)
         return MerchantStats(
             merchant_id=encode_id("Merchant", mid),

@@ -20,6 +20,7 @@ from app.api.graphql.mall.types import (
     UpdateMallItemInput,
 )
 from app.domain import mall
+from app.domain.audit import Actor
 from app.domain.mall import MallErrorCode
 from app.domain.policy import get_policy
 from app.models.mall import RedemptionStatus
@@ -74,13 +75,14 @@ class MallMutation:
         description="Add an item to the mall, priced in the platform's mall asset.",
     )
     @on_error
-    async def create_mall_item(self, input: CreateMallItemInput) -> MallItemResult:
+    async def create_mall_item(self, info: Info, input: CreateMallItemInput) -> MallItemResult:
         item = await mall.create_item(
             get_policy(),
             name=input.name,
             description=input.description,
             price=input.price,
             stock=input.stock,
+            actor=Actor.admin(user_of(info).user_id),
         )
         return MallItemType.from_model(item)
 
@@ -89,7 +91,7 @@ class MallMutation:
         description="Change an item; its stock moves by `stockChange`.",
     )
     @on_error
-    async def update_mall_item(self, input: UpdateMallItemInput) -> MallItemResult:
+    async def update_mall_item(self, info: Info, input: UpdateMallItemInput) -> MallItemResult:
         item = await mall.update_item(
             decode_id(input.item_id, "MallItem", "itemId"),
             name=input.name,
@@ -97,6 +99,7 @@ class MallMutation:
             price=input.price,
             stock_change=input.stock_change,
             active=input.active,
+            actor=Actor.admin(user_of(info).user_id),
         )
         return MallItemType.from_model(item)
 
@@ -105,8 +108,13 @@ class MallMutation:
         description="Take an item off sale (held redemptions of it stay to be fulfilled).",
     )
     @on_error
-    async def deactivate_mall_item(self, item_id: InputID) -> MallItemResult:
-        item = await mall.update_item(decode_id(item_id, "MallItem", "itemId"), active=False)
+    async def deactivate_mall_item(self, info: Info, item_id: InputID) -> MallItemResult:
+        item = await mall.update_item(
+            decode_id(item_id, "MallItem", "itemId"),
+            active=False,
+            actor=Actor.admin(user_of(info).user_id),
+            action="deactivateMallItem",
+        )
         return MallItemType.from_model(item)
 
     @strawberry.mutation(

@@ -8,12 +8,14 @@ from app.api.graphql.core.errors import handles_errors, to_error
 from app.api.graphql.core.ids import InputID, decode_id
 from app.api.graphql.core.pagination import Connection, paginate
 from app.api.graphql.core.permissions import (
+    Anyone,
     IsAdmin,
     IsConsumer,
     IsMerchant,
     IsMerchantOwner,
     IsUser,
     IsUserOrPosDevice,
+    PartnerScope,
     device_of,
     user_of,
 )
@@ -39,6 +41,7 @@ from app.api.graphql.merchants.types import (
 )
 from app.api.graphql.users.types import AuthError, AuthPayload, AuthResult
 from app.domain import merchants, tokens
+from app.domain.audit import Actor
 from app.domain.merchants import MerchantErrorCode
 from app.domain.principals import Kind
 from app.domain.tokens import AuthErrorCode
@@ -53,6 +56,10 @@ def _uid(info: Info) -> int:
     return user_of(info).user_id
 
 
+def _admin(info: Info) -> Actor:
+    return Actor.admin(user_of(info).user_id)
+
+
 def _mid(gid: InputID, field: str = "merchantId") -> int:
     return decode_id(gid, "Merchant", field)
 
@@ -63,7 +70,13 @@ def _ok(m: Merchant) -> MerchantSuccess:
 
 @strawberry.type
 class MerchantQuery:
-    @strawberry.field(description="A merchant open for business (or your own, in any state).")
+    @strawberry.field(
+        permission_classes=[Anyone | PartnerScope("read:merchants")],
+        description=(
+            "A merchant open for business (or your own, in any state); to a partner app, "
+            "a merchant it was given."
+        ),
+    )
     async def merchant(self, info: Info, id: InputID) -> MerchantType | None:
         m = await Merchant.get_or_none(id=_mid(id, "id"))
         if m is None or not merchant_visible(info.context.principal, m):
@@ -141,18 +154,24 @@ class MerchantMutation:
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     @on_error
-    async def approve_merchant(self, info: Info, id: InputID) -> MerchantResult:
-        return _ok(await merchants.approve_merchant(_mid(id, "id")))
+    async def approve_merchant(self, info: Info, id: InputID, reason: str = "") -> MerchantResult:
+        return _ok(
+            await merchants.approve_merchant(_mid(id, "id"), actor=_admin(info), reason=reason)
+        )
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     @on_error
-    async def suspend_merchant(self, info: Info, id: InputID) -> MerchantResult:
-        return _ok(await merchants.suspend_merchant(_mid(id, "id")))
+    async def suspend_merchant(self, info: Info, id: InputID, reason: str = "") -> MerchantResult:
+        return _ok(
+            await merchants.suspend_merchant(_mid(id, "id"), actor=_admin(info), reason=reason)
+        )
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     @on_error
-    async def close_merchant(self, info: Info, id: InputID) -> MerchantResult:
-        return _ok(await merchants.close_merchant(_mid(id, "id")))
+    async def close_merchant(self, info: Info, id: InputID, reason: str = "") -> MerchantResult:
+        return _ok(
+            await merchants.close_merchant(_mid(id, "id"), actor=_admin(info), reason=reason)
+        )
 
     @strawberry.mutation(permission_classes=[IsMerchantOwner])
     @on_error
@@ -171,6 +190,7 @@ class MerchantMutation:
                 category=val(input.category),
                 address=val(input.address),
                 location=loc.to_domain() if loc is not None else None,
+                region_code=val(input.region_code),
             )
         )
 

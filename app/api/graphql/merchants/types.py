@@ -113,6 +113,9 @@ class UpdateMerchantInput:
     category: strawberry.Maybe[str]
     address: strawberry.Maybe[str]
     location: strawberry.Maybe[LocationInput]
+    region_code: strawberry.Maybe[str] = strawberry.field(
+        description="GB/T 2260: a district (or a city with none below it)."
+    )
 
 
 @strawberry.type

@@ -15,9 +15,12 @@ from app.api.graphql.core.permissions import (
     IsConsumer,
     IsMerchant,
     IsUser,
+    PartnerScope,
+    partner_of,
     user_of,
     viewing_user,
 )
+from app.api.graphql.core.visibility import partner_merchant
 from app.api.graphql.orders.types import (
     AccountType,
     CreateOrderInput,
@@ -107,7 +110,10 @@ class OrderQuery:
         qs = Order.filter(consumer_id=user_of(info).user_id)
         return await paginate(qs, first, after, OrderType.from_model)
 
-    @strawberry.field(permission_classes=[IsMerchant], description="A store's orders.")
+    @strawberry.field(
+        permission_classes=[IsMerchant | PartnerScope("read:orders")],
+        description="A store's orders (to a partner app: a store it was given), newest first.",
+    )
     async def merchant_orders(
         self,
         info: Info,
@@ -116,9 +122,13 @@ class OrderQuery:
         after: str | None = None,
     ) -> Connection[OrderType]:
         mid = decode_id(merchant_id, "Merchant", "merchantId")
-        p = user_of(info)
-        if not p.is_admin:
-            await owned_merchant(p.user_id, mid, staff_ok=True)
+        partner = partner_of(info)
+        if partner is not None:
+            await partner_merchant(partner, mid, "merchantId")
+        else:
+            p = user_of(info)
+            if not p.is_admin:
+                await owned_merchant(p.user_id, mid, staff_ok=True)
         return await paginate(Order.filter(merchant_id=mid), first, after, OrderType.from_model)
 
     @strawberry.field(permission_classes=[IsConsumer], description="What you hold.")

@@ -19,6 +19,7 @@ from app.api.graphql.payments.types import (
     SetChannelStatusResult,
     SetMerchantChannelsResult,
 )
+from app.domain.audit import Actor
 from app.models.payments import MerchantChannel
 from app.services import channels as admin
 
@@ -64,7 +65,11 @@ class PaymentMutation:
     )
     @on_error
     async def set_merchant_channels(
-        self, info: Info, merchant_id: InputID, channels: list[MerchantChannelInput]
+        self,
+        info: Info,
+        merchant_id: InputID,
+        channels: list[MerchantChannelInput],
+        reason: str = "",
     ) -> SetMerchantChannelsResult:
         mid = decode_id(merchant_id, "Merchant", "merchantId")
         rows = await admin.set_merchant_channels(
@@ -73,5 +78,7 @@ class PaymentMutation:
                 admin.MerchantChannelSpec(c.channel, c.priority, c.enabled, c.provider_merchant_id)
                 for c in channels
             ],
+            actor=Actor.admin(user_of(info).user_id),
+            reason=reason,
         )
         return MerchantChannelsPayload(channels=[MerchantChannelType.from_model(r) for r in rows])

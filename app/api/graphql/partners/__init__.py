@@ -1,0 +1,1 @@
+"""Partner apps: admin management, what partners read."""

@@ -1,0 +1,39 @@
+"""Events after commit, through an outbox: written with the change, delivered after it."""
+
+from .dispatch import (
+    OUTBOX,
+    Consumer,
+    Handler,
+    consumers_of,
+    delivering,
+    drain,
+    publish,
+    purge_done,
+    register_consumer,
+    sweep,
+    unregister_consumer,
+    watched_kinds,
+)
+from .kinds import EventKind
+from .store import Event, derived_insert, event, gated_insert, write
+
+__all__ = [
+    "Consumer",
+    "Event",
+    "EventKind",
+    "Handler",
+    "OUTBOX",
+    "consumers_of",
+    "delivering",
+    "derived_insert",
+    "drain",
+    "event",
+    "gated_insert",
+    "publish",
+    "purge_done",
+    "register_consumer",
+    "sweep",
+    "unregister_consumer",
+    "watched_kinds",
+    "write",
+]

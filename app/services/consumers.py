@@ -1,0 +1,11 @@
+"""Every consumer of the outbox's events, registered by each process that delivers them:
+the API server (right after each commit) and the worker (its sweep). A new consumer —
+live subscriptions, partner webhooks — is added here."""
+
+from __future__ import annotations
+
+from app.services import discovery as hooks
+
+
+def install() -> None:
+    hooks.register()
