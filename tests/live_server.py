@@ -22,7 +22,15 @@ def live_server(**env: str) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)],
-        env={**os.environ, "APP_ENV": "test", "LOG_LEVEL": "WARNING", **env},
+        # (the server's own address is its public one: pay pages and the sandbox
+        # provider's notifications point back at it)
+        env={
+            **os.environ,
+            "APP_ENV": "test",
+            "LOG_LEVEL": "WARNING",
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            **env,
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

@@ -26,7 +26,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from app.adapters.payments import registry as payment_channels
-from app.api import index, oauth, persisted
+from app.api import index, oauth, persisted, pos
 from app.api.exports import routes as export_routes
 from app.api.graphiql import graphiql_page, static_files
 from app.api.graphql.core.context import Context, build_context, caller_of
@@ -448,6 +448,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
         Route("/readyz", readyz),
         *index.routes(graphiql, schema.as_str()),
         *oauth.routes(),
+        *pos.routes(),
     ]
     if graphiql:
         routes.append(static_files())

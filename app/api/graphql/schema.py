@@ -31,6 +31,7 @@ from app.api.graphql.core.cost import DocumentCost, QueryCost, keep_cost, too_co
 from app.api.graphql.core.extensions import ErrorShaping
 from app.api.graphql.core.ids import InputID, resolve_node
 from app.api.graphql.core.scalars import SCALAR_MAP
+from app.api.graphql.counter.device import PosDeviceQuery
 from app.api.graphql.counter.mutations import CounterMutation
 from app.api.graphql.counter.queries import CounterQuery
 from app.api.graphql.discovery.resolvers import DiscoveryMutation, DiscoveryQuery
@@ -73,6 +74,7 @@ QUERIES: list[type] = [
     PaymentQuery,
     AgentQuery,
     CounterQuery,
+    PosDeviceQuery,
     MallQuery,
     ReviewQuery,
     ReferralQuery,
