@@ -177,6 +177,7 @@ async def test_events_no_one_watches_are_retired_and_old_ones_forgotten(db, swep
         "voucher_fen": 0,
         "cash_fen": 700,
         "channel": order.channel,
+        "status": "created",  # (a counter order's says `unconfirmed`: the POS hears which)
     }
     # a sweep marks it done, as nobody is owed it
     await outbox.sweep()
