@@ -517,7 +517,6 @@ CATALOGUE: dict[str, str] = {
     "your role may not export {kind}": "你的角色不能导出 {kind!s}",
     "partner apps may not export {kind}": "合作方应用不能导出 {kind!s}",
     "this export needs the scope {scope}": "此导出需要权限范围 {scope!s}",
-    "what this partner app may see is not known yet": "尚未设定该合作方应用可查看的范围",
     "not a region of your agencies": "该地区不在你的代理区域内",
     "not a region you may see": "该地区不在你可查看的范围内",
     "account not found": "账户不存在",
