@@ -12,9 +12,11 @@ import jwt
 import pytest
 from strawberry.relay import GlobalID
 
-from app.domain import member_codes, merchants
+from app.domain import member_codes, merchants, partners
 from app.domain.ledger import acct, balance_of
 from app.domain.ledger.verify import verify_ledger
+from app.domain.principals import Kind
+from app.domain.tokens import issue_access
 from app.infra.config import get_settings
 from app.models.merchants import ConsumerBinding
 from app.models.orders import Order, OrderOrigin, OrderStatus
@@ -391,3 +393,56 @@ async def test_a_scan_leaves_a_consumer_bound_elsewhere_where_they_are(client, d
     # and the store still takes their order
     opened = await _open(client, device, scanned["scanId"], 300, "k")
     assert opened["__typename"] == "CounterOrderOpened"
+
+
+async def test_a_partner_app_opens_counter_orders_at_the_stores_it_was_given(client, db):
+    """A partner's till system (scope write:counter_orders) scans and opens orders at a
+    store it was given, idempotent per app and key; a store not given is as if absent,
+    and without the scope every counter field refuses it."""
+    given = await make_merchant(region_code="310101")
+    other = await make_merchant(region_code="440305")
+    app = (
+        await partners.create_app("Till", ("write:counter_orders",), merchant_ids=[given.id])
+    ).app
+    token = issue_access(app.id, Kind.PARTNER, scopes=("write:counter_orders",), ttl_s=600)
+    consumer = await make_user()
+    me = await token_for(consumer.id)
+    here = gid("Merchant", given.id)
+
+    # a store not given, or none named: refused before the code is used up
+    code = await _member_code(client, me)
+    refused = await _scan(client, token, code, gid("Merchant", other.id))
+    assert (refused["code"], refused["field"]) == ("NOT_FOUND", "merchantId")
+    refused = await _scan(client, token, code)
+    assert (refused["code"], refused["field"]) == ("INVALID", "merchantId")
+    # without the scope
+    bare = issue_access(app.id, Kind.PARTNER, scopes=(), ttl_s=600)
+    body = await gql(client, SCAN, {"c": code, "m": here}, bare, True)
+    assert body["errors"][0]["extensions"]["code"] == "SCOPE_MISSING"
+
+    scanned = await _scan(client, token, code, here)
+    assert scanned["__typename"] == "MemberCodeScanned", scanned
+    first = await _open(client, token, scanned["scanId"], 5_000, "till-7", merchantId=here)
+    again = await _open(client, token, scanned["scanId"], 5_000, "till-7", merchantId=here)
+    assert first["__typename"] == "CounterOrderOpened", first
+    assert first["order"]["id"] == again["order"]["id"]
+    assert first["order"]["status"] == "UNCONFIRMED"
+    order = await Order.get(id=int(GlobalID.from_id(first["order"]["id"]).node_id))
+    assert (order.merchant_id, order.consumer_id) == (given.id, consumer.id)
+    assert order.amount_fen == 5_000
+    assert await Order.filter(merchant_id=given.id).count() == 1
+    # its key is the app's own: a store's device using the same key opens its own order
+    device = await _device_token(client, given, "SN-PARTNER-1")
+    scanned_again = await _scan(client, device, await _member_code(client, me))
+    theirs = await _open(client, device, scanned_again["scanId"], 5_000, "till-7")
+    assert theirs["order"]["id"] != first["order"]["id"]
+
+    # the app reads the counter orders it opened, and no other of the store's
+    read = "query($i: ID!, $m: ID) { counterOrder(id: $i, merchantId: $m) { id status } }"
+    got = await gql(client, read, {"i": first["order"]["id"], "m": here}, token)
+    assert got["data"]["counterOrder"] == {"id": first["order"]["id"], "status": "UNCONFIRMED"}
+    got = await gql(client, read, {"i": theirs["order"]["id"], "m": here}, token)
+    assert got["data"]["counterOrder"] is None
+    # today's payments stay the store's own people's and devices'
+    body = await gql(client, TODAY, token=token, expect_errors=True)
+    assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
