@@ -297,6 +297,9 @@ CATALOGUE: dict[str, str] = {
     "not an order opened at a counter": "该订单不是门店收银台开立的订单",
     "merchantId is required": "缺少门店 merchantId",
     "order is {status}; it was confirmed before": "订单状态为「{status}」，此前已确认",
+    "this counter order has expired; ask the counter to open a new one": (
+        "该收银台订单已过期，请让收银台重新开单"
+    ),
     # ---- orders and refunds (app/domain/orders.py)
     "order not found": "订单不存在",
     "merchant is not open for orders": "该商户暂不接单",
