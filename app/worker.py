@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from arq import cron
 from arq.connections import RedisSettings
 
-from app.domain import orders
+from app.domain import orders, policy_loads
 from app.infra import outbox
 from app.infra.config import get_settings
 from app.services import consumers, export_job, read_audit
@@ -114,6 +114,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     setup_logging(get_settings())  # arq's handlers too: no tracebacks, no secrets
     consumers.install()
     await init_db()
+    await policy_loads.record_load(by="worker")  # (only when it changed)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

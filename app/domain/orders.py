@@ -22,7 +22,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from app.domain import ledger, receivables
+from app.domain import audit, ledger, receivables
+from app.domain.audit import Actor
 from app.domain.ledger import Post, acct
 from app.domain.policy import Policy, get_policy
 from app.domain.settlement import (
@@ -866,9 +867,12 @@ async def refund_order(
     refund_key: str,
     by_user_id: int | None = None,
     now: datetime | None = None,
+    actor: Actor | None = None,
 ) -> OrderRefund:
     """Refund part or all of a paid order inside its settlement window, reversing every
-    share in proportion, exactly (cumulative shares: the last refund takes what is left)."""
+    share in proportion, exactly (cumulative shares: the last refund takes what is left).
+    With `actor` (an admin refunding a store's order) the refund is recorded in the
+    audit trail in its own transaction; a repeat records nothing more."""
     key = (refund_key or "").strip()
     if not key or len(key) > 64:
         raise DomainError("INVALID", "refundKey is required (1-64 chars)", "refundKey")
@@ -924,11 +928,26 @@ async def refund_order(
             conn=conn,
         )
         await _shrink_lots(order, plan, after, conn)
+        status_before = order.status
         order.refunded_fen = after
         order.status = (
             OrderStatus.REFUNDED if after == order.amount_fen else OrderStatus.PARTIALLY_REFUNDED
         )
         await order.save(using_db=conn, update_fields=["refunded_fen", "status"])
+        if actor is not None:
+            await audit.record(
+                conn,
+                actor,
+                "refundOrder",
+                ("Order", order.id),
+                {"status": status_before.value, "refunded_fen": before},
+                {
+                    "status": order.status.value,
+                    "refunded_fen": after,
+                    "amount_fen": amount_fen,
+                    "refund_key": key,
+                },
+            )
         refunded = outbox.event(
             EventKind.ORDER_REFUNDED,
             f"order:{order.id}",
