@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from arq import cron
 from arq.connections import RedisSettings
 
+from app.domain import orders, policy_loads
 from app.infra import outbox
 from app.infra.config import get_settings
 from app.services import consumers, export_job, read_audit
@@ -64,6 +65,12 @@ async def reconcile(ctx: dict[str, Any] | None = None) -> dict[str, int]:
     return await run(ctx)
 
 
+async def expire_counter_orders(ctx: dict[str, Any] | None = None) -> int:
+    """Counter orders nobody confirmed within `COUNTER_ORDER_TTL_S` are closed, each
+    with its `order.cancelled` event (a repeat closes nothing twice)."""
+    return await orders.expire_counter_orders()
+
+
 async def ratings(ctx: dict[str, Any] | None = None) -> int:
     """Every store's rating follows the platform's mean review (SPEC §14.2)."""
     return await refresh_ratings()
@@ -107,6 +114,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     setup_logging(get_settings())  # arq's handlers too: no tracebacks, no secrets
     consumers.install()
     await init_db()
+    await policy_loads.record_load(by="worker")  # (only when it changed)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -135,6 +143,7 @@ class WorkerSettings:
         forget_events,
         prune_partner_reads,
         run_export,
+        expire_counter_orders,
     ]
     # Settlement first (lots become active), then the pools, a few times a day: a
     # release due today runs on the first evaluation of its day.
@@ -150,6 +159,8 @@ class WorkerSettings:
         cron(prune_partner_reads, hour={3}, minute=40),
         cron(resume_exports, minute=set(range(1, 60, 3)), run_at_startup=True),
         cron(purge_exports, minute={40}),
+        # Counter orders left unconfirmed past their time, every minute.
+        cron(expire_counter_orders, second={20}, run_at_startup=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

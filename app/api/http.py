@@ -40,6 +40,7 @@ from app.api.media import (
     request_error_status,
 )
 from app.api.persisted import DocumentRefused
+from app.domain import policy_loads
 from app.infra import live, outbox
 from app.infra.config import Settings, get_settings
 from app.infra.db import close_db, init_db
@@ -427,6 +428,8 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if manage_db:
             await init_db(settings)
+            # the policy this process runs with, in the audit trail when it changed
+            await policy_loads.record_load(settings.policy, by="api")
         get_redis(settings)
         try:
             yield

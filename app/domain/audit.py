@@ -93,7 +93,7 @@ def entry_hash(
     return hashlib.sha256(canonical(content).encode()).hexdigest()
 
 
-_HEAD_ROW = "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '') ON CONFLICT (id) DO NOTHING"
+HEAD_ROW = "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '') ON CONFLICT (id) DO NOTHING"
 
 
 async def record(
@@ -106,7 +106,7 @@ async def record(
     reason: str = "",
 ) -> AuditEntry:
     """Append one entry; `conn` is the change's own transaction."""
-    await run(conn, _HEAD_ROW)
+    await run(conn, HEAD_ROW)
     head = await AuditHead.filter(id=1).select_for_update().using_db(conn).get()
     seq = int(head.seq) + 1
     # microseconds are what PostgreSQL keeps, so the hash reads back as it was made

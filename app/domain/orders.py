@@ -22,7 +22,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from app.domain import ledger, receivables
+from app.domain import audit, ledger, receivables
+from app.domain.audit import Actor
 from app.domain.ledger import Post, acct
 from app.domain.policy import Policy, get_policy
 from app.domain.settlement import (
@@ -34,6 +35,7 @@ from app.domain.settlement import (
     share_of,
 )
 from app.infra import outbox, sql
+from app.infra.config import get_settings
 from app.infra.errors import DomainError, NotFound, error_codes
 from app.infra.outbox import EventKind
 from app.models.ledger import Asset
@@ -77,6 +79,7 @@ OrderErrorCode = error_codes(
     "REFUND_WINDOW_CLOSED",
     "REFUND_WINDOW_OPEN",
     "REFUND_EXCEEDS_PAID",
+    "ORDER_EXPIRED",
 )
 
 PAID_STATES = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED)
@@ -463,6 +466,10 @@ async def confirm_counter_order(
                 raise DomainError(
                     OrderErrorCode.INVALID_STATE, "not an order opened at a counter", "orderId"
                 )
+            if order.status == OrderStatus.UNCONFIRMED and counter_order_expired(order):
+                raise _counter_order_expired()
+            if order.status == OrderStatus.CLOSED and not order.channel:
+                raise _counter_order_expired()  # closed before anyone confirmed it
             if order.status != OrderStatus.UNCONFIRMED:
                 if order.status != OrderStatus.CLOSED and order.voucher_fen == voucher_fen:
                     return order, False
@@ -495,6 +502,58 @@ async def confirm_counter_order(
     except ledger.Overdraft:
         raise _vouchers_short() from None
     return order, True
+
+
+def counter_order_expired(order: Order, now: datetime | None = None) -> bool:
+    """An unconfirmed counter order past `COUNTER_ORDER_TTL_S` since it was opened."""
+    ttl = timedelta(seconds=get_settings().counter_order_ttl_s)
+    return order.created_at + ttl <= (now or datetime.now(UTC))
+
+
+def _counter_order_expired() -> DomainError:
+    return DomainError(
+        OrderErrorCode.ORDER_EXPIRED,
+        "this counter order has expired; ask the counter to open a new one",
+        "orderId",
+    )
+
+
+async def expire_counter_orders(now: datetime | None = None, batch: int = 200) -> int:
+    """Close the counter orders nobody confirmed within `COUNTER_ORDER_TTL_S`, each in
+    its own transaction with its `order.cancelled` event (and, were a hold ever there,
+    the vouchers' release). Safe to repeat and to run on two workers at once: each
+    order is re-read under its lock and closed once. How many this call closed."""
+    now = now or datetime.now(UTC)
+    before = now - timedelta(seconds=get_settings().counter_order_ttl_s)
+    closed = 0
+    while True:
+        due = await sql.fetch(
+            connections.get("default"),
+            "SELECT id FROM orders WHERE status = ? AND origin = ? AND created_at <= ? "
+            "ORDER BY id LIMIT ?",
+            [OrderStatus.UNCONFIRMED.value, OrderOrigin.COUNTER.value, before, batch],
+        )
+        done = 0
+        for row in due:
+            if await _expire_one(int(row["id"]), now):
+                done += 1
+        closed += done
+        if len(due) < batch or not done:
+            return closed
+
+
+async def _expire_one(order_id: int, now: datetime) -> bool:
+    async with in_transaction() as conn:
+        order = await _lock_order(order_id, conn)
+        if (
+            order is None
+            or order.status != OrderStatus.UNCONFIRMED
+            or not counter_order_expired(order, now)
+        ):
+            return False  # confirmed (or closed) meanwhile
+        cancelled = await _close_locked(order, conn, "expired")
+    outbox.publish([cancelled])
+    return True
 
 
 def paid_on(merchant_id: int, day: date) -> QuerySet[Order]:
@@ -760,25 +819,42 @@ async def close_order(order_id: int) -> Order:
             return order
         if order.status not in UNPAID_STATES:
             raise DomainError(OrderErrorCode.INVALID_STATE, f"order is {order.status}", "orderId")
-        if order.voucher_fen and order.status != OrderStatus.UNCONFIRMED:
-            uid = order.consumer_id
-            await ledger.post(
-                "voucher_release",
-                f"order:{order.id}",
-                [
-                    Post(
-                        acct.consumer_voucher_held(uid),
-                        acct.consumer_voucher(uid),
-                        order.voucher_fen,
-                    )
-                ],
-                idem_key=f"order:{order.id}:closed",
-                conn=conn,
-            )
-        order.status = OrderStatus.CLOSED
-        order.closed_at = datetime.now(UTC)
-        await order.save(using_db=conn, update_fields=["status", "closed_at"])
+        cancelled = await _close_locked(order, conn, "unpaid")
+    outbox.publish([cancelled])
     return order
+
+
+async def _close_locked(order: Order, conn, reason: str) -> outbox.Event:
+    """Close an unpaid order whose row `conn` holds locked: its held vouchers (if any)
+    go back to the wallet, and `order.cancelled` is written in the same transaction.
+    The event, to publish once the transaction commits."""
+    if order.voucher_fen and order.status != OrderStatus.UNCONFIRMED:
+        uid = order.consumer_id
+        await ledger.post(
+            "voucher_release",
+            f"order:{order.id}",
+            [Post(acct.consumer_voucher_held(uid), acct.consumer_voucher(uid), order.voucher_fen)],
+            idem_key=f"order:{order.id}:closed",
+            conn=conn,
+        )
+    was = order.status
+    order.status = OrderStatus.CLOSED
+    order.closed_at = datetime.now(UTC)
+    await order.save(using_db=conn, update_fields=["status", "closed_at"])
+    cancelled = outbox.event(
+        EventKind.ORDER_CANCELLED,
+        f"order:{order.id}",
+        order_id=order.id,
+        merchant_id=order.merchant_id,
+        consumer_id=order.consumer_id,
+        origin=order.origin.value,
+        amount_fen=order.amount_fen,
+        voucher_fen_released=order.voucher_fen if was != OrderStatus.UNCONFIRMED else 0,
+        reason=reason,
+        status=order.status.value,
+    )
+    await outbox.write(conn, [cancelled])
+    return cancelled
 
 
 # ---------------------------------------------------------------- refund
@@ -791,9 +867,12 @@ async def refund_order(
     refund_key: str,
     by_user_id: int | None = None,
     now: datetime | None = None,
+    actor: Actor | None = None,
 ) -> OrderRefund:
     """Refund part or all of a paid order inside its settlement window, reversing every
-    share in proportion, exactly (cumulative shares: the last refund takes what is left)."""
+    share in proportion, exactly (cumulative shares: the last refund takes what is left).
+    With `actor` (an admin refunding a store's order) the refund is recorded in the
+    audit trail in its own transaction; a repeat records nothing more."""
     key = (refund_key or "").strip()
     if not key or len(key) > 64:
         raise DomainError("INVALID", "refundKey is required (1-64 chars)", "refundKey")
@@ -849,11 +928,26 @@ async def refund_order(
             conn=conn,
         )
         await _shrink_lots(order, plan, after, conn)
+        status_before = order.status
         order.refunded_fen = after
         order.status = (
             OrderStatus.REFUNDED if after == order.amount_fen else OrderStatus.PARTIALLY_REFUNDED
         )
         await order.save(using_db=conn, update_fields=["refunded_fen", "status"])
+        if actor is not None:
+            await audit.record(
+                conn,
+                actor,
+                "refundOrder",
+                ("Order", order.id),
+                {"status": status_before.value, "refunded_fen": before},
+                {
+                    "status": order.status.value,
+                    "refunded_fen": after,
+                    "amount_fen": amount_fen,
+                    "refund_key": key,
+                },
+            )
         refunded = outbox.event(
             EventKind.ORDER_REFUNDED,
             f"order:{order.id}",

@@ -288,9 +288,14 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> Policy:
         raise _to_policy_error(exc, source) from None
 
 
+def policy_path(name_or_path: str) -> Path:
+    """The file a preset name or a path stands for (which may not exist)."""
+    return PRESETS_DIR / f"{name_or_path}.toml" if name_or_path in PRESETS else Path(name_or_path)
+
+
 def load_policy(name_or_path: str) -> Policy:
     """A preset name or a path to a TOML file, validated. Raises PolicyError."""
-    path = PRESETS_DIR / f"{name_or_path}.toml" if name_or_path in PRESETS else Path(name_or_path)
+    path = policy_path(name_or_path)
     if not path.is_file():
         raise PolicyError(
             f"no policy file {name_or_path!r}: use one of {', '.join(PRESETS)} or a .toml path",

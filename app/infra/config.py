@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     member_code_ttl_s: int = 60
     # what a scan leaves the counter to open orders with (the consumer it found)
     counter_scan_ttl_s: int = 600
+    # a counter order its consumer has not confirmed this long after it was opened
+    # expires: confirming it is refused (ORDER_EXPIRED) and the worker closes it
+    counter_order_ttl_s: int = 900
     # the store's bind QR (扫码锁客) is accepted this long after it was shown
     bind_qr_ttl_s: int = 24 * 3600
     # bind QRs made before they carried an expiry are accepted before this day

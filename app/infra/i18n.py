@@ -297,6 +297,9 @@ CATALOGUE: dict[str, str] = {
     "not an order opened at a counter": "该订单不是门店收银台开立的订单",
     "merchantId is required": "缺少门店 merchantId",
     "order is {status}; it was confirmed before": "订单状态为「{status}」，此前已确认",
+    "this counter order has expired; ask the counter to open a new one": (
+        "该收银台订单已过期，请让收银台重新开单"
+    ),
     # ---- orders and refunds (app/domain/orders.py)
     "order not found": "订单不存在",
     "merchant is not open for orders": "该商户暂不接单",
@@ -517,7 +520,6 @@ CATALOGUE: dict[str, str] = {
     "your role may not export {kind}": "你的角色不能导出 {kind!s}",
     "partner apps may not export {kind}": "合作方应用不能导出 {kind!s}",
     "this export needs the scope {scope}": "此导出需要权限范围 {scope!s}",
-    "what this partner app may see is not known yet": "尚未设定该合作方应用可查看的范围",
     "not a region of your agencies": "该地区不在你的代理区域内",
     "not a region you may see": "该地区不在你可查看的范围内",
     "account not found": "账户不存在",

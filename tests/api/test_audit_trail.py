@@ -4,6 +4,7 @@ and why, in its own transaction, on a hash chain that `verify-ledger` checks."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,10 +16,11 @@ from app.api.graphql.core.ids import decode_id, encode_id
 from app.api.graphql.core.permissions import Serves
 from app.api.graphql.schema import schema
 from app.commands.ledger import verify_audit, verify_chains
-from app.domain import audit, mall, orders, users
+from app.commands.policy import load_policy as load_policy_command
+from app.domain import audit, mall, orders, policy_loads, users
 from app.domain.audit import Actor
 from app.domain.ledger import Post, acct, post
-from app.domain.policy import clear_policy_cache, get_policy
+from app.domain.policy import PRESETS_DIR, clear_policy_cache, get_policy, load_policy
 from app.domain.principals import Kind
 from app.models.audit import AuditEntry, AuditHead
 from app.models.ledger import Asset
@@ -232,6 +234,19 @@ async def revoke_partner(client, token):
     return "PartnerApp", str(decode_id(app_gid, "PartnerApp", "id"))
 
 
+async def refund(client, token):
+    order = await paid_order(await make_user(), await make_merchant(), 10_000)
+    q = """mutation($o: ID!) { refundOrder(orderId: $o, amountFen: 2500, refundKey: "adm-1") {
+      __typename } }"""
+    for _ in range(2):  # a repeat under the same key is the same refund, recorded once
+        body = await gql(client, q, {"o": gid("Order", order.id)}, token)
+        assert body["data"]["refundOrder"]["__typename"] == "RefundOrderSuccess", body
+    [e] = await AuditEntry.filter(action="refundOrder")
+    assert json.loads(e.before) == {"status": "paid", "refunded_fen": 0}
+    assert json.loads(e.after)["refunded_fen"] == 2500
+    return "Order", str(order.id)
+
+
 # How to call each admin mutation successfully. A new admin mutation needs its line here.
 CALLS: dict[str, Call] = {
     "approveMerchant": approve,
@@ -252,7 +267,11 @@ CALLS: dict[str, Call] = {
     "createPartnerApp": create_partner,
     "rotatePartnerSecret": rotate_partner,
     "revokePartnerApp": revoke_partner,
+    "refundOrder": refund,
 }
+# mutations that serve others too (a store's own people refund its orders) but are
+# admin changes when an admin makes them: recorded then
+ADMIN_TOO = {"refundOrder"}
 # the mall's mutations run under a preset with a mall, and take no reason
 MALL = {
     "createMallItem",
@@ -262,7 +281,7 @@ MALL = {
     "voidRedemption",
 }
 # a partner app's creation and a rotation carry no reason; a revocation does
-WITH_REASON = set(CALLS) - MALL - {"createPartnerApp", "rotatePartnerSecret"}
+WITH_REASON = set(CALLS) - MALL - {"createPartnerApp", "rotatePartnerSecret", "refundOrder"}
 
 
 def test_the_walk_finds_the_admin_mutations() -> None:
@@ -272,7 +291,7 @@ def test_the_walk_finds_the_admin_mutations() -> None:
     assert not {"applyMerchant", "refundOrder", "createOrder"} & found
 
 
-@pytest.mark.parametrize("mutation", sorted(admin_only_mutations()))
+@pytest.mark.parametrize("mutation", sorted(admin_only_mutations() | ADMIN_TOO))
 async def test_every_admin_mutation_records_who_what_and_why(
     client, mutation, settings, monkeypatch
 ):
@@ -458,3 +477,63 @@ async def test_the_set_role_command_is_recorded_as_an_operator_change(db):
     # the same role again changes nothing and records nothing
     await users.set_role(user.id, Role.ADMIN)
     assert await AuditEntry.filter(action="set-role").count() == 1
+
+
+async def test_a_stores_own_refund_is_no_admin_change(client):
+    order = await paid_order(await make_user(), store := await make_merchant(), 10_000)
+    owner = await token_for(store.owner_id, "merchant_owner")
+    q = """mutation($o: ID!) { refundOrder(orderId: $o, amountFen: 100, refundKey: "own-1") {
+      __typename } }"""
+    body = await gql(client, q, {"o": gid("Order", order.id)}, owner)
+    assert body["data"]["refundOrder"]["__typename"] == "RefundOrderSuccess", body
+    assert not await AuditEntry.filter(action="refundOrder").exists()
+
+
+async def test_policy_loads_are_recorded_when_the_policy_changes(db, tmp_path, capsys):
+    """Each process records the policy it loads (name, SHA-256, who, when); the same
+    policy again records nothing, another one or the same file edited does, and the
+    operator's `load-policy` command records its reason."""
+    first = await policy_loads.record_load("zhongdian", by="api")
+    assert first is not None
+    after = json.loads(first.after)
+    shipped = (PRESETS_DIR / "zhongdian.toml").read_bytes()
+    assert after["sha256"] == hashlib.sha256(shipped).hexdigest()
+    assert (after["name"], after["loaded_by"], after["file"]) == (
+        get_policy_named("zhongdian"), "api", "zhongdian.toml"
+    )  # fmt: skip
+    assert (first.actor_kind, first.action, first.target_type) == (
+        "operator", "loadPolicy", "Policy"
+    )  # fmt: skip
+    assert json.loads(first.before) == {}
+    # restarts on the same policy: nothing more
+    assert await policy_loads.record_load("zhongdian", by="worker") is None
+    assert await AuditEntry.filter(action="loadPolicy").count() == 1
+
+    # an operator's own file, then the same file edited: each a load, before → after
+    own = tmp_path / "own.toml"
+    own.write_bytes(shipped)
+    copied = await policy_loads.record_load(str(own), by="worker")
+    assert copied is None  # the same policy, byte for byte, under another path
+    own.write_bytes(shipped.replace(b"description", b"# edited\ndescription", 1))
+    edited = await policy_loads.record_load(str(own), by="worker")
+    assert edited is not None
+    assert json.loads(edited.before)["sha256"] == after["sha256"]
+    assert json.loads(edited.after)["sha256"] != after["sha256"]
+
+    # the command: validated, with its reason; a bad file refused, recording nothing
+    assert await load_policy_command("wodian", "") == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = 1\n", encoding="utf-8")
+    assert await load_policy_command(str(bad), "try") == 2
+    assert await AuditEntry.filter(action="loadPolicy").count() == 2
+    assert await load_policy_command("wodian", "Q3 rollout") == 0
+    [e] = await AuditEntry.filter(action="loadPolicy").order_by("-seq").limit(1)
+    assert (e.target_id, e.reason, json.loads(e.after)["loaded_by"]) == (
+        get_policy_named("wodian"), "Q3 rollout", "cli"
+    )  # fmt: skip
+    assert "policy load recorded" in capsys.readouterr().out
+    assert (await audit.verify()).ok
+
+
+def get_policy_named(preset: str) -> str:
+    return load_policy(preset).name

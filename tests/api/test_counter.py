@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
 import pytest
 from strawberry.relay import GlobalID
 
-from app.domain import member_codes, merchants
+from app import worker
+from app.domain import member_codes, merchants, orders, partners
 from app.domain.ledger import acct, balance_of
 from app.domain.ledger.verify import verify_ledger
+from app.domain.principals import Kind
+from app.domain.tokens import issue_access
 from app.infra.config import get_settings
+from app.models.events import OutboxEvent
 from app.models.merchants import ConsumerBinding
 from app.models.orders import Order, OrderOrigin, OrderStatus
 from app.models.payments import Payment
@@ -391,3 +396,112 @@ async def test_a_scan_leaves_a_consumer_bound_elsewhere_where_they_are(client, d
     # and the store still takes their order
     opened = await _open(client, device, scanned["scanId"], 300, "k")
     assert opened["__typename"] == "CounterOrderOpened"
+
+
+async def test_a_partner_app_opens_counter_orders_at_the_stores_it_was_given(client, db):
+    """A partner's till system (scope write:counter_orders) scans and opens orders at a
+    store it was given, idempotent per app and key; a store not given is as if absent,
+    and without the scope every counter field refuses it."""
+    given = await make_merchant(region_code="310101")
+    other = await make_merchant(region_code="440305")
+    app = (
+        await partners.create_app("Till", ("write:counter_orders",), merchant_ids=[given.id])
+    ).app
+    token = issue_access(app.id, Kind.PARTNER, scopes=("write:counter_orders",), ttl_s=600)
+    consumer = await make_user()
+    me = await token_for(consumer.id)
+    here = gid("Merchant", given.id)
+
+    # a store not given, or none named: refused before the code is used up
+    code = await _member_code(client, me)
+    refused = await _scan(client, token, code, gid("Merchant", other.id))
+    assert (refused["code"], refused["field"]) == ("NOT_FOUND", "merchantId")
+    refused = await _scan(client, token, code)
+    assert (refused["code"], refused["field"]) == ("INVALID", "merchantId")
+    # without the scope
+    bare = issue_access(app.id, Kind.PARTNER, scopes=(), ttl_s=600)
+    body = await gql(client, SCAN, {"c": code, "m": here}, bare, True)
+    assert body["errors"][0]["extensions"]["code"] == "SCOPE_MISSING"
+
+    scanned = await _scan(client, token, code, here)
+    assert scanned["__typename"] == "MemberCodeScanned", scanned
+    first = await _open(client, token, scanned["scanId"], 5_000, "till-7", merchantId=here)
+    again = await _open(client, token, scanned["scanId"], 5_000, "till-7", merchantId=here)
+    assert first["__typename"] == "CounterOrderOpened", first
+    assert first["order"]["id"] == again["order"]["id"]
+    assert first["order"]["status"] == "UNCONFIRMED"
+    order = await Order.get(id=int(GlobalID.from_id(first["order"]["id"]).node_id))
+    assert (order.merchant_id, order.consumer_id) == (given.id, consumer.id)
+    assert order.amount_fen == 5_000
+    assert await Order.filter(merchant_id=given.id).count() == 1
+    # its key is the app's own: a store's device using the same key opens its own order
+    device = await _device_token(client, given, "SN-PARTNER-1")
+    scanned_again = await _scan(client, device, await _member_code(client, me))
+    theirs = await _open(client, device, scanned_again["scanId"], 5_000, "till-7")
+    assert theirs["order"]["id"] != first["order"]["id"]
+
+    # the app reads the counter orders it opened, and no other of the store's
+    read = "query($i: ID!, $m: ID) { counterOrder(id: $i, merchantId: $m) { id status } }"
+    got = await gql(client, read, {"i": first["order"]["id"], "m": here}, token)
+    assert got["data"]["counterOrder"] == {"id": first["order"]["id"], "status": "UNCONFIRMED"}
+    got = await gql(client, read, {"i": theirs["order"]["id"], "m": here}, token)
+    assert got["data"]["counterOrder"] is None
+    # today's payments stay the store's own people's and devices'
+    body = await gql(client, TODAY, token=token, expect_errors=True)
+    assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
+
+
+async def test_an_unconfirmed_counter_order_expires(client, db, settings):
+    """Past COUNTER_ORDER_TTL_S a counter order nobody confirmed is refused to its
+    consumer (ORDER_EXPIRED), and the worker's job closes it once, with an
+    `order.cancelled` event written with it; a fresh or confirmed one stays."""
+    store = await make_merchant()
+    consumer = await make_user()
+    await give_vouchers(consumer.id, 3_000)
+    device = await _device_token(client, store)
+    me = await token_for(consumer.id)
+
+    async def opened(key: str) -> str:
+        scan = await _scan(client, device, await _member_code(client, me))
+        return (await _open(client, device, scan["scanId"], 10_000, key))["order"]["id"]
+
+    stale, fresh, confirmed = await opened("e-1"), await opened("e-2"), await opened("e-3")
+    ok = await gql(client, CONFIRM, {"o": confirmed, "v": 2_000}, me)
+    assert ok["data"]["confirmCounterOrder"]["order"]["status"] == "PAYING", ok
+    ids = {k: int(GlobalID.from_id(v).node_id) for k, v in
+           (("stale", stale), ("fresh", fresh), ("confirmed", confirmed))}  # fmt: skip
+    past = datetime.now(UTC) - timedelta(seconds=settings.counter_order_ttl_s + 1)
+    await Order.filter(id__in=[ids["stale"], ids["confirmed"]]).update(created_at=past)
+
+    # its consumer confirms it too late: refused, typed, before the worker came by
+    late = (await gql(client, CONFIRM, {"o": stale, "v": 0}, me))["data"]["confirmCounterOrder"]
+    assert (late["code"], late["field"]) == ("ORDER_EXPIRED", "orderId"), late
+    assert (await Order.get(id=ids["stale"])).status == OrderStatus.UNCONFIRMED
+
+    # the job closes it, and only it; a repeat closes nothing more
+    assert await worker.expire_counter_orders({}) == 1
+    assert await worker.expire_counter_orders({}) == 0
+    after = {o.id: o for o in await Order.filter(id__in=list(ids.values()))}
+    assert after[ids["stale"]].status == OrderStatus.CLOSED
+    assert after[ids["stale"]].closed_at is not None
+    assert after[ids["fresh"]].status == OrderStatus.UNCONFIRMED
+    assert after[ids["confirmed"]].status == OrderStatus.PAYING
+    events = await OutboxEvent.filter(kind="order.cancelled")
+    assert len(events) == 1 and events[0].subject == f"order:{ids['stale']}"
+    assert events[0].payload["reason"] == "expired"
+    assert events[0].payload["merchant_id"] == store.id
+    assert events[0].payload["voucher_fen_released"] == 0
+    late = (await gql(client, CONFIRM, {"o": stale, "v": 0}, me))["data"]["confirmCounterOrder"]
+    assert late["code"] == "ORDER_EXPIRED"
+    wallet = (await gql(client, WALLET, token=me))["data"]["wallet"]
+    assert (wallet["vouchersFen"], wallet["vouchersHeldFen"]) == (1_000, 2_000)
+
+    # an unpaid order closed after it held vouchers (as reconciliation closes one its
+    # channel never took) gives them back through the ledger, with its event
+    await orders.close_order(ids["confirmed"])
+    wallet = (await gql(client, WALLET, token=me))["data"]["wallet"]
+    assert (wallet["vouchersFen"], wallet["vouchersHeldFen"]) == (3_000, 0)
+    released = await OutboxEvent.get(kind="order.cancelled", subject=f"order:{ids['confirmed']}")
+    assert released.payload["voucher_fen_released"] == 2_000
+    report = await verify_ledger()
+    assert report.ok, report.problem

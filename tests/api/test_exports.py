@@ -15,7 +15,7 @@ import pytest
 from strawberry.relay import GlobalID
 from tortoise import connections
 
-from app.domain import agents, merchants, partners
+from app.domain import agents, audit, merchants, partners, sessions
 from app.domain.exports import links
 from app.domain.principals import Kind
 from app.domain.tokens import issue_pair
@@ -23,6 +23,7 @@ from app.models.exports import Export, ExportStatus
 from app.models.ledger import Posting
 from app.models.merchants import Agent
 from app.models.orders import LotStatus, Order, PointLot
+from app.models.partners import PartnerApp
 from app.models.releases import ReleasePayment
 from app.models.users import Role
 from app.services import exports as exporting
@@ -241,6 +242,46 @@ async def test_agent_statement_lines_are_the_agencys_and_add_up_to_its_balances(
     assert (got["code"], got["field"]) == ("PERMISSION_DENIED", "filter.regionCode")
 
 
+async def test_an_ended_agency_has_statements_for_the_periods_of_its_term_only(client, world):
+    """An agency that ended mid-period still gets the period's statement (every movement
+    of its accounts in it); a period that starts after its end leaves it out, while the
+    agency in office keeps its lines."""
+    admin = world.tokens["admin"]
+    ended = await agents.end_agency(world.other_agency.id, "moved away", actor=audit.OPERATOR)
+    end = datetime.now(UTC) - timedelta(hours=1)
+    await Agent.filter(id=ended.id).update(created_at=end - timedelta(days=20), ended_at=end)
+    both = {gid("Agent", a.id) for a in (world.agency, world.other_agency)}
+
+    # the whole range holds its term: both agencies, the ended one's lines all there
+    rows = await lines(client, admin, "AGENT_STATEMENT", "e1")
+    assert {r["agentId"] for r in rows} == both
+    theirs = [r for r in rows if r["agentId"] == gid("Agent", ended.id)]
+    assert theirs and sum(r["amountFen"] for r in theirs if r["account"] == "pending") > 0
+    # a period that ends when its term did, and one that begins as it ends (the same
+    # postings, made after the hour it ended): the first has it, the second not
+    within = await lines(
+        client, admin, "AGENT_STATEMENT", "e2", to=(end + timedelta(seconds=1)).isoformat()
+    )
+    assert within == []  # (no money moved before the end: an empty statement, not refused)
+    after = await lines(client, admin, "AGENT_STATEMENT", "e3", **{"from": end.isoformat()})
+    assert {r["agentId"] for r in after} == {gid("Agent", world.agency.id)}
+    # asked by its region: nothing, rather than the ended agency's lines
+    sz = await lines(
+        client, admin, "AGENT_STATEMENT", "e4", regionCode="440300", **{"from": end.isoformat()}
+    )
+    assert sz == []
+    straddling = await lines(
+        client,
+        admin,
+        "AGENT_STATEMENT",
+        "e5",
+        regionCode="440300",
+        **{"from": (end - timedelta(minutes=1)).isoformat()},
+    )
+    assert {r["agentId"] for r in straddling} == {gid("Agent", ended.id)}
+    assert len(straddling) == len(theirs)
+
+
 # ------------------------------------------------------------------------ releases
 
 
@@ -267,32 +308,88 @@ async def test_releases_for_admins_by_store_and_refused_to_others(client, world)
 # ------------------------------------------------------------------------ partners
 
 
-async def test_partner_apps_need_the_scope_and_are_refused_until_their_reach_is_known(
+async def test_partner_exports_hold_exactly_the_apps_reach_and_refuse_what_lies_outside(
     client, world
 ):
+    """A partner app given Shenzhen store a_sz by id and Shanghai by region exports the
+    orders and ledger postings of those stores only, whoever owns them; a store or a
+    region outside what it was given is refused, typed; a missing scope too."""
     apps: dict[tuple[str, ...], int] = {}
 
     async def partner(*scopes: str) -> str:
         # a real app holding exactly these scopes (tokens follow the app's row)
         if scopes not in apps:
-            issued = await partners.create_app(f"export-{len(apps)}", scopes)
+            issued = await partners.create_app(
+                f"export-{len(apps)}", scopes, merchant_ids=[world.a_sz.id], region_codes=["310000"]
+            )
             apps[scopes] = issued.app.id
         return (await issue_pair(apps[scopes], Kind.PARTNER, scopes=scopes)).access_token
 
     got = await start(client, await partner("read:merchants"), "ORDERS")
-    assert got["code"] == "INSUFFICIENT_SCOPE"
+    assert got["code"] == "INSUFFICIENT_SCOPE" and "read:orders" in got["message"]
+    got = await start(client, await partner("read:orders"), "LEDGER")
+    assert got["code"] == "INSUFFICIENT_SCOPE" and "read:points" in got["message"]
     got = await start(client, await partner("read:orders"), "AGENT_STATEMENT")
     assert got["code"] == "PERMISSION_DENIED"
-    for kind, scope in (
-        ("ORDERS", "read:orders"),
-        ("LEDGER", "read:points"),
-        ("RELEASES", "read:releases"),
-    ):
-        got = await start(client, await partner(scope), kind, f"p-{kind}")
-        assert got["code"] == "PARTNER_VISIBILITY_UNAVAILABLE", kind
     assert await Export.all().count() == 0
 
-    # a POS device is no requester of exports
+    token = await partner("read:orders", "read:points")
+    reach = {world.a_sh.id, world.b_sh.id, world.a_sz.id}
+    rows = await lines(client, token, "ORDERS", "p-orders")
+    assert order_ids(rows) == {o for m in reach for o in world.orders[m]}
+    assert {r["merchantId"] for r in rows} == {gid("Merchant", m) for m in reach}
+    # a district holding one store given by id: that store's orders, not its neighbour's
+    sz = await lines(client, token, "ORDERS", "p-sz", regionCode="440305")
+    assert order_ids(sz) == set(world.orders[world.a_sz.id])
+    one = await lines(client, token, "ORDERS", "p-one", merchantId=gid("Merchant", world.b_sh.id))
+    assert order_ids(one) == set(world.orders[world.b_sh.id])
+
+    prefixes = tuple(f"merchant:{m}:" for m in sorted(reach))
+    ledger = await lines(client, token, "LEDGER", "p-ledger")
+    assert ledger and {r["id"] for r in ledger} == await _postings_touching(prefixes)
+    assert all(r["source"].startswith(prefixes) or r["destination"].startswith(prefixes)
+               for r in ledger)  # fmt: skip
+    # the postings of the store not given (and of no store given) are in none of it
+    outside = await _postings_touching((f"merchant:{world.b_sz.id}:",))
+    outside -= await _postings_touching(prefixes)
+    assert outside and not outside & {r["id"] for r in ledger}
+
+    # outside the reach: the store as if absent, the region refused
+    b_sz = gid("Merchant", world.b_sz.id)
+    got = await start(client, token, "ORDERS", "x1", merchantId=b_sz)
+    assert (got["code"], got["field"]) == ("NOT_FOUND", "filter.merchantId")
+    got = await start(client, token, "ORDERS", "x2", regionCode="320000")
+    assert (got["code"], got["field"]) == ("PERMISSION_DENIED", "filter.regionCode")
+    got = await start(client, token, "LEDGER", "x3", merchantId=b_sz)
+    assert (got["code"], got["field"]) == ("NOT_FOUND", "filter.merchantId")
+    got = await start(client, token, "LEDGER", "x4", account=f"merchant:{world.b_sz.id}:payable")
+    assert (got["code"], got["field"]) == ("NOT_FOUND", "filter.account")
+    got = await start(client, token, "ORDERS", "x5", merchantId=gid("Merchant", 10**9))
+    assert (got["code"], got["field"]) == ("NOT_FOUND", "filter.merchantId")
+
+    # the partner's exports are its own: listed for it, not for another app
+    mine = (await gql(client, MINE, token=token))["data"]["myExports"]
+    assert mine["totalCount"] == 4
+    other = await partner("read:orders")
+    assert (await gql(client, MINE, token=other))["data"]["myExports"]["totalCount"] == 0
+
+
+async def test_a_partner_export_is_fixed_when_it_starts(client, world):
+    """The reach is the app's at the start: a narrower grant later changes the next
+    export, not one already asked for."""
+    issued = await partners.create_app("narrowing", ("read:orders",), region_codes=["440300"])
+    token = (await issue_pair(issued.app.id, Kind.PARTNER, scopes=("read:orders",))).access_token
+    before = await lines(client, token, "ORDERS", "n1")
+    assert order_ids(before) == {*world.orders[world.a_sz.id], *world.orders[world.b_sz.id]}
+    await PartnerApp.filter(id=issued.app.id).update(region_codes=["310101"])
+    await sessions.subject_changed(Kind.PARTNER, issued.app.id)
+    after = await lines(client, token, "ORDERS", "n2")
+    assert order_ids(after) == set(world.orders[world.a_sh.id])
+    got = await start(client, token, "ORDERS", "n3", regionCode="440300")
+    assert (got["code"], got["field"]) == ("PERMISSION_DENIED", "filter.regionCode")
+
+
+async def test_a_pos_device_is_no_requester_of_exports(client, world):
     device, secret = await merchants.register_pos_device(world.owner_a.id, world.a_sh.id, "SN-X")
     device_token = (await issue_pair(device.id, Kind.DEVICE)).access_token
     body = await gql(

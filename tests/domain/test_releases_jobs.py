@@ -36,6 +36,7 @@ def test_worker_schedules_settlement_releases_reconciliation_and_ratings():
         worker.prune_partner_reads,
         worker.resume_exports,  # exports lost from the queue or their worker
         worker.purge_exports,  # files past their expiry
+        worker.expire_counter_orders,  # counter orders nobody confirmed in time
     }
 
 

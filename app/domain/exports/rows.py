@@ -242,8 +242,20 @@ async def _ledger(conn: Any, f: ExportFilter, s: ExportScope) -> Source:
 async def _agent_statement(conn: Any, f: ExportFilter, s: ExportScope) -> Source:
     """An agency's statement lines: every posting into or out of its payable account
     and its pending part, signed (+ in, − out); a settlement moving a share from pending
-    to payable is two lines."""
-    rows = await fetch(conn, "SELECT id, region_code FROM agents ORDER BY id")
+    to payable is two lines.
+
+    An agency is in a period's statement when its term overlaps the period: in office
+    now (`ended_at` empty), or ended after the period began. One that ended mid-month
+    has that month's statement — every movement of its accounts in the month, the
+    settlements of shares it earned in office that land after its end day included —
+    and none for the months after (the ledger export of its accounts shows any later
+    movement)."""
+    rows = await fetch(
+        conn,
+        "SELECT id, region_code FROM agents "
+        "WHERE created_at < ? AND (ended_at IS NULL OR ended_at > ?) ORDER BY id",
+        [f.end, f.start],
+    )
     agencies = [
         int(r["id"])
         for r in rows

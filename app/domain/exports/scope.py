@@ -28,12 +28,7 @@ from app.models.ledger import ACCOUNT_NAME_MAX, Asset
 from app.models.merchants import Agent, Merchant
 from app.models.users import Role
 
-ExportErrorCode = error_codes(
-    "ExportErrorCode",
-    "IDEMPOTENCY_KEY_REUSED",
-    "INSUFFICIENT_SCOPE",
-    "PARTNER_VISIBILITY_UNAVAILABLE",
-)
+ExportErrorCode = error_codes("ExportErrorCode", "IDEMPOTENCY_KEY_REUSED", "INSUFFICIENT_SCOPE")
 
 # The scope a partner app's token must carry for each kind (None: no partner may).
 PARTNER_SCOPES: dict[ExportKind, str | None] = {
@@ -194,13 +189,15 @@ def check_filter(kind: ExportKind, f: ExportFilter) -> ExportFilter:
 # -------------------------------------------------------------------------- the scope
 
 
-def partner_reach(p: PartnerPrincipal) -> Reach | None:
-    """The stores and regions a partner app was given, or None while the principal
-    does not say (then every partner is refused: nothing is shown by default).
-
-    Hook for the partner apps' visibility: return `Reach(merchant_ids, region_codes)`
-    from the principal once it carries them; `scope_for` does the rest."""
-    return None
+def partner_reach(p: PartnerPrincipal) -> Reach:
+    """The stores and regions a partner app was given, as its principal says on this
+    request: merchants by id, and regions by their GB/T 2260 prefix (`31` the province
+    310000, `3101` the city 310100, a district its own six digits), turned back into the
+    code each prefix stands for."""
+    return Reach(
+        merchant_ids=frozenset(p.merchant_ids),
+        region_codes=frozenset(prefix.ljust(6, "0") for prefix in p.region_prefixes),
+    )
 
 
 async def scope_for(principal: Principal | None, kind: ExportKind, f: ExportFilter) -> ExportScope:
@@ -242,11 +239,6 @@ async def _partner_scope(p: PartnerPrincipal, kind: ExportKind, f: ExportFilter)
             ExportErrorCode.INSUFFICIENT_SCOPE, f"this export needs the scope {needed}"
         )
     reach = partner_reach(p)
-    if reach is None:
-        raise DomainError(
-            ExportErrorCode.PARTNER_VISIBILITY_UNAVAILABLE,
-            "what this partner app may see is not known yet",
-        )
     if kind == ExportKind.LEDGER:
         return await _account_scope(await _stores_in(reach), (), f)
     return await _store_scope(reach, f)
@@ -276,16 +268,23 @@ async def _store_scope(reach: Reach, f: ExportFilter) -> ExportScope:
     if f.merchant_id is not None and not _in_reach(reach, await _store(f.merchant_id)):
         raise NotFound("merchant", "filter.merchantId")
     region = f.region_code
-    if (
-        region is not None
-        and not reach.merchant_ids
-        and not any(regions_overlap(r, region) for r in reach.region_codes)
-    ):
+    if region is not None and not await _region_in_reach(reach, region):
         raise PermissionDenied("not a region you may see", "filter.regionCode")
     return ExportScope(
         merchant_ids=tuple(sorted(reach.merchant_ids)),
         region_prefixes=tuple(sorted({region_prefix(r) for r in reach.region_codes})),
     )
+
+
+async def _region_in_reach(reach: Reach, region: str) -> bool:
+    """A region the reach holds some of: one of its regions, or one of its stores'."""
+    if any(regions_overlap(r, region) for r in reach.region_codes):
+        return True
+    if not reach.merchant_ids:
+        return False
+    return await Merchant.filter(
+        id__in=sorted(reach.merchant_ids), region_code__startswith=region_prefix(region)
+    ).exists()
 
 
 async def _stores_in(reach: Reach) -> frozenset[int]:

@@ -39,6 +39,7 @@ from app.domain.ledger import acct
 from app.domain.ledger.bulk import dialect_of, execute, fetch, post_bulk
 from app.domain.policy import BPS, Policy, get_policy
 from app.domain.releases import rules
+from app.domain.releases.events import write_release_paid
 from app.infra.errors import DomainError, error_codes
 from app.infra.redis import get_redis
 from app.models.releases import Pool, Release, ReleaseStatus
@@ -982,6 +983,7 @@ async def _finish(conn: Any, rel: Release) -> None:
         .using_db(conn)
         .update(status=ReleaseStatus.DONE, phase="done", finished_at=datetime.now(UTC))
     )
+    await write_release_paid(conn, rel.id)  # the run's totals, committed with its end
 
 
 async def run_pool(

@@ -9,6 +9,7 @@ class EventKind(StrEnum):
     ORDER_PAID = "order.paid"
     ORDER_REFUNDED = "order.refunded"
     ORDER_SETTLED = "order.settled"
+    ORDER_CANCELLED = "order.cancelled"  # an unpaid order closed (a counter order expired)
     RELEASE_PAID = "release.paid"
     MERCHANT_APPROVED = "merchant.approved"
     MERCHANT_CHANGED = "merchant.changed"

@@ -138,6 +138,11 @@ IsMerchantOrPosDevice = serves(
     Kind.DEVICE,
     roles=(Role.MERCHANT_OWNER, Role.MERCHANT_STAFF),
 )
+# the counter for partner apps too: their till systems, holding `write:counter_orders`,
+# at a store they were given (checked in the resolver)
+IsMerchantOrPosDeviceOrCounterPartner = either(
+    IsMerchantOrPosDevice, PartnerScope("write:counter_orders")
+)
 # anyone but a partner app: callers without a token, users and devices (a field open to
 # all that partners may call too adds `| PartnerScope(...)`)
 Anyone = _rule("Anyone", {Kind.USER: None, Kind.DEVICE: None}, anonymous=True)

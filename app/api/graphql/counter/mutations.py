@@ -8,7 +8,11 @@ from strawberry.types import Info
 
 from app.api.graphql.core.errors import handles_errors
 from app.api.graphql.core.ids import InputID, decode_id
-from app.api.graphql.core.permissions import IsConsumer, IsMerchantOrPosDevice, user_of
+from app.api.graphql.core.permissions import (
+    IsConsumer,
+    IsMerchantOrPosDeviceOrCounterPartner,
+    user_of,
+)
 from app.api.graphql.counter.caller import counter_store
 from app.api.graphql.counter.types import (
     ConfirmCounterOrderResult,
@@ -35,10 +39,11 @@ on_order_error = handles_errors(OrderError, OrderErrorCode)
 @strawberry.type
 class CounterMutation:
     @strawberry.mutation(
-        permission_classes=[IsMerchantOrPosDevice],
+        permission_classes=[IsMerchantOrPosDeviceOrCounterPartner],
         description=(
             "Scan a consumer's member code at your store: the consumer is bound to it if "
-            "bound nowhere yet; returns a scan to open counter orders with."
+            "bound nowhere yet; returns a scan to open counter orders with. Partner apps: "
+            "scope write:counter_orders, a store they were given (merchantId)."
         ),
     )
     @on_counter_error
@@ -56,10 +61,12 @@ class CounterMutation:
         )
 
     @strawberry.mutation(
-        permission_classes=[IsMerchantOrPosDevice],
+        permission_classes=[IsMerchantOrPosDeviceOrCounterPartner],
         description=(
             "Open an order for the scanned consumer for the amount entered at the counter; "
-            "it waits for the consumer to confirm it in the app."
+            "it waits for the consumer to confirm it in the app. The same caller and "
+            "idempotencyKey answer the same order. Partner apps: scope write:counter_orders, "
+            "a store they were given (merchantId)."
         ),
     )
     @on_counter_error

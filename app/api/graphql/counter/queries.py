@@ -8,7 +8,13 @@ from strawberry.types import Info
 
 from app.api.graphql.core.ids import InputID, decode_id
 from app.api.graphql.core.pagination import Connection, paginate
-from app.api.graphql.core.permissions import IsConsumer, IsMerchantOrPosDevice, user_of
+from app.api.graphql.core.permissions import (
+    IsConsumer,
+    IsMerchantOrPosDevice,
+    IsMerchantOrPosDeviceOrCounterPartner,
+    partner_of,
+    user_of,
+)
 from app.api.graphql.counter.caller import counter_store
 from app.api.graphql.counter.types import MemberCode, PosOrderType
 from app.api.graphql.orders.types import OrderType
@@ -55,15 +61,20 @@ class CounterQuery:
         return [OrderType.from_model(o) for o in rows]
 
     @strawberry.field(
-        permission_classes=[IsMerchantOrPosDevice],
-        description="An order of your store, as the counter sees it.",
+        permission_classes=[IsMerchantOrPosDeviceOrCounterPartner],
+        description=(
+            "An order of your store, as the counter sees it. Partner apps (scope "
+            "write:counter_orders) see the counter orders they opened."
+        ),
     )
     async def counter_order(
         self, info: Info, id: InputID, merchant_id: InputID | None = None
     ) -> PosOrderType | None:
-        mid, _ = await counter_store(info, merchant_id)
+        mid, by = await counter_store(info, merchant_id)
         o = await Order.get_or_none(id=decode_id(id, "Order", "id"), merchant_id=mid)
         if o is None:
+            return None
+        if partner_of(info) is not None and not (o.counter_key or "").startswith(f"{by}:"):
             return None
         return PosOrderType.from_model(o, await User.get_or_none(id=o.consumer_id))
 

@@ -39,6 +39,7 @@ from app.api.graphql.orders.types import (
 )
 from app.api.graphql.payments.pay_params import pay_params_of
 from app.domain import orders
+from app.domain.audit import Actor
 from app.domain.ledger import acct, balances_named
 from app.domain.merchants import owned_merchant
 from app.domain.orders import OrderErrorCode
@@ -245,7 +246,12 @@ class OrderMutation:
             except DomainError:  # someone else's order: as if it did not exist
                 raise NotFound("order", "orderId") from None
         refund = await orders.refund_order(
-            oid, amount_fen, refund_key=refund_key, by_user_id=p.user_id
+            oid,
+            amount_fen,
+            refund_key=refund_key,
+            by_user_id=p.user_id,
+            # an admin refunding a store's order is an admin change: audited
+            actor=Actor.admin(p.user_id) if p.is_admin else None,
         )
         await _request_channel_refund(oid, refund)
         order = await Order.get(id=oid)
