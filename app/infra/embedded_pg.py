@@ -120,13 +120,15 @@ def _server_user() -> pwd.struct_passwd | None:
         return pwd.getpwnam(SERVER_USER)
     except KeyError:
         pass
-    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+    # a system account: no home, no password (no login), its own group
+    useradd = shutil.which("useradd") or "useradd"
     try:
         subprocess.run(
-            [useradd, "--system", "--no-create-home", "--home-dir", "/nonexistent",
-             "--shell", "/usr/sbin/nologin", SERVER_USER],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
+            [useradd, "--system", "--no-create-home", "--user-group", SERVER_USER],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     except (OSError, subprocess.CalledProcessError) as exc:
         raise EmbeddedPgError(
             f"PostgreSQL does not run as root and the user {SERVER_USER!r} could not be "
@@ -150,7 +152,7 @@ def _run(args: list[str], user: pwd.struct_passwd | None, cwd: Path) -> None:
     kwargs: dict = {}
     if user is not None:
         kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8", "TZ": "UTC"}
+    env = {"PATH": os.environ.get("PATH", os.defpath), "LC_ALL": "C.UTF-8", "TZ": "UTC"}
     result = subprocess.run(
         args, cwd=cwd, env=env, capture_output=True, text=True, start_new_session=True,
         timeout=120, **kwargs,
