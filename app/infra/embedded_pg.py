@@ -53,7 +53,7 @@ PORT = 5432  # names the socket file only: the server listens on no TCP address
 _SOCKET_MAX = 100  # a Unix socket path must fit in sun_path (108 bytes on Linux)
 # a development server: fast over durable
 _SERVER_OPTIONS = (
-    "-c listen_addresses='' -c fsync=off -c synchronous_commit=off "
+    "-c listen_addresses='' -c fsync=off "
     "-c full_page_writes=off -c max_connections=300 -c unix_socket_permissions=0777"
 )
 
