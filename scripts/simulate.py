@@ -5,8 +5,9 @@
 Nothing here re-implements a formula: every day of every scenario, consumption is
 turned into funded pools and point lots, and `app.domain.releases.evaluate_pool` (the
 engine itself: trigger, working days, index, cap, solvency, valves, cohort bonus) runs
-on a throw-away PostgreSQL (an embedded server in a temp dir, app/infra/embedded_pg.py). Each simulated lot stands for one day's consumers
-(and one for that day's merchants), so lot shares below are shares of daily cohorts.
+on a throw-away PostgreSQL (an embedded server in a temp dir, app/infra/embedded_pg.py).
+Each simulated lot stands for one day's consumers (and one for that day's merchants), so
+lot shares below are shares of daily cohorts.
 
 Writes into scripts/out/ (git-ignored): `simulation.csv` (one row per pool and day),
 `releases.csv` (one row per release with its inputs), and one PNG per preset:
