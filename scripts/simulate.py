@@ -71,12 +71,18 @@ SCENARIOS = [
 async def reset_db() -> None:
     from tortoise import Tortoise, connections
 
+    from app.domain.ledger.core import forget_account_ids
+
     conn = connections.get("default")
+    rows = await conn.execute_query_dict(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+    )
+    existing = {r["tablename"] for r in rows}
     tables = [m._meta.db_table for app in Tortoise.apps.values() for m in app.values()]
+    tables = [t for t in tables if t in existing]
+    forget_account_ids()  # the ids the ledger remembers are about to be handed out again
     await conn.execute_script(
-        "PRAGMA foreign_keys = OFF; "
-        + " ".join(f'DELETE FROM "{t}";' for t in tables)
-        + " PRAGMA foreign_keys = ON;"
+        "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
     )
 
 
