@@ -169,7 +169,7 @@ def _private_redis_url() -> str:
              "--appendonly", "no", "--dir", workdir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        _private_redis = (url, proc)
+        _private_redis = (url, (proc, workdir))
     else:
         import threading
 
@@ -194,9 +194,10 @@ def _stop_private_redis() -> None:
     if _private_redis is None:
         return
     handle = _private_redis[1]
-    if isinstance(handle, subprocess.Popen):
-        handle.terminate()
-        handle.wait(10)
+    if isinstance(handle, tuple):  # (the redis-server process, its working directory)
+        handle[0].terminate()
+        handle[0].wait(10)
+        shutil.rmtree(handle[1], ignore_errors=True)
     else:
         handle.shutdown()  # type: ignore[attr-defined]
         handle.server_close()  # type: ignore[attr-defined]
