@@ -1,6 +1,6 @@
 # The two commands of the README, and the CI entry point.
 .PHONY: dev test ci schema migrations
-dev:        ## set up and serve on the embedded default (SQLite + memory Redis)
+dev:        ## set up and serve on the embedded default (embedded PostgreSQL + memory Redis)
 	./scripts/dev
 test:       ## install what is missing and run the whole suite
 	./scripts/test

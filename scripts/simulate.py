@@ -5,8 +5,9 @@
 Nothing here re-implements a formula: every day of every scenario, consumption is
 turned into funded pools and point lots, and `app.domain.releases.evaluate_pool` (the
 engine itself: trigger, working days, index, cap, solvency, valves, cohort bonus) runs
-on a throw-away SQLite database. Each simulated lot stands for one day's consumers
-(and one for that day's merchants), so lot shares below are shares of daily cohorts.
+on a throw-away PostgreSQL (an embedded server in a temp dir, app/infra/embedded_pg.py).
+Each simulated lot stands for one day's consumers (and one for that day's merchants), so
+lot shares below are shares of daily cohorts.
 
 Writes into scripts/out/ (git-ignored): `simulation.csv` (one row per pool and day),
 `releases.csv` (one row per release with its inputs), and one PNG per preset:
@@ -18,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import csv
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -31,7 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "scripts" / "out"
 sys.path.insert(0, str(ROOT))
 _TMP = tempfile.mkdtemp(prefix="simulate-")
-os.environ["DATABASE_URL"] = f"sqlite://{_TMP}/sim.sqlite3"
+# removed at exit, after the server in it has stopped (atexit runs last-registered first)
+atexit.register(shutil.rmtree, _TMP, True)
+os.environ["DATABASE_URL"] = f"embedded://{_TMP}/pg"
 os.environ["REDIS_URL"] = "memory://"
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
@@ -66,12 +71,18 @@ SCENARIOS = [
 async def reset_db() -> None:
     from tortoise import Tortoise, connections
 
+    from app.domain.ledger.core import forget_account_ids
+
     conn = connections.get("default")
+    rows = await conn.execute_query_dict(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+    )
+    existing = {r["tablename"] for r in rows}
     tables = [m._meta.db_table for app in Tortoise.apps.values() for m in app.values()]
+    tables = [t for t in tables if t in existing]
+    forget_account_ids()  # the ids the ledger remembers are about to be handed out again
     await conn.execute_script(
-        "PRAGMA foreign_keys = OFF; "
-        + " ".join(f'DELETE FROM "{t}";' for t in tables)
-        + " PRAGMA foreign_keys = ON;"
+        "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
     )
 
 

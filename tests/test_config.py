@@ -22,7 +22,7 @@ PG = "postgres://app@db/points"
         ),
         ({"jwt_secret": STRONG, "redis_url": "memory://", "database_url": PG}, "REDIS_URL"),
         (
-            {"jwt_secret": STRONG, "redis_url": "redis://r/0", "database_url": "sqlite://x.db"},
+            {"jwt_secret": STRONG, "redis_url": "redis://r/0", "database_url": "embedded://x"},
             "DATABASE_URL",
         ),
     ],
@@ -35,7 +35,19 @@ def test_prod_refuses_defaults(over, complaint):
 
 def test_prod_accepts_real_settings():
     s = Settings(app_env="prod", jwt_secret=STRONG, redis_url="redis://r/0", database_url=PG)
-    assert s.is_postgres
+    assert s.database_url == PG
+
+
+@pytest.mark.parametrize("url", ["sqlite://data/dev.sqlite3", "sqlite://:memory:", "mysql://x/y"])
+def test_only_postgres(url):
+    """The app runs on PostgreSQL only: any other database URL is refused, saying so."""
+    with pytest.raises(ValidationError) as e:
+        Settings(database_url=url)
+    assert "PostgreSQL only" in str(e.value)
+
+
+def test_postgresql_scheme_is_accepted():
+    assert Settings(database_url="postgresql://a@b/c").database_url == "postgres://a@b/c"
 
 
 async def test_prod_never_logs_sms_codes(db, settings, monkeypatch):

@@ -1,5 +1,5 @@
-"""`app.infra.redis.run_commands`: several commands in one round trip on the lean pool of a
-real server, or through a pipeline on the in-process stand-in."""
+"""`app.infra.redis.run_commands`: several commands in one round trip on the lean pool, on a
+real server and on the in-process stand-in alike."""
 
 from __future__ import annotations
 

@@ -144,14 +144,12 @@ async def create_order(
         if not voucher_fen:  # a single insert: nothing to hold together
             order, first = await _insert_order(row, connections.get("default"), first, created)
         else:
-            pg = sql.is_pg(connections.get("default"))
             async with in_transaction() as conn:
                 order, first = await _insert_order(row, conn, first, created)
                 # the chain head is not held across the flush, which the order waits for
                 # before the channel hears of it
-                await _hold_vouchers(order, conn, release_early=pg)
-            if pg:
-                await ledger.wait_durable(connections.get("default"))
+                await _hold_vouchers(order, conn, release_early=True)
+            await ledger.wait_durable(connections.get("default"))
     except ledger.Overdraft:
         raise _vouchers_short() from None
     except IntegrityError:
@@ -259,16 +257,13 @@ async def _insert_order(
     row: dict[str, Any], conn, first: FirstPayment | None, created: outbox.Event
 ) -> tuple[Order, FirstPayment | None]:
     """A new order row (hand-written: this runs for every order) and its `created`
-    event, in one statement; on PostgreSQL the row of its first payment goes in it too
-    (`first` then names it)."""
+    event, in one statement; the row of its first payment goes in it too (`first` then
+    names it)."""
     from app.services import payments as service
 
     values = {"status": OrderStatus.CREATED.value, "origin": OrderOrigin.APP.value, **row,
               "refunded_fen": 0, "created_at": datetime.now(UTC)}  # fmt: skip
     insert = f"INSERT INTO orders ({', '.join(values)}) VALUES ({sql.marks(len(values))})"
-    if not sql.is_pg(conn):
-        found = await sql.fetch(conn, insert + " RETURNING *", list(values.values()))
-        return Order._init_from_db(**found[0]), first
     event_sql, event_values = outbox.derived_insert(
         created, _CREATED_SUBJECT, _CREATED_PAYLOAD, "o"
     )
@@ -456,7 +451,6 @@ async def confirm_counter_order(
     answered with the order as it is now). Anyone else's order is not found."""
     policy = policy or get_policy()
     conn = connections.get("default")
-    pg = sql.is_pg(conn)
     try:
         async with in_transaction() as tx:
             order = await _lock_order(order_id, tx)
@@ -496,8 +490,8 @@ async def confirm_counter_order(
                 using_db=tx, update_fields=["voucher_fen", "cash_fen", "channel", "status"]
             )
             if voucher_fen:
-                await _hold_vouchers(order, tx, release_early=pg)
-        if pg and voucher_fen:
+                await _hold_vouchers(order, tx, release_early=True)
+        if voucher_fen:
             await ledger.wait_durable(conn)
     except ledger.Overdraft:
         raise _vouchers_short() from None
@@ -573,32 +567,28 @@ def paid_on(merchant_id: int, day: date) -> QuerySet[Order]:
 async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_fen: int) -> Order:
     """Apply a verified payment exactly once (SPEC §3.2).
 
-    On PostgreSQL the payment is one statement outside any transaction: the order is
+    The payment is one statement outside any transaction: the order is
     read, then written under a guard that locks its row and finds it still unpaid, so
     the statement commits on its own and the shared accounts and chain head it locks
     are held for no client round trip and no disk flush; it returns once the payment
     is durable. A guard that finds the order paid or closed meanwhile writes nothing,
-    and the order is read again. On SQLite, one transaction.
+    and the order is read again.
     """
     conn = connections.get("default")
-    if not sql.is_pg(conn):
-        async with in_transaction() as tx:
-            order, change = await _pay(order_id, channel, channel_txn_id, amount_fen, tx)
+    for _ in range(3):  # a second read sees the state that refused the guard
+        try:
+            order, change = await _pay(
+                order_id, channel, channel_txn_id, amount_fen, conn, guarded=True
+            )
+            break
+        except ledger.GuardRefused:
+            continue
     else:
-        for _ in range(3):  # a second read sees the state that refused the guard
-            try:
-                order, change = await _pay(
-                    order_id, channel, channel_txn_id, amount_fen, conn, guarded=True
-                )
-                break
-            except ledger.GuardRefused:
-                continue
-        else:
-            raise RuntimeError(f"order {order_id} kept changing under its payment")
-        if change is _NOT_PAID_NOW:
-            # a repeat, answered from what another call wrote: that must be on disk
-            # before this one is acknowledged too (its commit did not wait for it)
-            await ledger.wait_durable(conn)
+        raise RuntimeError(f"order {order_id} kept changing under its payment")
+    if change is _NOT_PAID_NOW:
+        # a repeat, answered from what another call wrote: that must be on disk
+        # before this one is acknowledged too (its commit did not wait for it)
+        await ledger.wait_durable(conn)
     if change is not _NOT_PAID_NOW:
         outbox.publish([change])  # written with the payment: its consumers are told now
     return order

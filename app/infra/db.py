@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -9,6 +10,7 @@ import asyncpg
 from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
 
+from app.infra import embedded_pg
 from app.infra.config import Settings, get_settings
 
 # Each label owns its models module and its migrations package, so domains evolve
@@ -38,16 +40,31 @@ APPS: dict[str, list[str]] = {
 PG_POOL_DEFAULTS = {"minsize": "1", "maxsize": "20"}
 
 
+# the embedded servers (app/infra/embedded_pg.py) this module started or joined
+_embedded: set[Path] = set()
+
+
 def db_url(settings: Settings) -> str:
+    """The PostgreSQL URL to connect to: an `embedded://` one is started (or joined) and
+    held by this process until `close_db`."""
     url = settings.database_url
+    if embedded_pg.is_embedded(url):
+        root, database = embedded_pg.parse(url)
+        url = embedded_pg.acquire(root).url(database)
+        _embedded.add(root)
     if url.startswith("postgresql://"):
         url = "postgres://" + url[len("postgresql://") :]
-    if url.startswith("postgres://"):
-        parts = urlsplit(url)
-        query = dict(parse_qsl(parts.query))
-        query = {**PG_POOL_DEFAULTS, **query}
-        url = urlunsplit(parts._replace(query=urlencode(query)))
-    return url
+    parts = urlsplit(url)
+    query = {**PG_POOL_DEFAULTS, **dict(parse_qsl(parts.query))}
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+async def _prepare(settings: Settings, url: str | None) -> None:
+    """The embedded server running and its database made (a no-op for other URLs)."""
+    if url is None and embedded_pg.is_embedded(settings.database_url):
+        root, _ = embedded_pg.parse(settings.database_url)
+        _embedded.add(root)
+        await embedded_pg.resolve(settings.database_url)
 
 
 class _Connection(asyncpg.Connection):
@@ -62,9 +79,7 @@ class _Connection(asyncpg.Connection):
         return ""
 
 
-def _connection(url: str) -> str | dict[str, Any]:
-    if not url.startswith("postgres://"):
-        return url
+def _connection(url: str) -> dict[str, Any]:
     conf = expand_db_url(url)
     conf["credentials"]["connection_class"] = _Connection
     return conf
@@ -89,12 +104,7 @@ def tortoise_config(settings: Settings | None = None, url: str | None = None) ->
 
 async def init_db(settings: Settings | None = None, url: str | None = None) -> None:
     settings = settings or get_settings()
-    if settings.database_url.startswith("sqlite://"):
-        from pathlib import Path
-
-        path = settings.database_url[len("sqlite://") :]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    await _prepare(settings, url)
     # The global fallback lets request tasks see the context the lifespan task made
     # (what Tortoise's own RegisterTortoise does for Starlette).
     await Tortoise.init(config=tortoise_config(settings, url), _enable_global_fallback=True)
@@ -104,18 +114,21 @@ async def migrate(settings: Settings | None = None, url: str | None = None) -> N
     from tortoise.migrations.api.migrate import migrate as run_migrate
 
     settings = settings or get_settings()
-    if settings.database_url.startswith("sqlite://"):
-        from pathlib import Path
-
-        path = settings.database_url[len("sqlite://") :]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    await _prepare(settings, url)
     await run_migrate(config=tortoise_config(settings, url))
 
 
 async def close_db() -> None:
+    """Close the connections; let go of an embedded server this process started or
+    joined (the last process to let go stops it)."""
     await Tortoise.close_connections()
+    while _embedded:
+        embedded_pg.release(_embedded.pop())
 
 
-# For the `tortoise` CLI: `tortoise -c app.infra.db.TORTOISE_ORM makemigrations`.
-TORTOISE_ORM = tortoise_config()
+def __getattr__(name: str) -> Any:
+    # For the `tortoise` CLI: `tortoise -c app.infra.db.TORTOISE_ORM makemigrations`
+    # (made when asked for: an embedded server starts only for a command that needs it).
+    if name == "TORTOISE_ORM":
+        return tortoise_config()
+    raise AttributeError(name)

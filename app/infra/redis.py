@@ -1,5 +1,6 @@
-"""The one Redis client. `memory://` gives an in-process stand-in (fakeredis) that
-speaks the same redis.asyncio API, so the embedded default runs the same code path."""
+"""The one Redis client. `memory://` gives an in-process stand-in (fakeredis, Lua
+through lupa) behind the same redis.asyncio API: only `make_redis` tells the two apart;
+every other function here runs the same commands and scripts on either."""
 
 from __future__ import annotations
 
@@ -109,11 +110,8 @@ async def run_script(
 async def eval_script(
     r: aioredis.Redis, text: str, sha: str, keys: Sequence[str], args: Sequence[Any]
 ) -> Any:
-    """A script in one round trip on either Redis: `run_script` on a server, EVAL on the
-    in-process stand-in (fakeredis runs Lua through lupa)."""
-    if is_server(r):
-        return await run_script(r, text, sha, keys, args)
-    return await r.eval(text, len(keys), *keys, *args)  # type: ignore[misc]
+    """A script in one round trip (the same as `run_script`; a script that writes)."""
+    return await run_script(r, text, sha, keys, args)
 
 
 async def _on_lean_connection(r: aioredis.Redis, call: Callable[[Any], Awaitable[T]]) -> T:
@@ -155,23 +153,13 @@ async def _evalsha(conn: Any, text: str, sha: str, keys: Sequence[str], args: Se
         return await conn.read_response()
 
 
-def is_server(r: aioredis.Redis) -> bool:
-    """A real Redis server, not the in-process stand-in (fakeredis)."""
-    return not type(r).__module__.startswith("fakeredis")
-
-
 async def run_commands(
     r: aioredis.Redis, commands: Sequence[Sequence[Any]], *, transaction: bool = False
 ) -> list[Any]:
     """The commands in one round trip, inside MULTI/EXEC when `transaction`; their
-    replies as the server sends them (redis-py's conversions are not applied on a real
-    server). On a real server they go over the lean pool (`_on_lean_connection`): ~60 us
-    of CPU for four commands in a MULTI against ~135 us through a pipeline."""
-    if not is_server(r):
-        pipe = r.pipeline(transaction=transaction)
-        for command in commands:
-            pipe.execute_command(*command)
-        return list(await pipe.execute())
+    replies as the server sends them (redis-py's conversions are not applied). They go
+    over the lean pool (`_on_lean_connection`): ~60 us of CPU for four commands in a
+    MULTI against ~135 us through a pipeline."""
     sent = [("MULTI",), *commands, ("EXEC",)] if transaction else list(commands)
 
     async def send(conn: Any) -> list[Any]:

@@ -23,7 +23,7 @@ from app.adapters.payments.base import (
 from app.domain import receivables
 from app.infra.config import get_settings
 from app.infra.errors import DomainError
-from app.infra.sql import fetch, is_pg, run
+from app.infra.sql import fetch, run
 from app.models.orders import Order, OrderStatus
 from app.models.payments import MerchantChannel, Payment, PaymentStatus, SplitStatus
 from app.models.users import User
@@ -166,12 +166,9 @@ async def start_payment(
         await run(conn, _STARTED, values)
         return dict(started.pay_params)
     paying = [OrderStatus.PAYING.value, params, order.id, OrderStatus.CREATED.value]
-    if is_pg(conn):  # one statement: the payment's parameters and the order's state
-        both = f"WITH p AS ({_STARTED}) {_ORDER_PAYING} RETURNING id"
-        moved = len(await fetch(conn, both, values + paying))
-    else:
-        await run(conn, _STARTED, values)
-        moved = await run(conn, _ORDER_PAYING, paying)
+    # one statement: the payment's parameters and the order's state
+    both = f"WITH p AS ({_STARTED}) {_ORDER_PAYING} RETURNING id"
+    moved = len(await fetch(conn, both, values + paying))
     if moved:
         order.status, order.pay_params = OrderStatus.PAYING, dict(started.pay_params)
     else:  # paid already (a fast notification): keep what the payment made of it

@@ -106,7 +106,7 @@ async def reconcile_payments(
     *, stale_minutes: int | None = None, now: datetime | None = None, limit: int = 200
 ) -> ReconcileReport:
     s = get_settings()
-    # Aware Shanghai times: SQLite stores them with their offset and compares text.
+    # Aware Shanghai times, as the rest of the payments code reads them.
     now = (now or datetime.now(UTC)).astimezone(SHANGHAI)
     stale = s.payment_stale_minutes if stale_minutes is None else stale_minutes
     cutoff = now - timedelta(minutes=stale)

@@ -37,7 +37,7 @@ import numpy as np
 from app.api.graphql.core.pagination import decode_cursor, encode_cursor, page_size
 from app.infra.config import get_settings
 from app.infra.errors import DomainError
-from app.infra.redis import eval_script, get_redis, is_server, run_script, script_sha
+from app.infra.redis import eval_script, get_redis, run_script, script_sha
 
 from . import index
 from .cache import BACKLOG, BOOST_UNTIL, CACHE, COS_PHI, HEAT, LAMBDA, PHI, STATIC
@@ -244,25 +244,11 @@ async def _rank(
     async def search() -> list[Any]:
         since = f"({CACHE.last_id}"
         radius = radius_m + RADIUS_SLACK_M
-        if is_server(r):  # one script, whose reply is parsed once (fakeredis may not run it)
-            keys = (key, index.K_GEN, index.K_CHANGES)
-            args = (lng, lat, radius, MAX_CANDIDATES, since, BACKLOG)
-            found, gen, raw = await run_script(r, SEARCH_LUA, _SEARCH_SHA, keys, args)
-            return [found, gen, [(i, dict(zip(kv[::2], kv[1::2], strict=True))) for i, kv in raw]]
-        pipe = r.pipeline(transaction=False)
-        pipe.geosearch(
-            key,
-            longitude=lng,
-            latitude=lat,
-            radius=radius,
-            unit="m",
-            sort="ASC",
-            count=MAX_CANDIDATES,
-        )
-        pipe.get(index.K_GEN)
-        pipe.xrange(index.K_CHANGES, min=since, max="+", count=BACKLOG)
-        found, gen, entries = await pipe.execute()
-        return [",".join(found), gen, entries]
+        # one script, whose reply is parsed once
+        keys = (key, index.K_GEN, index.K_CHANGES)
+        args = (lng, lat, radius, MAX_CANDIDATES, since, BACKLOG)
+        found, gen, raw = await run_script(r, SEARCH_LUA, _SEARCH_SHA, keys, args)
+        return [found, gen, [(i, dict(zip(kv[::2], kv[1::2], strict=True))) for i, kv in raw]]
 
     found, gen, entries = await search()
     if gen is None:  # never built in this Redis (fresh, wiped, or a new in-process one)
@@ -279,7 +265,7 @@ async def _rank(
     return _Ranking(ids[keep], dist[keep], heat[keep], boost[keep], total[keep])
 
 
-# The same three reads as the pipeline above, as one script: the same GEOSEARCH (key,
+# Three reads as one script: the same GEOSEARCH (key,
 # radius + slack, ASC, COUNT) as the bare endpoint's, then the index generation and the
 # change-feed entries this process has not applied. The ids come back as one
 # comma-separated string: one reply value to parse instead of ~700.

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.domain.exports.scope import ExportFilter, ExportScope, region_prefix, regions_overlap
-from app.infra.sql import fetch, is_pg, marks
+from app.infra.sql import fetch
 from app.models.exports import ExportKind
 from app.models.ledger import Asset
 
@@ -82,7 +82,6 @@ async def source(conn: Any, kind: ExportKind, f: ExportFilter, scope: ExportScop
 
 class _Where:
     def __init__(self, conn: Any) -> None:
-        self.pg = is_pg(conn)
         self.parts: list[str] = []
         self.params: list[Any] = []
 
@@ -91,13 +90,11 @@ class _Where:
         self.params.extend(params)
 
     def among(self, column: str, values: list[Any] | tuple[Any, ...]) -> tuple[str, list[Any]]:
-        """`column` is one of `values` (an array on PostgreSQL: one parameter, however
-        many values), as SQL and its parameters."""
+        """`column` is one of `values` (an array: one parameter, however many values),
+        as SQL and its parameters."""
         if not values:
             return "1 = 0", []
-        if self.pg:
-            return f"{column} = ANY(?)", [list(values)]
-        return f"{column} IN ({marks(len(values))})", list(values)
+        return f"{column} = ANY(?)", [list(values)]
 
     def any_of(self, clauses: list[tuple[str, list[Any]]]) -> None:
         """One clause, true when any of `clauses` is (none: no row)."""

@@ -20,7 +20,7 @@ from tortoise import connections
 
 from app.infra import inputs
 from app.infra.errors import DomainError
-from app.infra.sql import fetch, portable
+from app.infra.sql import fetch, numbered
 
 DATA = Path(__file__).parent / "data"
 
@@ -73,7 +73,7 @@ _UPSERT = (
 async def load(conn: Any) -> int:
     """Upsert the shipped regions (a migration's step); how many were written."""
     rows = [[r.code, r.name, r.level.value, r.parent_code] for r in shipped()]
-    await conn.execute_many(portable(conn, _UPSERT), rows)
+    await conn.execute_many(numbered(_UPSERT), rows)
     return len(rows)
 
 

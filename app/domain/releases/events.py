@@ -1,7 +1,7 @@
 """`release.paid`: one outbox event per release run, written in the transaction that
 marks the run done, with the run's totals (never one per lot: a release pays millions).
 
-The engine calls `write_release_paid` as it finishes a run (`engine._finish`); the
+The engine calls `write_release_paid` as it finishes a run (`engine.batches._finish`); the
 release row is locked there and the run finishes once, so the event is written once.
 Its consumers (partner webhooks, …) are handed it by the outbox's sweep.
 """

@@ -1,4 +1,4 @@
-"""Storage parameters for the release engine (PostgreSQL only, no model change).
+"""Storage parameters for the release engine (no model change).
 
 Every release rewrites each active lot once (released_units, release_count, first
 release) and the balance of each holder paid. None of those columns is indexed, so the
@@ -18,8 +18,6 @@ LEDGER_ACCOUNTS_FILLFACTOR = 50
 
 async def _set(apps, schema_editor) -> None:  # noqa: ANN001
     client = schema_editor.client
-    if client.capabilities.dialect != "postgres":
-        return
     await client.execute_script(
         f"ALTER TABLE point_lots SET (fillfactor = {POINT_LOTS_FILLFACTOR}); "
         f"ALTER TABLE ledger_accounts SET (fillfactor = {LEDGER_ACCOUNTS_FILLFACTOR})"
@@ -28,8 +26,6 @@ async def _set(apps, schema_editor) -> None:  # noqa: ANN001
 
 async def _reset(apps, schema_editor) -> None:  # noqa: ANN001
     client = schema_editor.client
-    if client.capabilities.dialect != "postgres":
-        return
     await client.execute_script(
         "ALTER TABLE point_lots RESET (fillfactor); ALTER TABLE ledger_accounts RESET (fillfactor)"
     )

@@ -1,8 +1,7 @@
 """The unique constraint the model declares on consumer_bindings.consumer_id.
 
 `ForeignKeyField(unique=True)` was recorded in 0001 but the migration did not create the
-index, so two concurrent first scans could bind one consumer twice. Works on SQLite and
-PostgreSQL alike.
+index, so two concurrent first scans could bind one consumer twice.
 """
 
 from tortoise import migrations
