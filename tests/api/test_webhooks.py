@@ -1,0 +1,494 @@
+"""Partner webhooks end to end: events from the outbox, delivered to a real receiver on
+127.0.0.1 that verifies each signature against the JWKS the app publishes (the docs'
+helper), acts on each Webhook-Id once, fails on purpose, goes down and comes back.
+Time is moved by moving the deliveries' scheduled times, never by sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from strawberry.relay import GlobalID
+from tortoise.transactions import in_transaction
+
+from app.domain import partners, webhook_keys
+from app.domain.principals import Kind
+from app.domain.tokens import issue_access
+from app.infra import outbox
+from app.infra.outbox import EventKind
+from app.models.events import OutboxEvent
+from app.models.partners import PartnerApp
+from app.models.webhooks import (
+    DeliveryStatus,
+    SubscriptionStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSigningKey,
+    WebhookSubscription,
+)
+from app.services import webhooks as delivering
+from tests.factories import make_merchant, make_user, paid_order
+from tests.helpers import gql
+from tests.webhook_receiver import Receiver
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+ROOT = Path(__file__).resolve().parents[2]
+SCOPES = ("read:orders", "read:merchants", "manage:webhooks")
+
+CREATE = """mutation($input: CreateWebhookSubscriptionInput!) {
+  createWebhookSubscription(input: $input) {
+    __typename
+    ... on WebhookSubscriptionPayload { subscription { id url events status partnerAppId } }
+    ... on WebhookError { code field message } } }"""
+DELIVERIES = """query($s: ID!, $status: WebhookDeliveryStatus) {
+  webhookDeliveries(subscriptionId: $s, status: $status, first: 50) { totalCount edges { node {
+    id webhookId eventKind status attempts latencyMs lastStatusCode lastError
+    attemptLog { number statusCode error responseExcerpt durationMs kid } } } } }"""
+REDELIVER = """mutation($d: ID!) { redeliverWebhook(deliveryId: $d) { __typename
+  ... on WebhookRedelivery { delivery { webhookId status attempts } }
+  ... on WebhookError { code field message } } }"""
+
+
+@pytest.fixture(autouse=True)
+async def _fresh_keys() -> AsyncIterator[None]:
+    webhook_keys.forget_cached_key()  # the tables are emptied between tests
+    yield
+    await delivering.settled()
+    webhook_keys.forget_cached_key()
+
+
+@pytest.fixture
+async def receiver(client) -> AsyncIterator[Receiver]:
+    async def jwks() -> dict[str, Any]:
+        resp = await client.get("/.well-known/jwks.json")
+        assert resp.status_code == 200
+        return resp.json()
+
+    r = await Receiver(jwks).start()
+    yield r
+    await r.stop()
+
+
+def gid(type_name: str, pk: int) -> str:
+    return str(GlobalID(type_name, str(pk)))
+
+
+def kid_of(headers: dict[str, str]) -> str:
+    protected = headers["webhook-signature"].split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(protected + "=" * (-len(protected) % 4)))["kid"]
+
+
+def partner_token(app: PartnerApp) -> str:
+    return issue_access(app.id, Kind.PARTNER, scopes=tuple(app.scopes.split()), ttl_s=600)
+
+
+async def subscribe(
+    client, app: PartnerApp, url: str, events: list[str] | None = None
+) -> dict[str, Any]:
+    body = await gql(
+        client,
+        CREATE,
+        {"input": {"url": url, "events": events or ["order.paid"]}},
+        partner_token(app),
+    )
+    got = body["data"]["createWebhookSubscription"]
+    assert got["__typename"] == "WebhookSubscriptionPayload", got
+    return got["subscription"]
+
+
+async def make_app(name: str, **reach: Any) -> PartnerApp:
+    return (await partners.create_app(name, SCOPES, **reach)).app
+
+
+def paid_event(merchant_id: int, order_id: int = 1, amount_fen: int = 1000) -> outbox.Event:
+    return outbox.event(
+        EventKind.ORDER_PAID,
+        f"order:{order_id}",
+        order_id=order_id,
+        consumer_id=1,
+        merchant_id=merchant_id,
+        amount_fen=amount_fen,
+        cash_fen=amount_fen,
+        voucher_fen=0,
+        channel="wechat",
+        paid_at=datetime.now(UTC).isoformat(),
+    )
+
+
+async def emit(*events: outbox.Event) -> None:
+    """Written in a transaction and published after its commit, as the services do; then
+    every delivery this made has had its first attempt."""
+    async with in_transaction() as conn:
+        await outbox.write(conn, list(events))
+    outbox.publish(list(events))
+    await outbox.drain()
+    await delivering.settled()
+
+
+async def due_now() -> None:
+    """The clock moved on: every pending delivery is due."""
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    await WebhookDelivery.filter(status=DeliveryStatus.PENDING).update(next_attempt_at=past)
+
+
+async def world(client, receiver: Receiver, events: list[str] | None = None):
+    merchant = await make_merchant()
+    app = await make_app("Hooks Co", merchant_ids=[merchant.id])
+    sub = await subscribe(client, app, receiver.url, events)
+    return merchant, app, sub
+
+
+# ------------------------------------------------------------------ delivery
+
+
+async def test_a_paid_order_reaches_the_receiver_signed_once_it_committed(client, receiver):
+    merchant, app, sub = await world(client, receiver)
+    consumer = await make_user()
+    order = await paid_order(consumer, merchant, 2500)
+    await delivering.settled()
+    assert len(receiver.received) == 1
+    got = receiver.received[0]
+    assert got.verified, got.problem
+    event = receiver.acted[got.webhook_id]
+    assert event["type"] == "order.paid"
+    assert event["data"]["amountFen"] == 2500
+    assert event["data"]["orderId"] == gid("Order", order.id)
+    assert event["data"]["merchantId"] == gid("Merchant", merchant.id)
+    assert got.headers["content-type"] == "application/json"
+    assert abs(int(got.headers["webhook-timestamp"]) - datetime.now(UTC).timestamp()) < 60
+    # the delivery log, as the partner reads it
+    body = await gql(client, DELIVERIES, {"s": sub["id"]}, partner_token(app))
+    node = body["data"]["webhookDeliveries"]["edges"][0]["node"]
+    assert node["webhookId"] == got.webhook_id
+    assert (node["status"], node["attempts"], node["lastStatusCode"]) == ("DELIVERED", 1, 200)
+    assert node["latencyMs"] is not None and node["latencyMs"] >= 0
+    [attempt] = node["attemptLog"]
+    assert attempt["statusCode"] == 200 and attempt["responseExcerpt"] == "ok"
+    assert attempt["kid"] == kid_of(got.headers)
+
+
+async def test_nothing_is_sent_before_the_commit_nor_for_a_rollback(client, receiver):
+    merchant, _, _ = await world(client, receiver)
+    kept, dropped = paid_event(merchant.id, 1), paid_event(merchant.id, 2)
+    async with in_transaction() as conn:
+        await outbox.write(conn, [kept])
+        await delivering.sweep()
+        assert await WebhookDelivery.all().count() == 0  # not committed: nothing owed yet
+    with pytest.raises(RuntimeError):
+        async with in_transaction() as conn:
+            await outbox.write(conn, [dropped])
+            raise RuntimeError("the change fails")
+    # the outbox's sweep finds what the (skipped) in-process delivery did not send
+    await OutboxEvent.all().update(due_at=datetime.now(UTC) - timedelta(seconds=1))
+    await outbox.sweep()
+    await delivering.settled()
+    assert [json.loads(r.body)["eventId"] for r in receiver.received] == [str(kept.id)]
+
+
+async def test_the_same_event_again_makes_no_second_delivery(client, receiver):
+    merchant, _, _ = await world(client, receiver)
+    e = paid_event(merchant.id)
+    await emit(e)
+    # the outbox delivers at least once: its consumer may be given the event again
+    await delivering.on_event(e)
+    await delivering.on_event(e)
+    await delivering.settled()
+    await due_now()
+    assert await delivering.sweep() == 0
+    assert await WebhookDelivery.all().count() == 1
+    assert len(receiver.received) == 1 and len(receiver.acted) == 1
+
+
+async def test_a_500_then_200_is_retried_and_delivered_once_with_the_same_id(
+    client, receiver, settings
+):
+    _, app, sub = await world(client, receiver)
+    receiver.answers = [500]
+    merchant_id = (await PartnerApp.get(id=app.id)).merchant_ids[0]
+    await emit(paid_event(merchant_id))
+    d = await WebhookDelivery.get()
+    assert (d.status, d.attempts, d.last_status_code) == (DeliveryStatus.PENDING, 1, 500)
+    first = settings.webhook_retry_schedule_s[0]
+    wait = (d.next_attempt_at - datetime.now(UTC)).total_seconds()
+    assert first * 0.85 <= wait <= first * 1.1 + 1, wait
+    assert await delivering.sweep() == 0  # not due yet
+    await due_now()
+    assert await delivering.sweep() == 1
+    d = await WebhookDelivery.get()
+    assert (d.status, d.attempts) == (DeliveryStatus.DELIVERED, 2)
+    assert [r.answered for r in receiver.received] == [500, 200]
+    assert {r.webhook_id for r in receiver.received} == {str(d.webhook_id)}
+    assert list(receiver.acted) == [str(d.webhook_id)]
+    codes = (
+        await WebhookAttempt.filter(delivery_id=d.id)
+        .order_by("number")
+        .values_list("status_code", flat=True)
+    )
+    assert codes == [500, 200]
+    assert (await WebhookSubscription.get()).status == SubscriptionStatus.ACTIVE
+
+
+async def test_a_receiver_down_for_an_hour_gets_everything_once_it_is_back(
+    client, receiver, settings
+):
+    merchant, _, sub = await world(client, receiver)
+    await receiver.stop()  # down: nothing listens on its port
+    await emit(*(paid_event(merchant.id, order_id=i) for i in range(1, 4)))
+    schedule = settings.webhook_retry_schedule_s
+    jitter = settings.webhook_retry_jitter
+    elapsed, attempts, up = 0, 1, False
+    while True:
+        rows = await WebhookDelivery.all().order_by("id")
+        assert len(rows) == 3
+        if all(r.status == DeliveryStatus.DELIVERED for r in rows):
+            break
+        for r in rows:
+            assert (r.status, r.attempts, r.last_error) == (
+                DeliveryStatus.PENDING,
+                attempts,
+                "ConnectError",
+            )
+            last = await WebhookAttempt.filter(delivery_id=r.id).order_by("-number").first()
+            assert last is not None and last.number == attempts
+            wait = (r.next_attempt_at - last.started_at).total_seconds()
+            step = schedule[attempts - 1]
+            assert step * (1 - jitter) - 1 <= wait <= step * (1 + jitter) + 1, (attempts, wait)
+        elapsed += schedule[attempts - 1]
+        if elapsed >= 3600 and not up:
+            await receiver.start()  # back, an hour later, on the same port
+            up = True
+        await due_now()
+        assert await delivering.sweep() == 3
+        attempts += 1
+    # four attempts failed (at 0, 1, 6 and 36 minutes), the fifth at about 2 h 36 got through
+    assert attempts == 5
+    assert len(receiver.received) == 3 and all(r.verified for r in receiver.received)
+    assert sorted(receiver.acted) == sorted(str(r.webhook_id) for r in rows)
+    assert sorted(e["data"]["orderId"] for e in receiver.acted.values()) == sorted(
+        json.loads(r.body)["data"]["orderId"] for r in rows
+    )
+    assert (await WebhookSubscription.get()).status == SubscriptionStatus.ACTIVE
+    log = await WebhookAttempt.filter(delivery_id=rows[0].id).order_by("number")
+    assert [a.error for a in log] == ["ConnectError"] * 4 + [None]
+    assert [a.status_code for a in log] == [None] * 4 + [200]
+
+
+async def test_a_worker_killed_mid_delivery_loses_nothing(client, receiver, settings, monkeypatch):
+    merchant, _, _ = await world(client, receiver)
+    # deliveries go to the arq queue (nobody runs it here): the child is the worker
+    monkeypatch.setattr(settings, "webhook_queue", "arq")
+    await emit(paid_event(merchant.id))
+    assert len(receiver.received) == 0
+    receiver.hold = asyncio.Event()  # the receiver acts, and holds its answer
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.webhook_child",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await asyncio.wait_for(receiver.held.wait(), 60)
+    except TimeoutError:
+        child.kill()
+        _, err = await child.communicate()
+        raise AssertionError(err.decode()[-2000:]) from None
+    # the receiver has the request and acted on it; the worker dies before it hears 200
+    child.send_signal(signal.SIGKILL)
+    assert await asyncio.wait_for(child.wait(), 10) == -signal.SIGKILL
+    receiver.hold.set()
+    d = await WebhookDelivery.get()
+    assert (d.status, d.attempts) == (DeliveryStatus.PENDING, 1)
+    assert d.lease_until is not None and d.lease_until > datetime.now(UTC)
+    monkeypatch.setattr(settings, "webhook_queue", "local")
+    assert await delivering.sweep() == 0  # its lease holds it: no second sender meanwhile
+    # the lease lapses (the clock moved on): the sweep sends it again
+    await WebhookDelivery.filter(id=d.id).update(
+        lease_until=datetime.now(UTC) - timedelta(seconds=1)
+    )
+    assert await delivering.sweep() == 1
+    d = await WebhookDelivery.get()
+    assert (d.status, d.attempts) == (DeliveryStatus.DELIVERED, 2)
+    assert [r.webhook_id for r in receiver.received] == [str(d.webhook_id)] * 2
+    assert all(r.verified for r in receiver.received)
+    assert list(receiver.acted) == [str(d.webhook_id)]  # the repeat was dropped
+
+
+async def test_a_partner_only_receives_events_within_its_reach(client, receiver, client_receiver):
+    given = await make_merchant(region_code="310101")
+    in_region = await make_merchant(region_code="310104")
+    elsewhere = await make_merchant(region_code="440305")
+    by_id = await make_app("By Id", merchant_ids=[given.id])
+    by_region = await make_app("By Region", region_codes=["310000"])
+    await subscribe(client, by_id, receiver.url)
+    await subscribe(client, by_region, client_receiver.url, ["order.paid", "merchant.approved"])
+    # an app that later loses the scope, and one revoked
+    narrowed = await make_app("Narrowed", merchant_ids=[given.id, in_region.id, elsewhere.id])
+    revoked = await make_app("Revoked", merchant_ids=[given.id])
+    third = await Receiver(receiver.jwks).start()
+    try:
+        await subscribe(client, narrowed, third.url)
+        await subscribe(client, revoked, third.url)
+        await PartnerApp.filter(id=narrowed.id).update(scopes="read:merchants manage:webhooks")
+        await partners.revoke_app(revoked.id, "ended")
+        await emit(
+            paid_event(given.id, 1), paid_event(in_region.id, 2), paid_event(elsewhere.id, 3)
+        )
+        assert third.received == []
+    finally:
+        await third.stop()
+    orders = lambda r: sorted(e["data"]["orderId"] for e in r.acted.values())  # noqa: E731
+    assert orders(receiver) == [gid("Order", 1)]
+    assert orders(client_receiver) == sorted([gid("Order", 1), gid("Order", 2)])
+    assert all(r.verified for r in receiver.received + client_receiver.received)
+
+
+@pytest.fixture
+async def client_receiver(receiver) -> AsyncIterator[Receiver]:
+    r = await Receiver(receiver.jwks).start()
+    yield r
+    await r.stop()
+
+
+async def test_a_rotated_key_signs_and_the_old_one_stays_published(client, receiver):
+    merchant, _, _ = await world(client, receiver)
+    await emit(paid_event(merchant.id, 1))
+    old_kid = (await WebhookSigningKey.get()).kid
+    made = await webhook_keys.rotate()
+    await emit(paid_event(merchant.id, 2))
+    kids = [kid_of(r.headers) for r in receiver.received]
+    assert kids == [old_kid, made.kid]
+    assert all(r.verified for r in receiver.received)  # the receiver fetched the set again
+    published = [k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]]
+    assert published == [made.kid, old_kid]
+    # the first delivery still verifies against today's set
+    first = receiver.received[0]
+    jwks = (await client.get("/.well-known/jwks.json")).json()
+    assert receiver.verify(first.headers, first.body, jwks)["data"]["orderId"] == gid("Order", 1)
+    # once its publication ends it is gone from the set
+    await WebhookSigningKey.filter(kid=old_kid).update(
+        unpublish_at=datetime.now(UTC) - timedelta(seconds=1)
+    )
+    published = [k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]]
+    assert published == [made.kid]
+
+
+async def test_rs256_keys_sign_too(client, receiver):
+    merchant, _, _ = await world(client, receiver)
+    made = await webhook_keys.rotate("RS256")
+    await emit(paid_event(merchant.id))
+    assert receiver.received[0].verified, receiver.received[0].problem
+    jwk = (await client.get("/.well-known/jwks.json")).json()["keys"][0]
+    assert (jwk["kid"], jwk["alg"], jwk["kty"], jwk["use"]) == (made.kid, "RS256", "RSA", "sig")
+    assert "d" not in jwk and "p" not in jwk  # public halves only
+
+
+# ------------------------------------------------------------------ failing receivers
+
+
+async def _run_out(delivery_count: int) -> None:
+    """Every pending delivery attempted until none is pending."""
+    for _ in range(20):
+        if not await WebhookDelivery.filter(status=DeliveryStatus.PENDING).exists():
+            return
+        await due_now()
+        await delivering.sweep()
+    raise AssertionError("deliveries still pending")
+
+
+async def test_a_schedule_run_out_fails_the_delivery_and_the_subscription(
+    client, receiver, settings
+):
+    merchant, app, sub = await world(client, receiver)
+    receiver.answers = [503] * 100
+    await emit(paid_event(merchant.id, 1))
+    await _run_out(1)
+    d = await WebhookDelivery.get()
+    assert (d.status, d.attempts, d.last_status_code) == (
+        DeliveryStatus.FAILED,
+        len(settings.webhook_retry_schedule_s) + 1,
+        503,
+    )
+    s = await WebhookSubscription.get()
+    assert (s.status, s.consecutive_failures) == (SubscriptionStatus.FAILING, 1)
+    # failing for longer than webhook_disable_after_s: the next failure disables it
+    await WebhookSubscription.filter(id=s.id).update(
+        failing_since=datetime.now(UTC) - timedelta(seconds=settings.webhook_disable_after_s + 1)
+    )
+    await emit(paid_event(merchant.id, 2))
+    await _run_out(1)
+    s = await WebhookSubscription.get()
+    assert (s.status, s.consecutive_failures) == (SubscriptionStatus.DISABLED, 2)
+    # a disabled subscription is owed nothing new
+    await emit(paid_event(merchant.id, 3))
+    assert await WebhookDelivery.all().count() == 2
+    # resumed, it delivers again; a redelivery sends a failed one with its own id
+    receiver.answers = []
+    upd = """mutation($i: ID!) { updateWebhookSubscription(input: {id: $i, active: true}) {
+      ... on WebhookSubscriptionPayload { subscription { status } } } }"""
+    body = await gql(client, upd, {"i": sub["id"]}, partner_token(app))
+    assert body["data"]["updateWebhookSubscription"]["subscription"]["status"] == "ACTIVE"
+    body = await gql(client, DELIVERIES, {"s": sub["id"], "status": "FAILED"}, partner_token(app))
+    failed = [e["node"] for e in body["data"]["webhookDeliveries"]["edges"]]
+    assert len(failed) == 2 and len(failed[0]["attemptLog"]) == 8
+    body = await gql(client, REDELIVER, {"d": failed[0]["id"]}, partner_token(app))
+    assert body["data"]["redeliverWebhook"]["__typename"] == "WebhookRedelivery"
+    await delivering.settled()
+    assert receiver.received[-1].webhook_id == failed[0]["webhookId"]
+    assert receiver.received[-1].answered == 200
+    assert list(receiver.acted) == [failed[0]["webhookId"]]
+    s = await WebhookSubscription.get()
+    assert (s.status, s.consecutive_failures) == (SubscriptionStatus.ACTIVE, 0)
+    # asking again while it is delivered queues it again; while pending, nothing more
+    body = await gql(client, DELIVERIES, {"s": sub["id"]}, partner_token(app))
+    states = {
+        e["node"]["webhookId"]: e["node"]["status"]
+        for e in body["data"]["webhookDeliveries"]["edges"]
+    }
+    assert states[failed[0]["webhookId"]] == "DELIVERED"
+
+
+async def test_410_gone_fails_at_once(client, receiver):
+    merchant, _, _ = await world(client, receiver)
+    receiver.answers = [410]
+    await emit(paid_event(merchant.id))
+    d = await WebhookDelivery.get()
+    assert (d.status, d.attempts, d.last_status_code) == (DeliveryStatus.FAILED, 1, 410)
+    assert (await WebhookSubscription.get()).status == SubscriptionStatus.FAILING
+
+
+async def test_an_untrusted_receiver_is_bounded(client, receiver, settings, monkeypatch):
+    merchant, _, _ = await world(client, receiver)
+    # a redirect is not followed: an attempt that failed
+    receiver.answers = [302]
+    receiver.answer_body = b"x" * 100_000
+    await emit(paid_event(merchant.id, 1))
+    d = await WebhookDelivery.get()
+    assert (d.status, d.last_status_code) == (DeliveryStatus.PENDING, 302)
+    assert len(receiver.received) == 1
+    # a long answer: an excerpt is kept, never the whole
+    await due_now()
+    await delivering.sweep()
+    [a1, a2] = await WebhookAttempt.filter(delivery_id=d.id).order_by("number")
+    assert a2.status_code == 200 and len(a2.response_excerpt or "") == 200
+    # an answer that never comes: the attempt ends at the timeout
+    monkeypatch.setattr(settings, "webhook_timeout_s", 0.5)
+    receiver.hold = asyncio.Event()
+    await emit(paid_event(merchant.id, 2))
+    d2 = await WebhookDelivery.filter(status=DeliveryStatus.PENDING).get()
+    [a] = await WebhookAttempt.filter(delivery_id=d2.id)
+    assert (a.error, a.status_code) == ("Timeout", None)
+    assert 400 <= a.duration_ms < 3000
+    receiver.hold.set()
