@@ -27,6 +27,7 @@ from app.infra import outbox
 from app.infra.outbox import EventKind
 from app.models.events import OutboxEvent
 from app.models.partners import PartnerApp
+from app.models.users import Role
 from app.models.webhooks import (
     DeliveryStatus,
     SubscriptionStatus,
@@ -37,7 +38,7 @@ from app.models.webhooks import (
 )
 from app.services import webhooks as delivering
 from tests.factories import make_merchant, make_user, paid_order
-from tests.helpers import gql
+from tests.helpers import gql, token_for
 from tests.webhook_receiver import Receiver
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -50,7 +51,7 @@ CREATE = """mutation($input: CreateWebhookSubscriptionInput!) {
     ... on WebhookSubscriptionPayload { subscription { id url events status partnerAppId } }
     ... on WebhookError { code field message } } }"""
 DELIVERIES = """query($s: ID!, $status: WebhookDeliveryStatus) {
-  webhookDeliveries(subscriptionId: $s, status: $status, first: 50) { totalCount edges { node {
+  webhookDeliveries(subscriptionId: $s, status: $status, first: 10) { totalCount edges { node {
     id webhookId eventKind status attempts latencyMs lastStatusCode lastError
     attemptLog { number statusCode error responseExcerpt durationMs kid } } } } }"""
 REDELIVER = """mutation($d: ID!) { redeliverWebhook(deliveryId: $d) { __typename
@@ -492,3 +493,191 @@ async def test_an_untrusted_receiver_is_bounded(client, receiver, settings, monk
     assert (a.error, a.status_code) == ("Timeout", None)
     assert 400 <= a.duration_ms < 3000
     receiver.hold.set()
+
+
+# ------------------------------------------------------------------ managing subscriptions
+
+
+def error_of(body: dict[str, Any], name: str) -> tuple[str, str | None]:
+    got = body["data"][name]
+    assert got["__typename"] == "WebhookError", got
+    return got["code"], got["field"]
+
+
+async def test_managing_needs_manage_webhooks_or_an_admin(client):
+    reader = (await partners.create_app("Reader", ("read:orders",))).app
+    body = await gql(
+        client,
+        CREATE,
+        {"input": {"url": "https://hooks.example.com/x", "events": ["order.paid"]}},
+        partner_token(reader),
+        expect_errors=True,
+    )
+    assert body["errors"][0]["extensions"]["code"] == "SCOPE_MISSING"
+    user = await make_user(Role.MERCHANT_OWNER)
+    body = await gql(
+        client,
+        "{ webhookSubscriptions(first: 5) { totalCount } }",
+        token=await token_for(user.id),
+        expect_errors=True,
+    )
+    assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
+    # an admin makes one for an app, naming it
+    admin = await make_user(Role.ADMIN)
+    token = await token_for(admin.id)
+    ask = {"url": "https://hooks.example.com/x", "events": ["order.paid"]}
+    body = await gql(client, CREATE, {"input": ask}, token)
+    assert error_of(body, "createWebhookSubscription") == ("INVALID", "partnerAppId")
+    body = await gql(
+        client, CREATE, {"input": {**ask, "partnerAppId": gid("PartnerApp", reader.id)}}, token
+    )
+    made = body["data"]["createWebhookSubscription"]["subscription"]
+    assert made["partnerAppId"] == gid("PartnerApp", reader.id) and made["status"] == "ACTIVE"
+
+
+@pytest.mark.parametrize(
+    ("url", "prod"),
+    [
+        ("ftp://hooks.example.com/x", False),
+        ("http://hooks.example.com/x", False),
+        ("https://user:secret@hooks.example.com/x", False),
+        ("https://hooks.example.com/x#part", False),
+        ("hooks.example.com/x", False),
+        ("", False),
+        ("https://hooks.example.com/" + "x" * 2100, False),
+        ("http://127.0.0.1:8080/x", True),
+        ("https://127.0.0.1/x", True),
+        ("https://10.1.2.3/x", True),
+        ("https://192.168.0.10/x", True),
+        ("https://169.254.169.254/latest", True),
+        ("https://[::1]/x", True),
+        ("https://[::ffff:10.0.0.1]/x", True),
+        ("https://localhost/x", True),
+    ],
+)
+async def test_receiver_urls_are_checked(client, settings, monkeypatch, url, prod):
+    app = await make_app("Checked")
+    if prod:
+        monkeypatch.setattr(settings, "app_env", "prod")
+    body = await gql(
+        client, CREATE, {"input": {"url": url, "events": ["order.paid"]}}, partner_token(app)
+    )
+    assert error_of(body, "createWebhookSubscription") == ("INVALID", "url")
+
+
+async def test_loopback_http_is_taken_outside_prod_and_public_https_in_prod(
+    client, settings, monkeypatch
+):
+    app = await make_app("Local")
+    assert (await subscribe(client, app, "http://127.0.0.1:8080/hooks"))["status"] == "ACTIVE"
+    assert (await subscribe(client, app, "http://localhost:8080/hooks"))["status"] == "ACTIVE"
+    monkeypatch.setattr(settings, "app_env", "prod")
+    assert (await subscribe(client, app, "https://hooks.example.com/h"))["status"] == "ACTIVE"
+
+
+async def test_a_receiver_resolving_to_a_private_address_is_not_called_in_prod(
+    client, receiver, settings, monkeypatch
+):
+    merchant, _, _ = await world(client, receiver)  # made outside prod
+    monkeypatch.setattr(settings, "app_env", "prod")
+    await emit(paid_event(merchant.id))
+    d = await WebhookDelivery.get()
+    assert (d.status, d.last_error, d.last_status_code) == (
+        DeliveryStatus.PENDING,
+        "ForbiddenAddress",
+        None,
+    )
+    assert receiver.received == []
+
+
+async def test_events_are_checked_against_the_apps_scopes(client):
+    app = (await partners.create_app("Orders Only", ("read:orders", "manage:webhooks"))).app
+
+    async def create(events: list[str]) -> tuple[str, str | None]:
+        body = await gql(
+            client,
+            CREATE,
+            {"input": {"url": "https://hooks.example.com/x", "events": events}},
+            partner_token(app),
+        )
+        return error_of(body, "createWebhookSubscription")
+
+    assert await create(["order.shipped"]) == ("INVALID", "events")
+    assert await create([]) == ("INVALID", "events")
+    assert await create(["order.paid", "merchant.approved"]) == ("SCOPE_MISSING", "events")
+
+
+async def test_subscribing_again_is_harmless_and_another_apps_subscriptions_do_not_exist(
+    client, settings, monkeypatch
+):
+    mine = await make_app("Mine")
+    theirs = await make_app("Theirs")
+    url = "https://hooks.example.com/a"
+    first = await subscribe(client, mine, url, ["order.refunded", "order.paid"])
+    again = await subscribe(client, mine, url, ["order.paid", "order.refunded"])
+    assert again["id"] == first["id"] and again["events"] == ["order.paid", "order.refunded"]
+    body = await gql(
+        client,
+        CREATE,
+        {"input": {"url": url, "events": ["order.settled"]}},
+        partner_token(mine),
+    )
+    assert error_of(body, "createWebhookSubscription") == ("SUBSCRIPTION_EXISTS", "url")
+    # another app: not its own partnerAppId, nor the subscription, nor its log
+    body = await gql(
+        client,
+        CREATE,
+        {
+            "input": {
+                "url": url,
+                "events": ["order.paid"],
+                "partnerAppId": gid("PartnerApp", mine.id),
+            }
+        },
+        partner_token(theirs),
+    )
+    assert error_of(body, "createWebhookSubscription") == ("NOT_FOUND", "partnerAppId")
+    upd = """mutation($i: ID!) {
+      updateWebhookSubscription(input: {id: $i, url: "https://x.example.com/"}) {
+      __typename ... on WebhookError { code field } } }"""
+    body = await gql(client, upd, {"i": first["id"]}, partner_token(theirs))
+    assert error_of(body, "updateWebhookSubscription") == ("NOT_FOUND", "id")
+    body = await gql(
+        client, DELIVERIES, {"s": first["id"]}, partner_token(theirs), expect_errors=True
+    )
+    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    listed = await gql(
+        client, "{ webhookSubscriptions(first: 5) { totalCount } }", token=partner_token(theirs)
+    )
+    assert listed["data"]["webhookSubscriptions"]["totalCount"] == 0
+    delete = """mutation($i: ID!) { deleteWebhookSubscription(id: $i) { __typename
+      ... on WebhookSubscriptionDeleted { deleted } ... on WebhookError { code field } } }"""
+    body = await gql(client, delete, {"i": first["id"]}, partner_token(theirs))
+    assert error_of(body, "deleteWebhookSubscription") == ("NOT_FOUND", "id")
+    # its own: deleted, and again (a repeat) answers deleted false
+    body = await gql(client, delete, {"i": first["id"]}, partner_token(mine))
+    assert body["data"]["deleteWebhookSubscription"]["deleted"] is True
+    body = await gql(client, delete, {"i": first["id"]}, partner_token(mine))
+    assert body["data"]["deleteWebhookSubscription"]["deleted"] is False
+    # at most webhook_subscriptions_max each
+    monkeypatch.setattr(settings, "webhook_subscriptions_max", 2)
+    await subscribe(client, mine, "https://hooks.example.com/1")
+    await subscribe(client, mine, "https://hooks.example.com/2")
+    body = await gql(
+        client,
+        CREATE,
+        {"input": {"url": "https://hooks.example.com/3", "events": ["order.paid"]}},
+        partner_token(mine),
+    )
+    assert error_of(body, "createWebhookSubscription") == ("TOO_MANY_SUBSCRIPTIONS", "url")
+
+
+async def test_a_partners_own_changes_are_in_the_audit_trail_under_its_name(client):
+    from app.models.audit import AuditEntry
+
+    app = await make_app("Audited")
+    sub = await subscribe(client, app, "https://hooks.example.com/a")
+    [entry] = await AuditEntry.filter(action="createWebhookSubscription")
+    assert (entry.actor_kind, entry.actor_id) == ("partner", app.id)
+    assert entry.target_id == str(GlobalID.from_id(sub["id"]).node_id)
+    assert json.loads(entry.after)["url"] == "https://hooks.example.com/a"
