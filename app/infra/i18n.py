@@ -524,7 +524,9 @@ CATALOGUE: dict[str, str] = {
     "a receiver may not be at a private address": "回调地址不能指向内网或保留地址",
     "not a URL": "不是有效的网址",
     "subscribe to at least one event": "请至少订阅一种事件",
-    "unknown event {kind}; the events are {events}": "未知的事件 {kind!s}；可订阅的事件为 {events!s}",
+    "unknown event {kind}; the events are {events}": (
+        "未知的事件 {kind!s}；可订阅的事件为 {events!s}"
+    ),
     "{kind} needs the scope {scope}": "事件 {kind!s} 需要授权范围 {scope!s}",
     "a partner app has at most {max} webhook subscriptions": "每个合作方应用最多 {max} 个回调订阅",
     "this app has a subscription for this URL: update it": "该应用已订阅此回调地址，请修改原订阅",

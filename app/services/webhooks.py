@@ -40,14 +40,13 @@ from typing import Any
 import httpx
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from tortoise import connections
-from tortoise.transactions import in_transaction
 
 from app.adapters import webhook_http
 from app.domain import webhook_keys
 from app.domain.webhooks import EVENT_SCOPES, Reach, body_of, private_targets_allowed
 from app.infra.config import Settings, get_settings
 from app.infra.outbox import Event, register_consumer
-from app.infra.sql import fetch, run
+from app.infra.sql import fetch
 from app.models.merchants import Merchant
 
 log = logging.getLogger(__name__)
@@ -59,6 +58,7 @@ _LEASE_MARGIN_S = 20.0
 _tasks: set[asyncio.Task[Any]] = set()
 _pools: dict[str, ArqRedis] = {}
 _client: httpx.AsyncClient | None = None
+_gate_sem: asyncio.Semaphore | None = None
 
 
 def register() -> None:
@@ -170,11 +170,20 @@ async def settled() -> None:
         await asyncio.gather(*list(_tasks), return_exceptions=True)
 
 
+def _gate() -> asyncio.Semaphore:
+    """At most `webhook_concurrency` attempts at once in this process, however many
+    batches are under way."""
+    global _gate_sem
+    if _gate_sem is None:
+        _gate_sem = asyncio.Semaphore(get_settings().webhook_concurrency)
+    return _gate_sem
+
+
 async def _attempt_all(ids: Sequence[int]) -> None:
-    limit = asyncio.Semaphore(get_settings().webhook_concurrency)
+    gate = _gate()
 
     async def one(i: int) -> None:
-        async with limit:
+        async with gate:
             try:
                 await attempt(i)
             except Exception:  # noqa: BLE001 - its lease lapses: the sweep retries it
@@ -261,7 +270,7 @@ async def sweep(limit: int | None = None) -> int:
     how many were attempted."""
     s = get_settings()
     claimed = await claim_due(limit or s.webhook_sweep_batch)
-    gate = asyncio.Semaphore(s.webhook_concurrency)
+    gate = _gate()
 
     async def one(c: Claimed) -> None:
         async with gate:
@@ -304,7 +313,7 @@ async def send(c: Claimed) -> str:
     s = get_settings()
     if c.sub_status == "disabled" or not c.app_active:
         reason = "SubscriptionDisabled" if c.app_active else "AppRevoked"
-        await _finish(c, "failed", None, reason, count_failure=False)
+        await _record(c, "failed", None, reason, count_failure=False)
         return "failed"
     key = await webhook_keys.signing_key()
     body = c.body.encode()
@@ -318,75 +327,76 @@ async def send(c: Claimed) -> str:
         excerpt_max=s.webhook_response_excerpt,
         private_ok=private_targets_allowed(s),
     )
-    await run(
-        connections.get("default"),
-        "INSERT INTO webhook_attempts (delivery_id, number, started_at, duration_ms, "
-        "status_code, error, response_excerpt, kid) SELECT ?::bigint, "
-        "(SELECT count(*) + 1 FROM webhook_attempts WHERE delivery_id = ?::bigint), "
-        "?, ?, ?, ?, ?, ?",
-        [
-            c.id,
-            c.id,
-            started,
-            outcome.duration_ms,
-            outcome.status_code,
-            outcome.error,
-            outcome.excerpt,
-            key.kid,
-        ],
-    )
+    attempt = [started, outcome.duration_ms, outcome.status_code, outcome.error,
+               outcome.excerpt, key.kid]  # fmt: skip
     if outcome.delivered:
-        await _finish(c, "delivered", outcome.status_code, None)
+        await _record(c, "delivered", outcome.status_code, None, attempt)
         return "delivered"
     schedule = s.webhook_retry_schedule_s
     if outcome.status_code == 410 or c.attempts > len(schedule):
-        await _finish(c, "failed", outcome.status_code, outcome.error)
+        await _record(c, "failed", outcome.status_code, outcome.error, attempt)
         return "failed"
     delay = schedule[c.attempts - 1] * (1 + random.uniform(-1, 1) * s.webhook_retry_jitter)
     at = datetime.now(UTC) + timedelta(seconds=delay)
-    await run(
-        connections.get("default"),
-        "UPDATE webhook_deliveries SET next_attempt_at = ?, lease_until = NULL, "
-        "last_status_code = ?, last_error = ? WHERE id = ?::bigint AND status = 'pending'",
-        [at, outcome.status_code, outcome.error, c.id],
-    )
+    await _record(c, "pending", outcome.status_code, outcome.error, attempt, next_at=at)
     await _enqueue_retry(c.id, c.attempts, at)
     return "pending"
 
 
-async def _finish(
-    c: Claimed, status: str, code: int | None, error: str | None, *, count_failure: bool = True
+# What an attempt leaves, in one statement (one round trip, atomic without a
+# transaction): the attempt's log row, the delivery's state (still the claimer's: only
+# while pending), and the subscription's — written only when it changes (or to note a
+# success once a minute), not by every delivery.
+_ATTEMPT = (
+    "a AS (INSERT INTO webhook_attempts (delivery_id, number, started_at, duration_ms, "
+    "status_code, error, response_excerpt, kid) SELECT ?::bigint, "
+    "(SELECT count(*) + 1 FROM webhook_attempts WHERE delivery_id = ?::bigint), "
+    "?::timestamptz, ?::int, ?::int, ?::text, ?::text, ?::text), "
+)
+_DELIVERY = (
+    "d AS (UPDATE webhook_deliveries SET status = ?::text, lease_until = NULL, "
+    "next_attempt_at = coalesce(?::timestamptz, next_attempt_at), last_status_code = ?::int, "
+    "last_error = ?::text, delivered_at = CASE WHEN ?::text = 'delivered' THEN now() END "
+    "WHERE id = ?::bigint AND status = 'pending' RETURNING subscription_id) "
+)
+_SUCCEEDED = (
+    "UPDATE webhook_subscriptions s SET consecutive_failures = 0, failing_since = NULL, "
+    "last_delivered_at = now(), "
+    "status = CASE WHEN s.status = 'failing' THEN 'active' ELSE s.status END FROM d "
+    "WHERE s.id = d.subscription_id AND (s.consecutive_failures > 0 OR s.status = 'failing' "
+    "OR s.last_delivered_at IS NULL OR s.last_delivered_at < now() - interval '60 seconds')"
+)
+_FAILED = (
+    "UPDATE webhook_subscriptions s SET consecutive_failures = s.consecutive_failures + 1, "
+    "failing_since = coalesce(s.failing_since, now()), status = CASE "
+    "WHEN s.status = 'active' THEN 'failing' "
+    "WHEN s.status = 'failing' AND s.failing_since < now() - ?::float8 * interval '1 second' "
+    "THEN 'disabled' ELSE s.status END FROM d WHERE s.id = d.subscription_id"
+)
+
+
+async def _record(
+    c: Claimed,
+    status: str,
+    code: int | None,
+    error: str | None,
+    attempt: list[Any] | None = None,
+    *,
+    next_at: datetime | None = None,
+    count_failure: bool = True,
 ) -> None:
-    s = get_settings()
-    async with in_transaction() as conn:
-        done = await run(
-            conn,
-            "UPDATE webhook_deliveries SET status = ?, lease_until = NULL, last_status_code = ?, "
-            "last_error = ?, delivered_at = CASE WHEN ? = 'delivered' THEN now() END "
-            "WHERE id = ?::bigint AND status = 'pending'",
-            [status, code, error, status, c.id],
-        )
-        if not done:
-            return
-        if status == "delivered":
-            # the subscription's row is written only when it changes (or once a minute),
-            # not by every delivery
-            await run(
-                conn,
-                "UPDATE webhook_subscriptions SET consecutive_failures = 0, "
-                "failing_since = NULL, last_delivered_at = now(), "
-                "status = CASE WHEN status = 'failing' THEN 'active' ELSE status END "
-                "WHERE id = ? AND (consecutive_failures > 0 OR status = 'failing' OR "
-                "last_delivered_at IS NULL OR last_delivered_at < now() - interval '60 seconds')",
-                [c.subscription_id],
-            )
-        elif count_failure:
-            await run(
-                conn,
-                "UPDATE webhook_subscriptions SET consecutive_failures = consecutive_failures + 1, "
-                "failing_since = coalesce(failing_since, now()), status = CASE "
-                "WHEN status = 'active' THEN 'failing' "
-                "WHEN status = 'failing' AND failing_since < now() - ?::float8 * "
-                "interval '1 second' THEN 'disabled' ELSE status END WHERE id = ?",
-                [float(s.webhook_disable_after_s), c.subscription_id],
-            )
+    values: list[Any] = []
+    sql = "WITH "
+    if attempt is not None:
+        sql += _ATTEMPT
+        values += [c.id, c.id, *attempt]
+    sql += _DELIVERY
+    values += [status, next_at, code, error, status, c.id]
+    if status == "delivered":
+        sql += _SUCCEEDED
+    elif status == "failed" and count_failure:
+        sql += _FAILED
+        values.append(float(get_settings().webhook_disable_after_s))
+    else:
+        sql += "SELECT count(*) FROM d"
+    await fetch(connections.get("default"), sql, values)

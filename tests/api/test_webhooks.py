@@ -122,6 +122,8 @@ def paid_event(merchant_id: int, order_id: int = 1, amount_fen: int = 1000) -> o
         voucher_fen=0,
         channel="wechat",
         paid_at=datetime.now(UTC).isoformat(),
+        merchant_lat=31.2304,  # what the heat map reads of a paid order
+        merchant_lng=121.4737,
     )
 
 
