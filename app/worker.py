@@ -119,6 +119,11 @@ async def sweep_webhooks(ctx: dict[str, Any] | None = None) -> int:
     return await partner_webhooks.sweep()
 
 
+async def forget_webhook_deliveries(ctx: dict[str, Any] | None = None) -> int:
+    """Deliveries done more than `webhook_keep_days` ago leave the delivery log."""
+    return await partner_webhooks.purge(timedelta(days=get_settings().webhook_keep_days))
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     from app.infra.db import init_db
     from app.infra.logging import setup_logging
@@ -177,6 +182,7 @@ class WorkerSettings:
         # Counter orders left unconfirmed past their time, every minute.
         cron(expire_counter_orders, second={20}, run_at_startup=True),
         cron(sweep_webhooks, second=set(range(2, 60, 10)), run_at_startup=True),
+        cron(forget_webhook_deliveries, hour={4}, minute=50),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -220,6 +220,7 @@ class Settings(BaseSettings):
     webhook_sweep_batch: int = 100
     webhook_concurrency: int = 20
     webhook_allow_private_targets: bool | None = None  # None: outside prod only
+    webhook_keep_days: int = 30  # the delivery log of deliveries done
 
     public_base_url: str = "http://127.0.0.1:8000"
     # -- referrals (SPEC §6): an invite link is this followed by the code (the H5 page or

@@ -46,7 +46,7 @@ from app.domain import webhook_keys
 from app.domain.webhooks import EVENT_SCOPES, Reach, body_of, private_targets_allowed
 from app.infra.config import Settings, get_settings
 from app.infra.outbox import Event, register_consumer
-from app.infra.sql import fetch
+from app.infra.sql import fetch, run
 from app.models.merchants import Merchant
 
 log = logging.getLogger(__name__)
@@ -400,3 +400,13 @@ async def _record(
     else:
         sql += "SELECT count(*) FROM d"
     await fetch(connections.get("default"), sql, values)
+
+
+async def purge(age: timedelta) -> int:
+    """Forget deliveries done (delivered or failed) more than `age` ago, and their
+    attempts (the worker, daily)."""
+    return await run(
+        connections.get("default"),
+        "DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < ?",
+        [datetime.now(UTC) - age],
+    )

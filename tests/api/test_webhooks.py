@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from arq.connections import RedisSettings, create_pool
+from arq.constants import default_queue_name
+from arq.worker import Worker, func
 from strawberry.relay import GlobalID
 from tortoise.transactions import in_transaction
 
@@ -37,6 +40,7 @@ from app.models.webhooks import (
     WebhookSubscription,
 )
 from app.services import webhooks as delivering
+from app.worker import deliver_webhook
 from tests.factories import make_merchant, make_user, paid_order
 from tests.helpers import gql, token_for
 from tests.webhook_receiver import Receiver
@@ -683,3 +687,88 @@ async def test_a_partners_own_changes_are_in_the_audit_trail_under_its_name(clie
     assert (entry.actor_kind, entry.actor_id) == ("partner", app.id)
     assert entry.target_id == str(GlobalID.from_id(sub["id"]).node_id)
     assert json.loads(entry.after)["url"] == "https://hooks.example.com/a"
+
+
+# ------------------------------------------------------------------ the arq worker, the CLI
+
+
+async def test_on_the_arq_worker_a_retry_is_a_deferred_job(client, receiver, settings, monkeypatch):
+    """`webhook_queue = "arq"`: the first attempt is a job, its retry a job deferred to
+    the delivery's next attempt, both run by a real arq worker."""
+    merchant, _, _ = await world(client, receiver)
+    monkeypatch.setattr(settings, "webhook_queue", "arq")
+    receiver.answers = [500]
+    await emit(paid_event(merchant.id))
+    d = await WebhookDelivery.get()
+    assert d.attempts == 0 and receiver.received == []  # queued, not attempted here
+    pool = await delivering._pool(settings)
+    assert await pool.zscore(default_queue_name, f"webhook:{d.id}:0") is not None
+
+    async def work_one() -> None:
+        worker = Worker(
+            functions=[func(deliver_webhook, name="deliver_webhook")],
+            redis_pool=await create_pool(RedisSettings.from_dsn(settings.redis_url)),
+            burst=True,
+            max_burst_jobs=1,
+            poll_delay=0.05,
+            handle_signals=False,
+            keep_result=0,
+        )
+        await asyncio.wait_for(worker.main(), 30)
+        await worker.pool.aclose()  # its own connections (the app's pool stays open)
+
+    await work_one()
+    d = await WebhookDelivery.get()
+    assert (d.status, d.attempts, d.last_status_code) == (DeliveryStatus.PENDING, 1, 500)
+    score = await pool.zscore(default_queue_name, f"webhook:{d.id}:1")
+    assert score is not None
+    assert abs(score / 1000 - d.next_attempt_at.timestamp()) < 1  # deferred to it
+    # the clock moves on: the job and the delivery are due
+    await due_now()
+    await pool.zadd(
+        default_queue_name, {f"webhook:{d.id}:1": int(datetime.now(UTC).timestamp() * 1000)}
+    )
+    await work_one()
+    d = await WebhookDelivery.get()
+    assert (d.status, d.attempts) == (DeliveryStatus.DELIVERED, 2)
+    assert [r.answered for r in receiver.received] == [500, 200]
+    assert len({r.webhook_id for r in receiver.received}) == 1
+
+
+async def test_the_rotate_command_makes_a_new_signing_key(client):
+    first = await webhook_keys.signing_key()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        "rotate-webhook-key",
+        "--alg",
+        "RS256",
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    keys = await WebhookSigningKey.all().order_by("created_at")
+    assert [k.kid for k in keys][0] == first.kid and len(keys) == 2
+    assert keys[0].retired_at is not None and keys[0].unpublish_at is not None
+    assert keys[1].alg == "RS256" and keys[1].kid in out.decode()
+    assert "PRIVATE" not in keys[1].private_key  # kept encrypted
+    webhook_keys.forget_cached_key()
+    assert (await webhook_keys.signing_key()).kid == keys[1].kid
+    published = [k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]]
+    assert published == [keys[1].kid, first.kid]
+
+
+async def test_old_done_deliveries_leave_the_log(client, receiver):
+    merchant, _, _ = await world(client, receiver)
+    receiver.answers = [500]
+    await emit(paid_event(merchant.id, 1), paid_event(merchant.id, 2))
+    done = await WebhookDelivery.filter(status=DeliveryStatus.DELIVERED).get()
+    await WebhookDelivery.all().update(created_at=datetime.now(UTC) - timedelta(days=40))
+    assert await delivering.purge(timedelta(days=30)) == 1
+    assert not await WebhookDelivery.filter(id=done.id).exists()
+    assert not await WebhookAttempt.filter(delivery_id=done.id).exists()
+    assert await WebhookDelivery.filter(status=DeliveryStatus.PENDING).count() == 1
