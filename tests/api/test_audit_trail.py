@@ -376,7 +376,7 @@ def test_the_walk_finds_the_admin_mutations() -> None:
     # a field any signed-in user may call is not one of them
     assert {"approveMerchant", "freezeUser", "appointAgent"} <= found
     # admins for any app, partner apps for their own
-    assert HOOKS <= found
+    assert found >= HOOKS
     assert not {"applyMerchant", "refundOrder", "createOrder"} & found
 
 
