@@ -54,6 +54,8 @@ EVENT_SCOPES: dict[str, str] = {
     EventKind.ORDER_PAID: "read:orders",
     EventKind.ORDER_REFUNDED: "read:orders",
     EventKind.ORDER_SETTLED: "read:orders",
+    EventKind.ORDER_CANCELLED: "read:orders",
+    EventKind.RELEASE_PAID: "read:releases",
     EventKind.MERCHANT_APPROVED: "read:merchants",
     EventKind.CUSTOMER_BOUND: "read:merchants",
 }
@@ -304,6 +306,15 @@ def global_id(type_name: str, pk: Any) -> str:
 
 def _data(event: Event) -> dict[str, Any]:
     p = event.payload
+    if event.kind == EventKind.RELEASE_PAID:
+        # that a run finished, not the platform's totals: what it paid the app's stores
+        # is read with merchantReleaseSummary(merchantId)
+        return {
+            "releaseId": global_id("Release", p["release_id"]),
+            "pool": p.get("pool"),
+            "releaseNo": p.get("release_no"),
+            "runOn": p.get("run_on"),
+        }
     merchant = global_id("Merchant", p["merchant_id"])
     if event.kind in (EventKind.MERCHANT_APPROVED,):
         return {"merchantId": merchant, "status": p.get("status")}
@@ -324,6 +335,8 @@ def _data(event: Event) -> dict[str, Any]:
         )
     elif event.kind == EventKind.ORDER_SETTLED:
         data.update(settledAt=p.get("settled_at"))
+    elif event.kind == EventKind.ORDER_CANCELLED:
+        data.update(amountFen=p.get("amount_fen"), reason=p.get("reason"), status=p.get("status"))
     return data
 
 
@@ -357,8 +370,12 @@ class Reach:
             frozenset(scopes.split()),
         )
 
-    def owed(self, kind: str, merchant_id: int, region_code: str) -> bool:
+    def owed(self, kind: str, merchant_id: int | None, region_code: str) -> bool:
+        """Whether an app with this reach is owed an event of `kind` about this merchant
+        (None: a platform-wide event, a release run: owed to an app given any store)."""
         scope = EVENT_SCOPES.get(kind)
         if scope is None or scope not in self.scopes:
             return False
+        if merchant_id is None:
+            return bool(self.merchant_ids or self.region_prefixes)
         return merchant_id in self.merchant_ids or region_code.startswith(self.region_prefixes)

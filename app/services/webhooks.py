@@ -45,7 +45,7 @@ from app.adapters import webhook_http
 from app.domain import webhook_keys
 from app.domain.webhooks import EVENT_SCOPES, Reach, body_of, private_targets_allowed
 from app.infra.config import Settings, get_settings
-from app.infra.outbox import Event, register_consumer
+from app.infra.outbox import Event, EventKind, register_consumer
 from app.infra.sql import fetch, run
 from app.models.merchants import Merchant
 
@@ -75,7 +75,7 @@ def _json_list(value: Any) -> list[Any]:
 async def on_event(event: Event) -> None:
     """The event's deliveries, one per subscription owed it (none made twice)."""
     merchant_id = event.payload.get("merchant_id")
-    if merchant_id is None:
+    if merchant_id is None and event.kind != EventKind.RELEASE_PAID:
         return
     conn = connections.get("default")
     subs = await fetch(
@@ -87,13 +87,16 @@ async def on_event(event: Event) -> None:
     )
     if not subs:
         return
-    region = await Merchant.filter(id=merchant_id).values_list("region_code", flat=True)
-    code = str(region[0]) if region else ""
+    code = ""
+    if merchant_id is not None:
+        merchant_id = int(merchant_id)
+        region = await Merchant.filter(id=merchant_id).values_list("region_code", flat=True)
+        code = str(region[0]) if region else ""
     owed = [
         s["id"]
         for s in subs
         if Reach.of(_json_list(s["merchant_ids"]), _json_list(s["region_codes"]), s["scopes"]).owed(
-            event.kind, int(merchant_id), code
+            event.kind, merchant_id, code
         )
     ]
     if owed:

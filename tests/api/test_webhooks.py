@@ -772,3 +772,44 @@ async def test_old_done_deliveries_leave_the_log(client, receiver):
     assert not await WebhookDelivery.filter(id=done.id).exists()
     assert not await WebhookAttempt.filter(delivery_id=done.id).exists()
     assert await WebhookDelivery.filter(status=DeliveryStatus.PENDING).count() == 1
+
+
+async def test_a_release_run_and_a_cancelled_order_reach_those_subscribed(
+    client, receiver, client_receiver
+):
+    merchant = await make_merchant()
+    given = await make_app("Given", merchant_ids=[merchant.id])
+    await PartnerApp.filter(id=given.id).update(scopes="read:orders read:releases manage:webhooks")
+    given = await PartnerApp.get(id=given.id)
+    nothing = (await partners.create_app("No Stores", ("read:releases", "manage:webhooks"))).app
+    kinds = ["release.paid", "order.cancelled"]
+    await subscribe(client, given, receiver.url, kinds)
+    body = await gql(
+        client,
+        CREATE,
+        {"input": {"url": client_receiver.url, "events": ["release.paid"]}},
+        partner_token(nothing),
+    )
+    assert body["data"]["createWebhookSubscription"]["__typename"] == "WebhookSubscriptionPayload"
+    run = outbox.event(
+        EventKind.RELEASE_PAID, "release:7", release_id=7, pool="consumer", release_no=3,
+        run_on="2026-12-07", trigger="growth", scale_factor="1", paid_fen=123_456_789,
+        voucher_fen=0, shopping_fen=0, subsidy_fen=0, cohort_bonus_fen=0, lots_paid=10,
+        lots_exited=0, lots_expired=0,
+    )  # fmt: skip
+    cancelled = outbox.event(
+        EventKind.ORDER_CANCELLED, "order:5", order_id=5, merchant_id=merchant.id,
+        consumer_id=1, origin="counter", amount_fen=800, voucher_fen_released=0,
+        reason="expired", status="closed",
+    )  # fmt: skip
+    await emit(run, cancelled)
+    got = {e["type"]: e["data"] for e in receiver.acted.values()}
+    assert got["release.paid"] == {
+        "releaseId": gid("Release", 7),
+        "pool": "consumer",
+        "releaseNo": 3,
+        "runOn": "2026-12-07",
+    }
+    assert got["order.cancelled"]["orderId"] == gid("Order", 5)
+    assert got["order.cancelled"]["reason"] == "expired"
+    assert client_receiver.received == []  # an app given no store is owed no run

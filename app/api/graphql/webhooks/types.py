@@ -140,7 +140,10 @@ class WebhookDeliveryType:
 class CreateWebhookSubscriptionInput:
     url: str = strawberry.field(description="https://… (http://127.0.0.1 outside prod).")
     events: list[str] = strawberry.field(
-        description="order.paid, order.refunded, order.settled, merchant.approved, customer.bound"
+        description=(
+            "order.paid, order.refunded, order.settled, order.cancelled, release.paid, "
+            "merchant.approved, customer.bound"
+        )
     )
     partner_app_id: InputID | None = strawberry.field(
         default=None, description="Admins: the app it is for. A partner app: itself."
