@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from jwt import api_jws
@@ -73,7 +73,14 @@ def _generate(alg: str) -> tuple[Any, dict[str, Any]]:
 
 
 def _load(row: WebhookSigningKey) -> SigningKey:
-    pem = _fernet().decrypt(row.private_key.encode())
+    try:
+        pem = _fernet().decrypt(row.private_key.encode())
+    except InvalidToken:
+        raise RuntimeError(
+            f"webhook signing key {row.kid} cannot be decrypted: WEBHOOK_KEY_SECRET (or "
+            "JWT_SECRET, when that is unset) changed since it was made; "
+            "`python -m app.cli rotate-webhook-key` makes a new one"
+        ) from None
     return SigningKey(row.kid, row.alg, serialization.load_pem_private_key(pem, password=None))
 
 

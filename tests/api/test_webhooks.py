@@ -813,3 +813,16 @@ async def test_a_release_run_and_a_cancelled_order_reach_those_subscribed(
     assert got["order.cancelled"]["orderId"] == gid("Order", 5)
     assert got["order.cancelled"]["reason"] == "expired"
     assert client_receiver.received == []  # an app given no store is owed no run
+
+
+async def test_keys_are_kept_encrypted_under_the_key_secret(db, settings, monkeypatch):
+    made = await webhook_keys.signing_key()
+    row = await WebhookSigningKey.get(kid=made.kid)
+    assert "PRIVATE KEY" not in row.private_key
+    # the secret changed since: the stored key cannot be read, and says what to do
+    monkeypatch.setattr(settings, "webhook_key_secret", "another secret entirely")
+    webhook_keys.forget_cached_key()
+    with pytest.raises(RuntimeError, match="rotate-webhook-key"):
+        await webhook_keys.signing_key()
+    fresh = await webhook_keys.rotate()
+    assert (await webhook_keys.signing_key()).kid == fresh.kid
