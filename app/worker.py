@@ -23,6 +23,7 @@ from app.infra import outbox
 from app.infra.config import get_settings
 from app.services import consumers, export_job, read_audit
 from app.services import exports as exporting
+from app.services import webhooks as partner_webhooks
 from app.services.reviews import refresh_ratings
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,22 @@ async def purge_exports(ctx: dict[str, Any] | None = None) -> int:
     return await export_job.purge_expired()
 
 
+async def deliver_webhook(ctx: dict[str, Any] | None, delivery_id: int) -> str | None:
+    """One attempt at a partner webhook delivery (queued when it was made, or for its
+    retry); nothing if it is not due or another worker holds it."""
+    return await partner_webhooks.attempt(delivery_id)
+
+
+async def sweep_webhooks(ctx: dict[str, Any] | None = None) -> int:
+    """Webhook deliveries due and not held: retries, lost jobs, a dead worker's."""
+    return await partner_webhooks.sweep()
+
+
+async def forget_webhook_deliveries(ctx: dict[str, Any] | None = None) -> int:
+    """Deliveries done more than `webhook_keep_days` ago leave the delivery log."""
+    return await partner_webhooks.purge(timedelta(days=get_settings().webhook_keep_days))
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     from app.infra.db import init_db
     from app.infra.logging import setup_logging
@@ -122,6 +139,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     from app.infra.redis import close_redis
 
     await outbox.drain()
+    await partner_webhooks.settled()
+    await partner_webhooks.close_client()
     await close_db()
     await close_redis()
 
@@ -144,6 +163,7 @@ class WorkerSettings:
         prune_partner_reads,
         run_export,
         expire_counter_orders,
+        deliver_webhook,
     ]
     # Settlement first (lots become active), then the pools, a few times a day: a
     # release due today runs on the first evaluation of its day.
@@ -161,6 +181,8 @@ class WorkerSettings:
         cron(purge_exports, minute={40}),
         # Counter orders left unconfirmed past their time, every minute.
         cron(expire_counter_orders, second={20}, run_at_startup=True),
+        cron(sweep_webhooks, second=set(range(2, 60, 10)), run_at_startup=True),
+        cron(forget_webhook_deliveries, hour={4}, minute=50),
     ]
     on_startup = startup
     on_shutdown = shutdown

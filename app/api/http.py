@@ -31,6 +31,7 @@ from app.api.exports import routes as export_routes
 from app.api.graphiql import graphiql_page, static_files
 from app.api.graphql.core.context import Context, build_context, caller_of
 from app.api.graphql.schema import schema
+from app.api.jwks import routes as jwks_routes
 from app.api.media import (
     GRAPHQL_RESPONSE,
     JSON,
@@ -476,7 +477,7 @@ def extra_routes() -> list[Route]:
     """Routes that other domains add (payment notifications, sandbox pay page)."""
     from app.api.notify import routes as payment_routes
 
-    return [*payment_routes(), *export_routes()]
+    return [*payment_routes(), *export_routes(), *jwks_routes()]
 
 
 app = create_app()

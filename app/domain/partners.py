@@ -45,6 +45,7 @@ SCOPES: tuple[str, ...] = (
     "read:releases",
     "read:stats",
     "write:counter_orders",
+    "manage:webhooks",
 )
 _KNOWN = frozenset(SCOPES)
 

@@ -197,6 +197,31 @@ class Settings(BaseSettings):
     export_keep_s: int = Field(default=24 * 3600, ge=60)
     export_queue: Literal["arq", "local"] = "local"
 
+    # -- partner webhooks (issue 17): each event a subscription may have becomes a
+    # delivery, POSTed (webhook_queue "arq": a job on the arq worker; "local": a task of
+    # this process) with at most webhook_timeout_s per attempt, retried after each of
+    # webhook_retry_schedule_s (±webhook_retry_jitter of each) and then failed; a
+    # subscription failing (a delivery ran out of retries) for webhook_disable_after_s
+    # with nothing delivered is disabled. Deliveries are signed with the newest
+    # platform key (webhook_signing_alg); a rotated key stays published for
+    # webhook_key_publish_s. Private keys are kept encrypted under webhook_key_secret
+    # (empty: derived from jwt_secret). http:// receivers on the loopback are allowed
+    # outside prod only; in prod no receiver resolves to a private address.
+    webhook_queue: Literal["arq", "local"] = "local"
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=30)
+    webhook_retry_schedule_s: tuple[int, ...] = (60, 300, 1800, 7200, 18000, 28800, 28800)
+    webhook_retry_jitter: float = Field(default=0.1, ge=0, le=0.5)
+    webhook_disable_after_s: int = 3 * 24 * 3600
+    webhook_subscriptions_max: int = 10
+    webhook_response_excerpt: int = 200
+    webhook_signing_alg: Literal["EdDSA", "RS256"] = "EdDSA"
+    webhook_key_publish_s: int = 7 * 24 * 3600
+    webhook_key_secret: str = ""
+    webhook_sweep_batch: int = 100
+    webhook_concurrency: int = 20
+    webhook_allow_private_targets: bool | None = None  # None: outside prod only
+    webhook_keep_days: int = 30  # the delivery log of deliveries done
+
     public_base_url: str = "http://127.0.0.1:8000"
     # -- referrals (SPEC §6): an invite link is this followed by the code (the H5 page or
     # the app's universal link that opens the sign-up with the code); empty: the API's

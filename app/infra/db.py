@@ -25,6 +25,7 @@ APPS: dict[str, list[str]] = {
         "app.models.reviews",
         "app.models.audit",
         "app.models.partners",
+        "app.models.webhooks",
     ],
     "releases": ["app.models.releases"],
     "payments": ["app.models.payments"],

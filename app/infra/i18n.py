@@ -515,6 +515,23 @@ CATALOGUE: dict[str, str] = {
     "throttled: this request costs {cost} and {available} is available; try again in {seconds} s": (
         "请求额度不足：本次请求需 {cost} 点，当前可用 {available} 点；请 {seconds} 秒后再试"
     ),
+    # -- partner webhooks (issue 17)
+    "partnerAppId is required": "请提供合作方应用 partnerAppId",
+    "a receiver URL is 1 to {max} characters": "回调地址须为 1 到 {max} 个字符",
+    "a receiver URL is https://host/path": "回调地址须为 https://主机/路径 的形式",
+    "a receiver URL carries no user or password": "回调地址中不能包含用户名或密码",
+    "a receiver URL has no fragment": "回调地址中不能包含片段（#）",
+    "a receiver may not be at a private address": "回调地址不能指向内网或保留地址",
+    "not a URL": "不是有效的网址",
+    "subscribe to at least one event": "请至少订阅一种事件",
+    "unknown event {kind}; the events are {events}": (
+        "未知的事件 {kind!s}；可订阅的事件为 {events!s}"
+    ),
+    "{kind} needs the scope {scope}": "事件 {kind!s} 需要授权范围 {scope!s}",
+    "a partner app has at most {max} webhook subscriptions": "每个合作方应用最多 {max} 个回调订阅",
+    "this app has a subscription for this URL: update it": "该应用已订阅此回调地址，请修改原订阅",
+    "webhook subscription not found": "回调订阅不存在",
+    "webhook delivery not found": "回调投递记录不存在",
     # -- exports (issue 17)
     "exports serve signed-in users and partner apps only": "导出仅供已登录用户和合作方应用使用",
     "your role may not export {kind}": "你的角色不能导出 {kind!s}",

@@ -12,6 +12,7 @@ scripts' digits, which would make one phone number many.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import re
 import unicodedata
 from datetime import date
@@ -90,3 +91,12 @@ def date_range(start: date, end: date, max_days: int, *, fields: tuple[str, str]
     if days > max_days:
         raise DomainError("INVALID", f"at most {max_days} days at once", fields[1])
     return days
+
+
+def private_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """An address outside the public internet (private, loopback, link-local, shared,
+    reserved, multicast): no outbound call of the platform's (a partner's webhook
+    receiver) may go to one in prod."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from app.services import discovery as hooks
 from app.services import live
+from app.services import webhooks as partner_webhooks
 
 
 def install() -> None:
     hooks.register()
     live.register()
+    partner_webhooks.register()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,7 +19,7 @@ from app.api.graphql.core.permissions import Serves
 from app.api.graphql.schema import schema
 from app.commands.ledger import verify_audit, verify_chains
 from app.commands.policy import load_policy as load_policy_command
-from app.domain import audit, mall, orders, policy_loads, users
+from app.domain import audit, mall, orders, partners, policy_loads, users, webhooks
 from app.domain.audit import Actor
 from app.domain.ledger import Post, acct, post
 from app.domain.policy import PRESETS_DIR, clear_policy_cache, get_policy, load_policy
@@ -27,21 +29,33 @@ from app.models.ledger import Asset
 from app.models.mall import MallItem
 from app.models.merchants import Agent, Merchant, MerchantStatus
 from app.models.users import Role, User
+from app.models.webhooks import DeliveryStatus, WebhookDelivery
+from app.services import webhooks as delivering
 from app.services.mall import redeem_item
 from tests.factories import make_merchant, make_user, paid_order
 from tests.helpers import gql, token_for
 
 
+def _admins_only(p: type) -> bool:
+    """Of users, admins alone; of other callers at most partner apps (which manage their
+    own webhooks through the same mutations an admin uses for any app's)."""
+    if not issubclass(p, Serves):
+        return False
+    needs = dict(p.needs)
+    return needs.get(Kind.USER) == frozenset({Role.ADMIN}) and set(needs) <= {
+        Kind.USER,
+        Kind.PARTNER,
+    }
+
+
 def admin_only_mutations() -> set[str]:
-    """The Mutation fields whose permission serves admins alone, read off the schema."""
+    """The Mutation fields whose permission serves, of users, admins alone, read off the
+    schema."""
     definition = schema.get_type_by_name("Mutation")
     names = set()
     for field in definition.fields:  # type: ignore[union-attr]
         perms = field.permission_classes
-        if perms and all(
-            issubclass(p, Serves) and dict(p.needs) == {Kind.USER: frozenset({Role.ADMIN})}
-            for p in perms
-        ):
+        if perms and all(_admins_only(p) for p in perms):
             names.add(schema.config.name_converter.get_graphql_name(field))
     return names
 
@@ -247,6 +261,68 @@ async def refund(client, token):
     return "Order", str(order.id)
 
 
+HOOK_URL = "http://127.0.0.1:9/hooks"  # nothing listens there: a delivery fails at once
+
+
+async def _hooked_app(name: str) -> tuple[int, int]:
+    """A partner app with a webhook subscription it made itself: (app id, its id)."""
+    app = (await partners.create_app(name, ("read:orders", "manage:webhooks"))).app
+    sub = await webhooks.create_subscription(
+        app.id, HOOK_URL, ["order.paid"], actor=webhooks.actor_of_app(app.id)
+    )
+    return app.id, sub.id
+
+
+async def create_hook(client, token):
+    app = (await partners.create_app("Hook Co", ("read:orders", "manage:webhooks"))).app
+    q = """mutation($a: ID!, $u: String!) { createWebhookSubscription(input: {
+      partnerAppId: $a, url: $u, events: ["order.paid"]}) {
+      __typename ... on WebhookSubscriptionPayload { subscription { id } } } }"""
+    body = await gql(client, q, {"a": gid("PartnerApp", app.id), "u": HOOK_URL}, token)
+    got = body["data"]["createWebhookSubscription"]
+    assert got["__typename"] == "WebhookSubscriptionPayload", body
+    sid = decode_id(got["subscription"]["id"], "WebhookSubscription", "id")
+    return "WebhookSubscription", str(sid)
+
+
+async def update_hook(client, token):
+    _, sid = await _hooked_app("Update Hook Co")
+    q = """mutation($i: ID!) { updateWebhookSubscription(input: {id: $i, active: false}) {
+      __typename } }"""
+    body = await gql(client, q, {"i": gid("WebhookSubscription", sid)}, token)
+    assert body["data"]["updateWebhookSubscription"]["__typename"] == "WebhookSubscriptionPayload"
+    return "WebhookSubscription", str(sid)
+
+
+async def delete_hook(client, token):
+    _, sid = await _hooked_app("Delete Hook Co")
+    q = """mutation($i: ID!) { deleteWebhookSubscription(id: $i) {
+      ... on WebhookSubscriptionDeleted { deleted } } }"""
+    body = await gql(client, q, {"i": gid("WebhookSubscription", sid)}, token)
+    assert body["data"]["deleteWebhookSubscription"]["deleted"] is True, body
+    return "WebhookSubscription", str(sid)
+
+
+async def redeliver_hook(client, token):
+    _, sid = await _hooked_app("Redeliver Hook Co")
+    d = await WebhookDelivery.create(
+        webhook_id=uuid.uuid4(),
+        subscription_id=sid,
+        event_id=uuid.uuid4(),
+        event_kind="order.paid",
+        body="{}",
+        status=DeliveryStatus.FAILED,
+        attempts=8,
+        next_attempt_at=datetime.now(UTC),
+        event_at=datetime.now(UTC),
+    )
+    q = """mutation($d: ID!) { redeliverWebhook(deliveryId: $d) { __typename } }"""
+    body = await gql(client, q, {"d": gid("WebhookDelivery", d.id)}, token)
+    assert body["data"]["redeliverWebhook"]["__typename"] == "WebhookRedelivery", body
+    await delivering.settled()
+    return "WebhookDelivery", str(d.id)
+
+
 # How to call each admin mutation successfully. A new admin mutation needs its line here.
 CALLS: dict[str, Call] = {
     "approveMerchant": approve,
@@ -268,6 +344,17 @@ CALLS: dict[str, Call] = {
     "rotatePartnerSecret": rotate_partner,
     "revokePartnerApp": revoke_partner,
     "refundOrder": refund,
+    "createWebhookSubscription": create_hook,
+    "updateWebhookSubscription": update_hook,
+    "deleteWebhookSubscription": delete_hook,
+    "redeliverWebhook": redeliver_hook,
+}
+# webhook subscriptions' changes carry no reason
+HOOKS = {
+    "createWebhookSubscription",
+    "updateWebhookSubscription",
+    "deleteWebhookSubscription",
+    "redeliverWebhook",
 }
 # mutations that serve others too (a store's own people refund its orders) but are
 # admin changes when an admin makes them: recorded then
@@ -281,13 +368,15 @@ MALL = {
     "voidRedemption",
 }
 # a partner app's creation and a rotation carry no reason; a revocation does
-WITH_REASON = set(CALLS) - MALL - {"createPartnerApp", "rotatePartnerSecret", "refundOrder"}
+WITH_REASON = set(CALLS) - MALL - HOOKS - {"createPartnerApp", "rotatePartnerSecret", "refundOrder"}
 
 
 def test_the_walk_finds_the_admin_mutations() -> None:
     found = admin_only_mutations()
     # a field any signed-in user may call is not one of them
     assert {"approveMerchant", "freezeUser", "appointAgent"} <= found
+    # admins for any app, partner apps for their own
+    assert found >= HOOKS
     assert not {"applyMerchant", "refundOrder", "createOrder"} & found
 
 

@@ -30,6 +30,7 @@ from app.infra.db import close_db, init_db, tortoise_config
 from app.infra.redis import close_redis, set_redis
 from app.services.discovery import HEATMAP
 from app.services.live import LIVE
+from app.services.webhooks import WEBHOOKS
 from tests.factories import give_vouchers, make_merchant, make_user, paid_order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -120,6 +121,8 @@ async def test_a_paid_order_costs_six_statements_and_two_round_trips_before_its_
     assert await cost.taken(HEATMAP) == (Counter({"WITH": 1}), 1)
     # live subscribers: the created and the paid notice, one PUBLISH pair each
     assert await cost.taken(LIVE) == (Counter(), 2)
+    # partner webhooks: which subscriptions are owed the paid order (none here)
+    assert await cost.taken(WEBHOOKS) == (Counter({"SELECT": 1}), 0)
     # both events marked done, the created one now too (it has a consumer): one
     # statement each here, shared with the other orders of the moment in a server
     assert await cost.taken(outbox.OUTBOX) == (Counter({"UPDATE": 2}), 0)
@@ -152,6 +155,8 @@ async def test_a_paid_order_with_vouchers_costs_its_hold_in_one_transaction(cost
     assert await cost.taken(HEATMAP) == (Counter({"WITH": 1}), 1)
     # live subscribers: the created and the paid notice, one PUBLISH pair each
     assert await cost.taken(LIVE) == (Counter(), 2)
+    # partner webhooks: which subscriptions are owed the paid order (none here)
+    assert await cost.taken(WEBHOOKS) == (Counter({"SELECT": 1}), 0)
     # both events marked done, the created one now too (it has a consumer): one
     # statement each here, shared with the other orders of the moment in a server
     assert await cost.taken(outbox.OUTBOX) == (Counter({"UPDATE": 2}), 0)

@@ -37,6 +37,8 @@ def test_worker_schedules_settlement_releases_reconciliation_and_ratings():
         worker.resume_exports,  # exports lost from the queue or their worker
         worker.purge_exports,  # files past their expiry
         worker.expire_counter_orders,  # counter orders nobody confirmed in time
+        worker.sweep_webhooks,  # partner webhook deliveries due: retries, lost jobs
+        worker.forget_webhook_deliveries,  # the delivery log past its keeping
     }
 
 

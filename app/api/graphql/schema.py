@@ -49,6 +49,7 @@ from app.api.graphql.reviews.resolvers import ReviewMutation, ReviewQuery
 from app.api.graphql.runtime.execution import PlainCompletion
 from app.api.graphql.runtime.merging import merge_conflicts
 from app.api.graphql.users.resolvers import AuthMutation, AuthQuery
+from app.api.graphql.webhooks.resolvers import WebhookMutation, WebhookQuery
 from app.domain.principals import PartnerPrincipal
 from app.infra.config import get_settings
 
@@ -81,6 +82,7 @@ QUERIES: list[type] = [
     RegionQuery,
     AuditQuery,
     PartnerQuery,
+    WebhookQuery,
     ExportQuery,
 ]
 MUTATIONS: list[type] = [
@@ -95,6 +97,7 @@ MUTATIONS: list[type] = [
     ReferralMutation,
     AgentMutation,
     PartnerMutation,
+    WebhookMutation,
     ExportMutation,
 ]
 

@@ -14,6 +14,10 @@ from app.models.audit import AuditEntry
 _NODE_TARGETS = frozenset({"Agent", "MallItem", "MallRedemption", "Merchant", "Order", "User"})
 
 
+# the node type an actor's id names, by its kind
+_ACTOR_TYPES = {"user": "User", "partner": "PartnerApp"}
+
+
 @strawberry.type(
     name="AuditEntry",
     description="One admin or operator change: who, when, what, before and after, why.",
@@ -21,8 +25,12 @@ _NODE_TARGETS = frozenset({"Agent", "MallItem", "MallRedemption", "Merchant", "O
 class AuditEntryType:
     seq: int = strawberry.field(description="Its place in the hash chain, from 1.")
     at: datetime
-    actor_kind: str = strawberry.field(description="user (an admin) | operator (the CLI)")
-    actor_id: strawberry.ID | None = strawberry.field(description="The admin's User ID.")
+    actor_kind: str = strawberry.field(
+        description="user (an admin) | operator (the CLI) | partner (an app, its own webhooks)"
+    )
+    actor_id: strawberry.ID | None = strawberry.field(
+        description="The admin's User ID (a partner app's PartnerApp ID)."
+    )
     action: str = strawberry.field(description="The mutation or command, e.g. approveMerchant.")
     target_type: str
     target_id: str
@@ -42,7 +50,11 @@ class AuditEntryType:
             seq=e.seq,
             at=e.at,
             actor_kind=e.actor_kind,
-            actor_id=strawberry.ID(str(encode_id("User", e.actor_id))) if e.actor_id else None,
+            actor_id=(
+                strawberry.ID(str(encode_id(_ACTOR_TYPES.get(e.actor_kind, "User"), e.actor_id)))
+                if e.actor_id
+                else None
+            ),
             action=e.action,
             target_type=e.target_type,
             target_id=target_id,

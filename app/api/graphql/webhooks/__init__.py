@@ -1,0 +1,1 @@
+"""Partner webhooks: subscriptions, their delivery log, redelivery."""
