@@ -19,20 +19,25 @@ from arq import cron
 from arq.connections import RedisSettings
 
 from app.domain import orders, policy_loads
+from app.domain.releases import POOLS, evaluate_pool
 from app.infra import outbox
 from app.infra.config import get_settings
+from app.infra.db import close_db, init_db
+from app.infra.errors import DomainError
+from app.infra.logging import setup_logging
+from app.infra.redis import close_redis
 from app.services import consumers, export_job, read_audit
 from app.services import exports as exporting
 from app.services import webhooks as partner_webhooks
+from app.services.reconcile import reconcile as run
 from app.services.reviews import refresh_ratings
+from app.services.settlement import activate_due_lots
 
 log = logging.getLogger(__name__)
 
 
 async def evaluate_pools(ctx: dict[str, Any] | None = None) -> dict[str, str]:
     """Evaluate both pools once (today, Asia/Shanghai). Returns each pool's outcome."""
-    from app.domain.releases import POOLS, evaluate_pool
-    from app.infra.errors import DomainError
 
     outcomes: dict[str, str] = {}
     for pool in POOLS:
@@ -55,13 +60,11 @@ async def evaluate_pools(ctx: dict[str, Any] | None = None) -> dict[str, str]:
 
 
 async def settle(ctx: dict[str, Any] | None = None) -> int:
-    from app.services.settlement import activate_due_lots
 
     return await activate_due_lots(ctx)
 
 
 async def reconcile(ctx: dict[str, Any] | None = None) -> dict[str, int]:
-    from app.services.reconcile import reconcile as run
 
     return await run(ctx)
 
@@ -125,8 +128,6 @@ async def forget_webhook_deliveries(ctx: dict[str, Any] | None = None) -> int:
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    from app.infra.db import init_db
-    from app.infra.logging import setup_logging
 
     setup_logging(get_settings())  # arq's handlers too: no tracebacks, no secrets
     consumers.install()
@@ -135,8 +136,6 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    from app.infra.db import close_db
-    from app.infra.redis import close_redis
 
     await outbox.drain()
     await partner_webhooks.settled()

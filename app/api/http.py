@@ -24,6 +24,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from tortoise import connections
 
 from app.adapters.payments import registry as payment_channels
 from app.api import index, oauth, persisted, pos
@@ -40,6 +41,7 @@ from app.api.media import (
     is_request_error_result,
     request_error_status,
 )
+from app.api.notify import routes as payment_routes
 from app.api.persisted import DocumentRefused
 from app.domain import policy_loads
 from app.infra import live, outbox
@@ -403,7 +405,6 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    from tortoise import connections
 
     checks: dict[str, str] = {}
     try:
@@ -475,9 +476,5 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
 
 def extra_routes() -> list[Route]:
     """Routes that other domains add (payment notifications, sandbox pay page)."""
-    from app.api.notify import routes as payment_routes
 
     return [*payment_routes(), *export_routes(), *jwks_routes()]
-
-
-app = create_app()

@@ -38,7 +38,7 @@ from app.infra import outbox, sql
 from app.infra.config import get_settings
 from app.infra.errors import DomainError, NotFound, error_codes
 from app.infra.outbox import EventKind
-from app.models.ledger import Asset
+from app.models.ledger import Account, Asset
 from app.models.merchants import MerchantStatus
 from app.models.orders import (
     HolderKind,
@@ -1000,7 +1000,6 @@ async def _refund_postings(
 
 
 async def _balance(name: ledger.AccountName, conn) -> int:
-    from app.models.ledger import Account
 
     row = await Account.filter(name=name.name, asset=name.asset).using_db(conn).values("balance")
     return int(row[0]["balance"]) if row else 0

@@ -25,16 +25,24 @@ import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from redis.exceptions import RedisError
 from starlette.types import Scope
 
-from app.domain.principals import Principal
 from app.infra.config import get_settings
 from app.infra.errors import RateLimited
 from app.infra.redis import eval_script, get_redis, script_sha
 
 log = logging.getLogger(__name__)
+
+
+class Principal(Protocol):
+    """Who a signed-in call is counted under (app.domain.principals' principals)."""
+
+    @property
+    def key(self) -> str: ...
+
 
 PREFIX = "rl:"
 

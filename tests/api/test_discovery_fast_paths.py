@@ -11,7 +11,7 @@ import pytest
 from strawberry.asgi import GraphQL
 
 from app.adapters.discovery import index
-from app.adapters.discovery.nearby import nearby
+from app.services.discovery import nearby
 from app.api.graphql.core.ids import encode_id
 from app.api.graphql.schema import schema
 from app.api.http import GraphQLApp

@@ -8,7 +8,7 @@ import h3
 import pytest
 
 from app.adapters.discovery import heatmap as hm
-from app.adapters.discovery.coords import convert
+from app.infra.coords import convert
 from app.commands.geo import reconcile_orders
 from app.models.geo import GeoOrderFact, HeatCell
 from app.models.orders import Order

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain import traffic
+from app.services import traffic
 from app.models.geo import TaskReward
 from app.services import discovery as hooks
 from tests.factories import make_merchant, make_user, paid_order

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.adapters.discovery.nearby import nearby
+from app.services.discovery import nearby
 from app.infra.redis import LEAN_NAME, get_redis
 from tests.geo.factories import CENTRE, merchant, offset
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app import worker
-from app.adapters.discovery.nearby import nearby
+from app.services.discovery import nearby
 from app.domain import orders
 from app.domain.ledger import acct, balance_of
 from app.domain.policy import get_policy

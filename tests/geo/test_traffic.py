@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.adapters.discovery.nearby import nearby
-from app.domain import traffic
+from app.services.discovery import nearby
+from app.services import traffic
 from app.domain.ledger import acct, balance_of
 from app.domain.policy import get_policy
 from app.infra.errors import DomainError

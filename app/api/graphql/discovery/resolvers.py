@@ -14,12 +14,18 @@ from strawberry.types import Info
 from app.adapters.discovery import heatmap as heat
 from app.adapters.discovery import nearby as near
 from app.adapters.discovery import stats
-from app.adapters.discovery.coords import CoordSystem, convert
 from app.adapters.discovery.errors import DiscoveryErrorCode
 from app.adapters.discovery.index import active_boost_until
 from app.api.graphql.core.errors import handles_errors
 from app.api.graphql.core.ids import InputID, decode_id, encode_id
-from app.api.graphql.core.pagination import Connection, Edge, PageInfo
+from app.api.graphql.core.pagination import (
+    Connection,
+    Edge,
+    PageInfo,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+)
 from app.api.graphql.core.permissions import (
     IsMerchant,
     IsMerchantOwner,
@@ -43,10 +49,12 @@ from app.api.graphql.discovery.types import (
     TrafficPoints,
 )
 from app.api.graphql.merchants.types import CoordSystemEnum, LocationInput
-from app.domain import traffic
+from app.domain.policy import get_policy
+from app.infra.coords import CoordSystem, convert
 from app.infra.limits import subject_key
 from app.models.merchants import Merchant
 from app.models.users import Role
+from app.services import discovery, traffic
 
 on_error = handles_errors(DiscoveryError, DiscoveryErrorCode)
 CanReadHeatmap = has_role(Role.AGENT, Role.MERCHANT_OWNER)
@@ -196,20 +204,21 @@ class DiscoveryQuery:
         # gets position cursors that recompute the ranking (app/adapters/discovery/nearby.py).
         cursors = selects_any(info, CURSOR_FIELDS)
         principal = info.context.principal
-        page = await near.nearby(
+        page = await discovery.nearby(
             float(location.lat),
             float(location.lng),
             location.coord_system,
             radius_m=radius_m,
             category=category,
-            first=first,
-            after=after,
+            first=page_size(first),
+            after=decode_cursor(after) if after is not None else None,
             cursors=cursors,
             owner=subject_key(principal) if principal is not None else None,
         )
         out = CoordSystem(output_coord_system)
         edges = [
-            Edge(cursor=x.cursor if cursors else "", node=_nearby_node(x, out)) for x in page.items
+            Edge(cursor=encode_cursor(x.position) if cursors else "", node=_nearby_node(x, out))
+            for x in page.items
         ]
         return Connection(
             edges=edges,
@@ -307,7 +316,6 @@ class DiscoveryQuery:
         description="A merchant's traffic points and boost (its owner's only merchant if omitted).",
     )
     async def traffic_points(self, info: Info, merchant_id: InputID | None = None) -> TrafficPoints:
-        from app.domain.policy import get_policy
 
         mid = await _merchant_for_reader(info, merchant_id)
         until = await active_boost_until(mid)

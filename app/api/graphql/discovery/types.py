@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from app.adapters.discovery.errors import DiscoveryErrorCode
 from app.api.graphql.core.errors import error_type, graphql_enum
+from app.api.graphql.core.loaders import merchant_loader
 from app.api.graphql.core.scalars import Int64
 from app.api.graphql.core.visibility import merchant_visible
 from app.api.graphql.merchants.types import CoordSystemEnum, MerchantType
@@ -58,7 +59,6 @@ class NearbyMerchant:
 
     @strawberry.field(description="The merchant itself (one batched database read per page).")
     async def merchant(self, info: Info) -> MerchantType | None:
-        from app.api.graphql.core.loaders import merchant_loader
 
         m = await merchant_loader(info).load(int(self.merchant_id.node_id))
         if m is None or not merchant_visible(info.context.principal, m):

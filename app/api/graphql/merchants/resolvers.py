@@ -42,6 +42,7 @@ from app.api.graphql.merchants.types import (
 from app.api.graphql.users.types import AuthError, AuthPayload, AuthResult
 from app.domain import merchants, tokens
 from app.domain.audit import Actor
+from app.domain.ledger import acct, balances_named
 from app.domain.merchants import MerchantErrorCode
 from app.domain.principals import Kind
 from app.domain.tokens import AuthErrorCode
@@ -93,7 +94,6 @@ class MerchantQuery:
 
     @strawberry.field(permission_classes=[IsMerchant], description="A store's balances.")
     async def merchant_wallet(self, info: Info, merchant_id: InputID) -> MerchantWallet:
-        from app.domain.ledger import acct, balances_named
 
         mid = _mid(merchant_id)
         user = user_of(info)

@@ -13,6 +13,7 @@ from app.api.graphql.core.errors import error_type
 from app.api.graphql.core.scalars import Int64
 from app.api.graphql.core.visibility import merchant_visible
 from app.domain.merchants import Location, MerchantErrorCode
+from app.infra import coords
 from app.models.merchants import CoordSystem, Merchant, MerchantStatus
 
 CoordSystemEnum = strawberry.enum(CoordSystem, name="CoordSystem")
@@ -58,8 +59,6 @@ class MerchantType(relay.Node):
     def location(self, coord_system: CoordSystemEnum = CoordSystem.GCJ02) -> GeoPoint:  # type: ignore[valid-type]
         lat, lng = float(self._lat), float(self._lng)
         if coord_system != CoordSystem.GCJ02:
-            from app.adapters.discovery import coords
-
             lat, lng = coords.convert(lat, lng, "GCJ02", CoordSystem(coord_system).value)
         return GeoPoint(lat=lat, lng=lng, coord_system=coord_system)
 

@@ -12,9 +12,11 @@ from strawberry.types import Info
 
 from app.api.graphql.core.errors import error_type
 from app.api.graphql.core.ids import InputID
+from app.api.graphql.core.loaders import merchant_loader
 from app.api.graphql.core.scalars import Int64
 from app.api.graphql.core.visibility import merchant_visible
 from app.api.graphql.merchants.types import MerchantType
+from app.api.graphql.orders.access import can_read_lot, can_read_order
 from app.api.graphql.payments.pay_params import PayParams
 from app.domain.orders import OrderErrorCode
 from app.models.ledger import Asset, LedgerEntry
@@ -52,7 +54,6 @@ class OrderType(relay.Node):
 
     @strawberry.field
     async def merchant(self, info: Info) -> MerchantType | None:
-        from app.api.graphql.core.loaders import merchant_loader
 
         m = await merchant_loader(info).load(self._merchant_id)
         if m is None or not merchant_visible(info.context.principal, m):
@@ -81,7 +82,6 @@ class OrderType(relay.Node):
 
     @classmethod
     async def resolve_nodes(cls, *, info, node_ids, required=False):  # type: ignore[override]
-        from app.api.graphql.orders.resolvers import can_read_order
 
         rows = {o.id: o for o in await Order.filter(id__in=[int(i) for i in node_ids])}
         out = []
@@ -123,7 +123,6 @@ class PointLotType(relay.Node):
 
     @classmethod
     async def resolve_nodes(cls, *, info, node_ids, required=False):  # type: ignore[override]
-        from app.api.graphql.orders.resolvers import can_read_lot
 
         rows = {x.id: x for x in await PointLot.filter(id__in=[int(i) for i in node_ids])}
         out = []

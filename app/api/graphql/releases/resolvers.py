@@ -11,7 +11,9 @@ from strawberry.types import Info
 from app.api.graphql.core.ids import InputID, decode_id
 from app.api.graphql.core.pagination import Connection, paginate
 from app.api.graphql.core.permissions import IsConsumer, IsUser, user_of
+from app.api.graphql.orders.access import can_read_lot
 from app.api.graphql.releases.types import LotProjectionType, PoolType, ReleasePaymentType
+from app.domain.merchants import owned_merchant
 from app.domain.releases.queries import all_pools, lot_projection
 from app.infra.errors import NotFound
 from app.models.orders import PointLot
@@ -69,8 +71,6 @@ class ReleaseQuery:
     ) -> Connection[ReleasePaymentType]:
         uid = user_of(info).user_id
         if merchant_id is not None:
-            from app.domain.merchants import owned_merchant
-
             mid = decode_id(merchant_id, "Merchant", "merchantId")
             await owned_merchant(uid, mid, staff_ok=True)
             qs = ReleasePayment.filter(holder_kind="merchant", holder_id=mid)
@@ -88,7 +88,6 @@ class ReleaseQuery:
     async def lot_projection(
         self, info: Info, lot_id: InputID, growth_bps: int
     ) -> LotProjectionType:
-        from app.api.graphql.orders.resolvers import can_read_lot
 
         lot = await PointLot.get_or_none(id=decode_id(lot_id, "PointLot", "lotId"))
         if lot is None or not await can_read_lot(info, lot):
