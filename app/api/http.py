@@ -405,7 +405,6 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-
     checks: dict[str, str] = {}
     try:
         await connections.get("default").execute_query("SELECT 1")
@@ -476,5 +475,4 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
 
 def extra_routes() -> list[Route]:
     """Routes that other domains add (payment notifications, sandbox pay page)."""
-
     return [*payment_routes(), *export_routes(), *jwks_routes()]

@@ -18,7 +18,6 @@ from app.services.discovery import apply_order
 
 async def reconcile_orders(chunk: int = 1000) -> int:
     """Apply `apply_order` to every paid order whose contribution is missing or stale."""
-
     fixed = 0
     last = 0
     while True:
@@ -46,7 +45,6 @@ async def reconcile_orders(chunk: int = 1000) -> int:
 
 @command("rebuild-geo-index", "repair heat map / task counters and rebuild the Redis geo index")
 async def cmd_rebuild_geo_index(ns: argparse.Namespace) -> int:
-
     async def run() -> int:
         fixed = await reconcile_orders()
         counts = await index.rebuild()

@@ -62,7 +62,6 @@ def _settle_args(p: argparse.ArgumentParser) -> None:
 
 @command("settle", "activate the lots of orders whose refund window has passed", _settle_args)
 async def cmd_settle(ns: argparse.Namespace) -> int:
-
     async def run() -> int:
         n = await activate_due_lots(at=ns.at)
         print(f"settled {n} orders")

@@ -15,7 +15,6 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 @command("reconcile-payments", "query channels about stuck payments, splits and refunds", _args)
 async def cmd_reconcile(ns: argparse.Namespace) -> int:
-
     async def run() -> int:
         report = await reconcile_payments(stale_minutes=ns.minutes)
         print(" ".join(f"{k}={v}" for k, v in report.as_dict().items()))

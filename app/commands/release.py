@@ -26,7 +26,6 @@ def _release_args(p: argparse.ArgumentParser) -> None:
 
 @command("release", "evaluate a pool once: schedule, run or preview its release", _release_args)
 async def cmd_release(ns: argparse.Namespace) -> int:
-
     async def run() -> int:
         try:
             ev = await evaluate_pool(ns.pool, at=ns.at, dry_run=ns.dry_run)

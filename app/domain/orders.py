@@ -1000,7 +1000,6 @@ async def _refund_postings(
 
 
 async def _balance(name: ledger.AccountName, conn) -> int:
-
     row = await Account.filter(name=name.name, asset=name.asset).using_db(conn).values("balance")
     return int(row[0]["balance"]) if row else 0
 

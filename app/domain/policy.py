@@ -316,7 +316,6 @@ def _cached(name_or_path: str) -> Policy:
 
 def get_policy() -> Policy:
     """The active policy (settings.policy), loaded once per process."""
-
     return _cached(get_settings().policy)
 
 

@@ -60,7 +60,6 @@ class ReconcileReport:
 
 
 async def _close(payment: Payment | None, order_id: int, report: ReconcileReport) -> None:
-
     try:
         await close_order(order_id)
     except DomainError as exc:

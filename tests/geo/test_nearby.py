@@ -7,13 +7,13 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from app.adapters.discovery import index
-from app.infra.coords import convert
-from app.services.discovery import nearby
 from app.adapters.discovery.ranking import WEIGHTS
 from app.domain.policy import get_policy
+from app.infra.coords import convert
 from app.infra.redis import get_redis
 from app.models.merchants import MerchantStatus
 from app.services import discovery as hooks
+from app.services.discovery import nearby
 from tests.geo.factories import CENTRE, merchant, offset, paid_order, user
 
 

@@ -190,7 +190,6 @@ async def ensure_built(wait_s: float = 30.0) -> None:
     """Build the index from the database if this Redis has never had one (a fresh or
     wiped Redis, or the in-process stand-in of a new process). One process builds;
     the others wait for its `gen`."""
-
     r = get_redis()
     if await r.exists(K_GEN):
         return

@@ -316,7 +316,6 @@ class DiscoveryQuery:
         description="A merchant's traffic points and boost (its owner's only merchant if omitted).",
     )
     async def traffic_points(self, info: Info, merchant_id: InputID | None = None) -> TrafficPoints:
-
         mid = await _merchant_for_reader(info, merchant_id)
         until = await active_boost_until(mid)
         p = get_policy().traffic

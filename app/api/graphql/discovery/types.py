@@ -59,7 +59,6 @@ class NearbyMerchant:
 
     @strawberry.field(description="The merchant itself (one batched database read per page).")
     async def merchant(self, info: Info) -> MerchantType | None:
-
         m = await merchant_loader(info).load(int(self.merchant_id.node_id))
         if m is None or not merchant_visible(info.context.principal, m):
             return None

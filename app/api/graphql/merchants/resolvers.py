@@ -94,7 +94,6 @@ class MerchantQuery:
 
     @strawberry.field(permission_classes=[IsMerchant], description="A store's balances.")
     async def merchant_wallet(self, info: Info, merchant_id: InputID) -> MerchantWallet:
-
         mid = _mid(merchant_id)
         user = user_of(info)
         if not user.is_admin:

@@ -235,7 +235,6 @@ class OrderMutation:
 
 
 async def _reverse(info: Info, order_id: InputID, reason: str, reversal_key: str):
-
     oid = decode_id(order_id, "Order", "orderId")
     r = await disputes.reverse_after_window(
         oid, reversal_key=reversal_key, reason=reason, by_user_id=user_of(info).user_id
@@ -251,6 +250,5 @@ async def _reverse(info: Info, order_id: InputID, reason: str, reversal_key: str
 
 async def _request_channel_refund(order_id: int, refund) -> None:
     """Ask the channel to send the money back (after the ledger committed)."""
-
     order = await Order.get(id=order_id)
     await refunds.request_channel_refund(order, refund)

@@ -54,7 +54,6 @@ class OrderType(relay.Node):
 
     @strawberry.field
     async def merchant(self, info: Info) -> MerchantType | None:
-
         m = await merchant_loader(info).load(self._merchant_id)
         if m is None or not merchant_visible(info.context.principal, m):
             return None
