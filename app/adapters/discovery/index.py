@@ -250,7 +250,7 @@ async def rebuild(chunk: int = 2000) -> dict[str, int]:
         key = str(fact["merchant_id"])
         heat[key] = heat.get(key, 0.0) + heat_weight(fact["paid_at"].timestamp(), epoch)
     if heat:
-        await r.hset(TMP + "heat", mapping=heat)  # type: ignore[arg-type,misc]
+        await r.hset(TMP + "heat", mapping=heat)  # type: ignore[misc]
     if cats:
         await r.sadd(TMP + "cats", *cats)  # type: ignore[misc]
 

@@ -338,10 +338,12 @@ class Alipay:
         if params.get("app_id") != self.cfg.app_id:
             raise NotificationRejected("appid mismatch")
         try:
-            sent = datetime.strptime(params.get("notify_time", ""), "%Y-%m-%d %H:%M:%S")
+            sent = datetime.strptime(params.get("notify_time", ""), "%Y-%m-%d %H:%M:%S").replace(
+                tzinfo=money.SHANGHAI
+            )
         except ValueError:
             raise NotificationRejected("notify_time missing or malformed") from None
-        age = time.time() - sent.replace(tzinfo=money.SHANGHAI).timestamp()
+        age = time.time() - sent.timestamp()
         if age > NOTIFY_WINDOW_S or age < -300:
             raise NotificationRejected("notify_time outside the window")
         status = params.get("trade_status", "")

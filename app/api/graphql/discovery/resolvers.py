@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime
 from typing import Annotated, cast
 
 import strawberry
-from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode
 from strawberry import relay
 from strawberry.types import Info
 
@@ -49,6 +48,7 @@ from app.api.graphql.discovery.types import (
     TrafficPoints,
 )
 from app.api.graphql.merchants.types import CoordSystemEnum, LocationInput
+from app.api.graphql.runtime.selection import selects_any
 from app.domain.policy import get_policy
 from app.infra.coords import CoordSystem, convert
 from app.infra.limits import subject_key
@@ -59,31 +59,6 @@ from app.services import discovery, traffic
 on_error = handles_errors(DiscoveryError, DiscoveryErrorCode)
 CanReadHeatmap = has_role(Role.AGENT, Role.MERCHANT_OWNER)
 CURSOR_FIELDS = frozenset({"cursor", "endCursor"})
-
-
-def selects_any(info: Info, names: frozenset[str]) -> bool:
-    """Whether the query selects a field of one of these names anywhere under this field
-    (through fragments too). Errs on the side of yes: any such name at any depth."""
-    raw = info._raw_info
-    stack = [node.selection_set for node in raw.field_nodes]
-    seen: set[str] = set()
-    while stack:
-        selection_set = stack.pop()
-        if selection_set is None:
-            continue
-        for sel in selection_set.selections:
-            if isinstance(sel, FieldNode):
-                if sel.name.value in names:
-                    return True
-                stack.append(sel.selection_set)
-            elif isinstance(sel, InlineFragmentNode):
-                stack.append(sel.selection_set)
-            elif isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen:
-                seen.add(sel.name.value)
-                fragment = raw.fragments.get(sel.name.value)
-                if fragment is not None:
-                    stack.append(fragment.selection_set)
-    return False
 
 
 @functools.lru_cache(maxsize=65536)

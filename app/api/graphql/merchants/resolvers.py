@@ -1,5 +1,7 @@
 """Merchant mutations and queries."""
 
+from typing import Any
+
 import strawberry
 from strawberry import relay
 from strawberry.types import Info
@@ -177,7 +179,7 @@ class MerchantMutation:
     async def update_merchant(
         self, info: Info, id: InputID, input: UpdateMerchantInput
     ) -> MerchantResult:
-        def val(m):  # strawberry.Maybe: None = absent, Some(x) = given
+        def val(m: Any) -> Any:  # strawberry.Maybe: None = absent, Some(x) = given
             return None if m is None else m.value
 
         loc = val(input.location)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
+from strawberry.types import Info
 
 from app.api.graphql.core.errors import error_type
 from app.api.graphql.core.scalars import Int64
@@ -80,7 +82,9 @@ class MerchantType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(cls, *, info, node_ids, required=False):  # type: ignore[override]
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
         rows = {m.id: m for m in await Merchant.filter(id__in=[int(i) for i in node_ids])}
         principal = info.context.principal
         return [

@@ -45,7 +45,7 @@ from app.domain.merchants import owned_merchant
 from app.domain.orders import OrderErrorCode
 from app.infra.errors import DomainError, NotFound
 from app.models.ledger import ACCOUNT_NAME_MAX, Account, LedgerEntry, Posting
-from app.models.orders import Order, PointLot
+from app.models.orders import Order, OrderRefund, PointLot
 from app.services import refunds
 
 on_error = handles_errors(OrderError, OrderErrorCode)
@@ -234,7 +234,9 @@ class OrderMutation:
         )
 
 
-async def _reverse(info: Info, order_id: InputID, reason: str, reversal_key: str):
+async def _reverse(
+    info: Info, order_id: InputID, reason: str, reversal_key: str
+) -> ReverseOrderSuccess:
     oid = decode_id(order_id, "Order", "orderId")
     r = await disputes.reverse_after_window(
         oid, reversal_key=reversal_key, reason=reason, by_user_id=user_of(info).user_id
@@ -248,7 +250,7 @@ async def _reverse(info: Info, order_id: InputID, reason: str, reversal_key: str
     )
 
 
-async def _request_channel_refund(order_id: int, refund) -> None:
+async def _request_channel_refund(order_id: int, refund: OrderRefund) -> None:
     """Ask the channel to send the money back (after the ledger committed)."""
     order = await Order.get(id=order_id)
     await refunds.request_channel_refund(order, refund)

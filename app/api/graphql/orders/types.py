@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -80,8 +81,9 @@ class OrderType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(cls, *, info, node_ids, required=False):  # type: ignore[override]
-
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
         rows = {o.id: o for o in await Order.filter(id__in=[int(i) for i in node_ids])}
         out = []
         for i in node_ids:
@@ -121,8 +123,9 @@ class PointLotType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(cls, *, info, node_ids, required=False):  # type: ignore[override]
-
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
         rows = {x.id: x for x in await PointLot.filter(id__in=[int(i) for i in node_ids])}
         out = []
         for i in node_ids:
@@ -203,7 +206,7 @@ class CreateOrderSuccess:
         description="What the client hands to the payment SDK (null when nothing is due).",
         deprecation_reason="Use `payment`: the same, typed per channel.",
     )
-    payment: PayParams | None = strawberry.field(  # type: ignore[valid-type]
+    payment: PayParams | None = strawberry.field(
         description="What the client hands to its payment SDK (null when nothing is due)."
     )
 
@@ -219,11 +222,11 @@ class RefundOrderSuccess:
 class ReverseOrderSuccess:
     order: OrderType
     lots_cancelled: int = strawberry.field(description="Lots that were still releasing.")
-    vouchers_clawed_back_fen: Int64 = strawberry.field(  # type: ignore[valid-type]
+    vouchers_clawed_back_fen: Int64 = strawberry.field(
         description="Released vouchers taken back (never more than a holder still had)."
     )
-    shopping_points_clawed_back: Int64  # type: ignore[valid-type]
-    platform_loss_fen: Int64 = strawberry.field(  # type: ignore[valid-type]
+    shopping_points_clawed_back: Int64
+    platform_loss_fen: Int64 = strawberry.field(
         description="What had been spent already: paid back to the pools by the platform."
     )
 

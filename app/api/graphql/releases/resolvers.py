@@ -21,10 +21,7 @@ from app.models.releases import Pool, Release, ReleasePayment
 
 
 async def _payments_to_nodes(rows: Sequence[ReleasePayment]) -> list[ReleasePaymentType]:
-    releases = {
-        r.id: r
-        for r in await Release.filter(id__in={p.release_id for p in rows})  # type: ignore[attr-defined]
-    }
+    releases = {r.id: r for r in await Release.filter(id__in={p.release_id for p in rows})}
     pools = {p.id: p for p in await Pool.all()}
     # I_f of each payment: the index of its lot's first release in the same pool.
     wanted = {(r.pool_id, p.first_release_no) for p in rows for r in [releases[p.release_id]]}  # type: ignore[attr-defined]
@@ -36,7 +33,7 @@ async def _payments_to_nodes(rows: Sequence[ReleasePayment]) -> list[ReleasePaym
             firsts[(r["pool_id"], r["release_no"])] = Decimal(r["index_after"])
     out = []
     for p in rows:
-        rel = releases[p.release_id]  # type: ignore[attr-defined]
+        rel = releases[p.release_id]
         pool_id = rel.pool_id  # type: ignore[attr-defined]
         out.append(
             ReleasePaymentType.build(
