@@ -37,7 +37,6 @@ from app.api.graphql.orders.types import (
     ReverseOrderSuccess,
     Wallet,
 )
-from app.api.graphql.payments.pay_params import pay_params_of
 from app.domain import disputes, orders
 from app.domain.audit import Actor
 from app.domain.ledger import acct, balances_named
@@ -179,11 +178,7 @@ class OrderMutation:
             channel=input.channel,
             idempotency_key=input.idempotency_key,
         )
-        return CreateOrderSuccess(
-            order=OrderType.from_model(order),
-            pay_params=order.pay_params,  # type: ignore[arg-type]
-            payment=pay_params_of(order.channel, order.pay_params),
-        )
+        return CreateOrderSuccess.from_model(order, order.pay_params)
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],

@@ -18,7 +18,7 @@ from app.api.graphql.core.scalars import Int64
 from app.api.graphql.core.visibility import merchant_visible
 from app.api.graphql.merchants.types import MerchantType
 from app.api.graphql.orders.access import can_read_lot, can_read_order
-from app.api.graphql.payments.pay_params import PayParams
+from app.api.graphql.payments.pay_params import PayParams, pay_params_of
 from app.domain.orders import OrderErrorCode
 from app.models.ledger import Asset, LedgerEntry
 from app.models.orders import HolderKind, LotStatus, Order, OrderOrigin, OrderStatus, PointLot
@@ -209,6 +209,14 @@ class CreateOrderSuccess:
     payment: PayParams | None = strawberry.field(
         description="What the client hands to its payment SDK (null when nothing is due)."
     )
+
+    @classmethod
+    def from_model(cls, order: Order, pay_params: dict[str, Any] | None) -> CreateOrderSuccess:
+        return cls(
+            order=OrderType.from_model(order),
+            pay_params=pay_params,  # type: ignore[arg-type]
+            payment=pay_params_of(order.channel, pay_params),
+        )
 
 
 @strawberry.type
