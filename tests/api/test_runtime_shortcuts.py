@@ -31,7 +31,7 @@ async def test_the_view_takes_its_fast_post_only_with_shortcuts_on(db, monkeypat
     calls = []
     fast_post = GraphQLApp._fast_post
 
-    async def spy(self, *args):
+    async def spy(self, *args):  # (the body is read and checked on both paths)
         calls.append(1)
         return await fast_post(self, *args)
 

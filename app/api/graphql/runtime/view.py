@@ -109,12 +109,14 @@ class GraphQLApp(GraphQL[Context, None]):
         request = Request(scope, receive)
         media = answer_media(request.headers.get("accept"))
         try:
-            if (
-                scope["method"] == "POST"
-                and self.settings.runtime_shortcuts
-                and await self._fast_post(request, send, media)
-            ):
-                return
+            if scope["method"] == "POST":
+                data = await json_object_body(request, media)
+                if (
+                    data is not None
+                    and self.settings.runtime_shortcuts
+                    and await self._fast_post(request, send, media, data)
+                ):
+                    return
             response = await self.run(request)
             if media is GRAPHQL_RESPONSE and response.headers.get("content-type") == JSON:
                 response.headers["content-type"] = GRAPHQL_RESPONSE
@@ -133,33 +135,12 @@ class GraphQLApp(GraphQL[Context, None]):
             response = rate_limited_response(e)
         await response(scope, receive, send)
 
-    async def _fast_post(self, request: Request, send: Send, media: str) -> bool:
+    async def _fast_post(
+        self, request: Request, send: Send, media: str, data: dict[str, Any]
+    ) -> bool:
         """Answer the request and return True, or False for the view's own path."""
-        headers = request.headers
-        content_type = headers.get("content-type", "")
-        if content_type != "application/json":  # (the usual header needs no parsing)
-            content_type, _ = parse_content_type(content_type)
-        if content_type != "application/json" or self._get_stream_transport_from_headers(headers):
+        if self._get_stream_transport_from_headers(request.headers):
             return False
-        try:
-            data = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            raise BodyRefused(
-                error_response(
-                    400, "BODY_NOT_JSON", "the request body is not valid JSON", request.scope, media
-                )
-            ) from None
-        if type(data) is not dict:
-            # (a list would be a batch, which this API does not take)
-            raise BodyRefused(
-                error_response(
-                    400,
-                    "BODY_NOT_OBJECT",
-                    "the request body must be a JSON object",
-                    request.scope,
-                    media,
-                )
-            )
         query, variables = data.get("query"), data.get("variables")
         operation_name, extensions = data.get("operationName"), data.get("extensions")
         if not (
@@ -290,6 +271,36 @@ class GraphQLApp(GraphQL[Context, None]):
             return orjson.dumps(data).decode()
         except TypeError:
             return super().encode_json(data)
+
+
+async def json_object_body(request: Request, media: str) -> dict[str, Any] | None:
+    """A JSON POST's body as its object, read once (both paths see it); None for another
+    content type. A body that is not JSON, or not an object (a list would be a batch,
+    which this API does not take), is refused here with its own code."""
+    content_type = request.headers.get("content-type", "")
+    if content_type != "application/json":  # (the usual header needs no parsing)
+        content_type, _ = parse_content_type(content_type)
+    if content_type != "application/json":
+        return None
+    try:
+        data = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise BodyRefused(
+            error_response(
+                400, "BODY_NOT_JSON", "the request body is not valid JSON", request.scope, media
+            )
+        ) from None
+    if type(data) is not dict:
+        raise BodyRefused(
+            error_response(
+                400,
+                "BODY_NOT_OBJECT",
+                "the request body must be a JSON object",
+                request.scope,
+                media,
+            )
+        )
+    return data
 
 
 def is_request_error_answer(request: Request) -> bool:
