@@ -15,7 +15,7 @@ from app.infra import http as infra_http
 from app.infra import redis as infra_redis
 from app.infra.config import get_settings
 from app.infra.orm import from_row
-from app.infra.redis import get_redis, is_server, run_commands
+from app.infra.redis import get_redis, run_commands, run_script, script_sha
 from app.models.users import User
 from tests.factories import make_user
 
@@ -93,18 +93,25 @@ async def test_an_http_request_goes_by_the_transport_only_with_shortcuts_on(monk
     assert sent == ([] if on else ["/x"])
 
 
+SCRIPT = "return redis.call('HGETALL', KEYS[1])"
+
+
 @pytest.mark.redis
-async def test_redis_batches_leave_the_lean_pool_with_shortcuts_off(monkeypatch):
+async def test_redis_batches_and_scripts_leave_the_lean_pool_with_shortcuts_off(monkeypatch):
     r = get_redis()
-    assert is_server(r)
     key = "test:shortcuts"
-    on = await run_commands(r, [("SET", key, "1"), ("INCR", key)], transaction=True)
+    batch = [("DEL", key), ("HSET", key, "a", "1"), ("HGETALL", key), ("HINCRBY", key, "a", 1)]
+    on = await run_commands(r, batch, transaction=True)
+    script_on = await run_script(r, SCRIPT, script_sha(SCRIPT), [key], [])
     shortcuts(monkeypatch, False)
 
     async def refuse(*args):
         raise AssertionError("the lean pool was used")
 
     monkeypatch.setattr(infra_redis, "_on_lean_connection", refuse)
-    off = await run_commands(r, [("SET", key, "1"), ("INCR", key)], transaction=True)
-    assert [str(x) for x in off][1] == [str(x) for x in on][1] == "2"
+    off = await run_commands(r, batch, transaction=True)
+    script_off = await run_script(r, SCRIPT, script_sha(SCRIPT), [key], [])
+    # the replies as the server sent them, either way (HGETALL: a flat list, no dict)
+    assert off[1:] == on[1:] == [1, ["a", "1"], 2]
+    assert script_off == script_on == ["a", "2"]
     await r.delete(key)
