@@ -5,39 +5,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from app.api.graphql.schema import schema
+from app.commands import COMMANDS, command, load_all, with_db
+from app.dev import wiring
+from app.dev.demo import seed_demo
+from app.domain.principals import Kind
+from app.domain.tokens import issue_pair
 from app.infra.config import get_settings
-
-Command = Callable[[argparse.Namespace], Awaitable[int]]
-_commands: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
-
-
-def command(name: str, help: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None):
-    def register(fn: Command) -> Command:
-        _commands[name] = (fn, args, help)
-        return fn
-
-    return register
-
-
-async def _with_db(fn: Callable[[], Awaitable[int]]) -> int:
-    from app.infra.db import close_db, init_db
-    from app.infra.redis import close_redis
-
-    await init_db()
-    try:
-        return await fn()
-    finally:
-        await close_db()
-        await close_redis()
+from app.infra.db import close_db, migrate
+from app.infra.logging import setup_logging
 
 
 @command("migrate", "apply the committed migrations")
 async def cmd_migrate(ns: argparse.Namespace) -> int:
-    from app.infra.db import close_db, migrate
-
     await migrate()
     await close_db()
     print("migrations applied")
@@ -51,9 +33,6 @@ def _token_args(p: argparse.ArgumentParser) -> None:
 
 @command("token", "print an access token for local use (refused in prod)", _token_args)
 async def cmd_token(ns: argparse.Namespace) -> int:
-    from app.domain.principals import Kind
-    from app.domain.tokens import issue_pair
-
     settings = get_settings()
     if settings.app_env == "prod":
         print("refused: tokens are not minted by hand in prod", file=sys.stderr)
@@ -66,8 +45,6 @@ async def cmd_token(ns: argparse.Namespace) -> int:
 
 @command("export-schema", "write schema.graphql from the code's schema")
 async def cmd_export_schema(ns: argparse.Namespace) -> int:
-    from app.api.graphql.schema import schema
-
     Path("schema.graphql").write_text(schema.as_str() + "\n", encoding="utf-8")
     print("schema.graphql written")
     return 0
@@ -75,8 +52,6 @@ async def cmd_export_schema(ns: argparse.Namespace) -> int:
 
 @command("check-schema", "fail if schema.graphql differs from the code's schema")
 async def cmd_check_schema(ns: argparse.Namespace) -> int:
-    from app.api.graphql.schema import schema
-
     path = Path("schema.graphql")
     current = schema.as_str() + "\n"
     if not path.exists() or path.read_text(encoding="utf-8") != current:
@@ -90,40 +65,20 @@ async def cmd_check_schema(ns: argparse.Namespace) -> int:
 
 @command("seed-demo", "create demo merchants, consumers and orders (idempotent)")
 async def cmd_seed_demo(ns: argparse.Namespace) -> int:
-    from app.dev.demo import seed_demo
-
-    return await _with_db(seed_demo)
+    return await with_db(seed_demo)
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Run as `python -m app.cli`, this file is `__main__`; plugins register with the
-    # importable `app.cli`, so read the commands from there.
-    from app import cli as registry
-
-    registry._load_plugins()
-    commands = registry._commands
+    load_all()
     parser = argparse.ArgumentParser(prog="python -m app.cli")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (_, add_args, help_text) in sorted(commands.items()):
+    for name, (_, add_args, help_text) in sorted(COMMANDS.items()):
         add_args(sub.add_parser(name, help=help_text))
     ns = parser.parse_args(argv)
-    from app.infra.config import get_settings
-    from app.infra.logging import setup_logging
-
     setup_logging(get_settings())
-    fn = commands[ns.command][0]
-    return asyncio.run(fn(ns))  # type: ignore[arg-type]
-
-
-def _load_plugins() -> None:
-    """Each module of `app/commands/` registers its own commands."""
-    import importlib
-    import pkgutil
-
-    import app.commands
-
-    for mod in pkgutil.iter_modules(app.commands.__path__):
-        importlib.import_module(f"app.commands.{mod.name}")
+    wiring.install()  # the dev stand-ins, where settings turn them on (seed-demo pays)
+    fn = COMMANDS[ns.command][0]
+    return asyncio.run(fn(ns))
 
 
 if __name__ == "__main__":

@@ -18,22 +18,27 @@ from zoneinfo import ZoneInfo
 from arq import cron
 from arq.connections import RedisSettings
 
+from app.dev import wiring
 from app.domain import orders, policy_loads
+from app.domain.releases import POOLS, evaluate_pool
 from app.infra import outbox
 from app.infra.config import get_settings
+from app.infra.db import close_db, init_db
+from app.infra.errors import DomainError
+from app.infra.logging import setup_logging
+from app.infra.redis import close_redis
 from app.services import consumers, export_job, read_audit
 from app.services import exports as exporting
 from app.services import webhooks as partner_webhooks
+from app.services.reconcile import reconcile as reconcile_all
 from app.services.reviews import refresh_ratings
+from app.services.settlement import activate_due_lots
 
 log = logging.getLogger(__name__)
 
 
 async def evaluate_pools(ctx: dict[str, Any] | None = None) -> dict[str, str]:
     """Evaluate both pools once (today, Asia/Shanghai). Returns each pool's outcome."""
-    from app.domain.releases import POOLS, evaluate_pool
-    from app.infra.errors import DomainError
-
     outcomes: dict[str, str] = {}
     for pool in POOLS:
         try:
@@ -55,15 +60,11 @@ async def evaluate_pools(ctx: dict[str, Any] | None = None) -> dict[str, str]:
 
 
 async def settle(ctx: dict[str, Any] | None = None) -> int:
-    from app.services.settlement import activate_due_lots
-
     return await activate_due_lots(ctx)
 
 
 async def reconcile(ctx: dict[str, Any] | None = None) -> dict[str, int]:
-    from app.services.reconcile import reconcile as run
-
-    return await run(ctx)
+    return await reconcile_all(ctx)
 
 
 async def expire_counter_orders(ctx: dict[str, Any] | None = None) -> int:
@@ -125,19 +126,14 @@ async def forget_webhook_deliveries(ctx: dict[str, Any] | None = None) -> int:
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    from app.infra.db import init_db
-    from app.infra.logging import setup_logging
-
     setup_logging(get_settings())  # arq's handlers too: no tracebacks, no secrets
+    wiring.install()  # the dev stand-ins, where settings turn them on
     consumers.install()
     await init_db()
     await policy_loads.record_load(by="worker")  # (only when it changed)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    from app.infra.db import close_db
-    from app.infra.redis import close_redis
-
     await outbox.drain()
     await partner_webhooks.settled()
     await partner_webhooks.close_client()

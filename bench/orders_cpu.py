@@ -87,6 +87,7 @@ def backend_cpu(pids: list[int]) -> float:
 
 
 async def measure(args: argparse.Namespace, setup: dict) -> dict:
+    from app.dev import wiring
     from app.domain.ledger.verify import verify_ledger
     from app.infra import outbox
     from app.infra.db import close_db, init_db
@@ -94,6 +95,7 @@ async def measure(args: argparse.Namespace, setup: dict) -> dict:
 
     seen = count_calls()
     event_consumers.install()  # as the API server does: the heat map follows each payment
+    wiring.install()  # the sandbox channel, as the entry points wire it
     await init_db()
     try:
         rng = random.Random(1)

@@ -227,12 +227,14 @@ async def client_loop(
 
 async def worker_main(spec: dict) -> dict:
     """One process: its share of the clients, warm-up, then the measured window."""
+    from app.dev import wiring
     from app.domain.ledger import durable
     from app.infra import outbox
     from app.infra.db import close_db, init_db
     from app.services import consumers as event_consumers
 
     event_consumers.install()  # as the API server does: the heat map follows each payment
+    wiring.install()  # the sandbox channel, as the entry points wire it
     await init_db()
     try:
         rng = random.Random(spec["seed"])

@@ -114,6 +114,14 @@ os.environ.setdefault("EXPORT_DIR", tempfile.mkdtemp(prefix="points-exports-"))
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # the dev stand-ins (sandbox channel, WeChat code2session), as the entry points wire
+    # them; imported here, after the environment above is set
+    from app.dev import wiring
+
+    wiring.install()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     asyncio.run(_admin_exec(f'CREATE DATABASE "{_RUN_DB}"'))
 

@@ -1,11 +1,14 @@
-"""HTTP routes of the payments package: notifications and the sandbox provider."""
+"""HTTP routes of the payments package: notifications, and the routes of the dev stand-ins
+(the sandbox provider's pay page and API) where the entry point registered them."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from app.infra import limits
 from app.infra.config import get_settings
@@ -40,11 +43,20 @@ async def notify(request: Request) -> Response:
     )
 
 
-def routes() -> list[Route]:
-    out = [Route("/pay/notify/{channel}", notify, methods=["POST"])]
+# Routes of dev stand-ins (app.dev.wiring registers the sandbox provider's): served
+# only where the sandbox is on, never in prod.
+_stand_in_routes: list[Callable[[], list[BaseRoute]]] = []
+
+
+def add_stand_in_routes(make: Callable[[], list[BaseRoute]]) -> None:
+    if make not in _stand_in_routes:
+        _stand_in_routes.append(make)
+
+
+def routes() -> list[BaseRoute]:
+    out: list[BaseRoute] = [Route("/pay/notify/{channel}", notify, methods=["POST"])]
     s = get_settings()
     if s.sandbox_enabled and s.app_env != "prod":
-        from app.dev import sandbox_provider
-
-        out += sandbox_provider.routes()
+        for make in _stand_in_routes:
+            out += make()
     return out

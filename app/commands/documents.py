@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from app.api import persisted
-from app.cli import command
+from app.commands import command
 from app.infra.config import get_settings
 from app.infra.redis import close_redis
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import argparse
 
-from app.cli import _with_db, command
+from app.adapters.discovery import index
+from app.commands import command, with_db
+from app.models.geo import GeoOrderFact
+from app.models.orders import Order
+from app.services.discovery import apply_order
 
 
 async def reconcile_orders(chunk: int = 1000) -> int:
     """Apply `apply_order` to every paid order whose contribution is missing or stale."""
-    from app.models.geo import GeoOrderFact
-    from app.models.orders import Order
-    from app.services.discovery import apply_order
-
     fixed = 0
     last = 0
     while True:
@@ -45,12 +45,10 @@ async def reconcile_orders(chunk: int = 1000) -> int:
 
 @command("rebuild-geo-index", "repair heat map / task counters and rebuild the Redis geo index")
 async def cmd_rebuild_geo_index(ns: argparse.Namespace) -> int:
-    from app.adapters.discovery import index
-
     async def run() -> int:
         fixed = await reconcile_orders()
         counts = await index.rebuild()
         print(f"orders reconciled: {fixed}; index: {counts}")
         return 0
 
-    return await _with_db(run)
+    return await with_db(run)

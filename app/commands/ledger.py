@@ -6,9 +6,10 @@ import argparse
 import sys
 from datetime import date
 
-from app.cli import _with_db, command
+from app.commands import command, with_db
 from app.domain import audit
 from app.domain.ledger.verify import verify_ledger
+from app.services.settlement import activate_due_lots
 
 
 async def verify_audit() -> int:
@@ -28,7 +29,7 @@ async def verify_audit() -> int:
     "recompute the hash chains (ledger, audit trail) and every balance; exit 1 on a discrepancy",
 )
 async def cmd_verify_ledger(ns: argparse.Namespace) -> int:
-    return await _with_db(verify_chains)
+    return await with_db(verify_chains)
 
 
 async def verify_chains() -> int:
@@ -47,7 +48,7 @@ async def verify_chains() -> int:
 
 @command("verify-audit", "recompute the audit trail's hash chain; exit 1 on a discrepancy")
 async def cmd_verify_audit(ns: argparse.Namespace) -> int:
-    return await _with_db(verify_audit)
+    return await with_db(verify_audit)
 
 
 def _settle_args(p: argparse.ArgumentParser) -> None:
@@ -61,11 +62,9 @@ def _settle_args(p: argparse.ArgumentParser) -> None:
 
 @command("settle", "activate the lots of orders whose refund window has passed", _settle_args)
 async def cmd_settle(ns: argparse.Namespace) -> int:
-    from app.services.settlement import activate_due_lots
-
     async def run() -> int:
         n = await activate_due_lots(at=ns.at)
         print(f"settled {n} orders")
         return 0
 
-    return await _with_db(run)
+    return await with_db(run)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.cli import _with_db, command
+from app.commands import command, with_db
 from app.domain import audit, policy_loads
 from app.infra.errors import DomainError
 
@@ -36,4 +36,4 @@ async def load_policy(source: str | None, reason: str) -> int:
 
 @command("load-policy", "validate a policy file and record its load in the audit trail", _args)
 async def cmd_load_policy(ns: argparse.Namespace) -> int:
-    return await _with_db(lambda: load_policy(ns.policy, ns.reason))
+    return await with_db(lambda: load_policy(ns.policy, ns.reason))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from app.cli import _with_db, command
+from app.commands import command, with_db
+from app.services.reconcile import reconcile_payments
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -14,11 +15,9 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 @command("reconcile-payments", "query channels about stuck payments, splits and refunds", _args)
 async def cmd_reconcile(ns: argparse.Namespace) -> int:
-    from app.services.reconcile import reconcile_payments
-
     async def run() -> int:
         report = await reconcile_payments(stale_minutes=ns.minutes)
         print(" ".join(f"{k}={v}" for k, v in report.as_dict().items()))
         return 1 if report.errors else 0
 
-    return await _with_db(run)
+    return await with_db(run)

@@ -8,7 +8,9 @@ import sys
 from dataclasses import asdict
 from datetime import date
 
-from app.cli import _with_db, command
+from app.commands import command, with_db
+from app.domain.releases import evaluate_pool
+from app.infra.errors import DomainError
 
 
 def _release_args(p: argparse.ArgumentParser) -> None:
@@ -24,9 +26,6 @@ def _release_args(p: argparse.ArgumentParser) -> None:
 
 @command("release", "evaluate a pool once: schedule, run or preview its release", _release_args)
 async def cmd_release(ns: argparse.Namespace) -> int:
-    from app.domain.releases import evaluate_pool
-    from app.infra.errors import DomainError
-
     async def run() -> int:
         try:
             ev = await evaluate_pool(ns.pool, at=ns.at, dry_run=ns.dry_run)
@@ -65,4 +64,4 @@ async def cmd_release(ns: argparse.Namespace) -> int:
         print(json.dumps(out, ensure_ascii=False, indent=2, default=str))
         return 0
 
-    return await _with_db(run)
+    return await with_db(run)

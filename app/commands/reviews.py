@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from app.cli import _with_db, command
+from app.commands import command, with_db
 from app.services.reviews import refresh_ratings
 
 
@@ -15,4 +15,4 @@ async def cmd_refresh_ratings(ns: argparse.Namespace) -> int:
         print(f"ratings changed: {await refresh_ratings()}")
         return 0
 
-    return await _with_db(run)
+    return await with_db(run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.cli import _with_db, command
+from app.commands import command, with_db
 from app.domain import users
 from app.infra.errors import DomainError
 from app.models.users import Role
@@ -28,4 +28,4 @@ async def cmd_set_role(ns: argparse.Namespace) -> int:
         print(f"user {user.id} is now {user.role.value}")
         return 0
 
-    return await _with_db(run)
+    return await with_db(run)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from app.cli import _with_db, command
+from app.commands import command, with_db
 from app.domain import webhook_keys
 
 
@@ -26,7 +26,7 @@ async def cmd_rotate_webhook_key(ns: argparse.Namespace) -> int:
         print(f"webhook deliveries are now signed with {made.kid} ({made.alg})")
         return 0
 
-    return await _with_db(run)
+    return await with_db(run)
 
 
 @command("webhook-keys", "print the published webhook keys (the JWKS)")
@@ -35,4 +35,4 @@ async def cmd_webhook_keys(ns: argparse.Namespace) -> int:
         print(json.dumps(await webhook_keys.jwks(), indent=2))
         return 0
 
-    return await _with_db(run)
+    return await with_db(run)

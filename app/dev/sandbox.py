@@ -14,10 +14,7 @@ from urllib.parse import quote
 
 import httpx
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from app.adapters.payments import replay
 from app.adapters.payments.base import (
@@ -36,18 +33,10 @@ from app.adapters.payments.base import (
     TradeState,
 )
 from app.adapters.payments.http import ChannelHttp, json_or_error, provider_refused
+from app.dev import sandbox_provider
+from app.dev.sandbox_keys import provider_key, signed_message
 from app.infra.config import Settings
 from app.infra.inputs import ASCII_DIGITS
-
-
-def provider_key(settings: Settings) -> Ed25519PrivateKey:
-    from app.adapters.payments.registry import sandbox_private_seed
-
-    return Ed25519PrivateKey.from_private_bytes(sandbox_private_seed(settings))
-
-
-def signed_message(ts: str, nonce: str, body: bytes) -> bytes:
-    return f"{ts}\n{nonce}\n".encode() + body + b"\n"
 
 
 @dataclass
@@ -86,6 +75,21 @@ class Sandbox:
 
     def __repr__(self) -> str:
         return "Sandbox(...)"
+
+    @staticmethod
+    def configured(s: Settings) -> bool:
+        return s.sandbox_enabled and s.app_env != "prod"
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Sandbox:
+        # The sandbox provider lives in this process: the adapter reaches it in-process
+        # (no server needed for the embedded default), over the same HTTP protocol.
+        return cls(
+            SandboxConfig.from_settings(s),
+            "http://sandbox.local/sandbox/api",
+            transport=httpx.ASGITransport(app=sandbox_provider.provider_app()),
+            timeout_s=s.payment_timeout_s,
+        )
 
     async def _call(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict:
         resp = await self.http.send(

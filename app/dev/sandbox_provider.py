@@ -23,10 +23,10 @@ from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from app.adapters.payments import crypto, money, replay
-from app.dev.sandbox import provider_key, signed_message
+from app.dev.sandbox_keys import provider_key, signed_message
 from app.infra.config import get_settings
 from app.infra.redis import get_redis, run_commands
 
@@ -312,7 +312,7 @@ def provider_app() -> Starlette:
     return Starlette(routes=routes())
 
 
-def routes() -> list[Route]:
+def routes() -> list[BaseRoute]:
     return [
         Route("/sandbox/api/orders", create_order, methods=["POST"]),
         Route("/sandbox/api/orders/{no}", get_order, methods=["GET"]),

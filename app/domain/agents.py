@@ -95,7 +95,7 @@ async def statement(agent_id: int, month: str) -> AgentStatement:
     now = await balances_of([payable, pending])
     return AgentStatement(
         agent_id=agent.id,
-        user_id=agent.user_id,  # type: ignore[attr-defined]
+        user_id=agent.user_id,
         level=agent.level,
         region_code=agent.region_code,
         month=month,

@@ -15,10 +15,11 @@ from zoneinfo import ZoneInfo
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app.domain import audit, regions, sessions
+from app.domain import audit, ledger, regions, sessions
 from app.domain.audit import OPERATOR, Actor
+from app.domain.ledger import Post, acct
 from app.domain.policy import Policy, get_policy
-from app.infra import inputs, outbox
+from app.infra import coords, inputs, outbox
 from app.infra.config import get_settings
 from app.infra.errors import DomainError, NotFound, PermissionDenied, error_codes
 from app.infra.outbox import EventKind
@@ -71,7 +72,6 @@ def _to_gcj02(loc: Location) -> tuple[Decimal, Decimal]:
         raise DomainError("INVALID", "latitude/longitude out of range", "location")
     if loc.coord_system == CoordSystem.GCJ02:
         return lat.quantize(Decimal("0.0000001")), lng.quantize(Decimal("0.0000001"))
-    from app.adapters.discovery import coords
 
     glat, glng = coords.convert(float(lat), float(lng), loc.coord_system.value, "GCJ02")
     return Decimal(f"{glat:.7f}"), Decimal(f"{glng:.7f}")
@@ -446,8 +446,6 @@ async def withdraw_merchant_vouchers(
 ) -> int:
     """Move vouchers the store earned (its lots, bindings) to its owner's own wallet, to
     spend like any consumer at other stores (SPEC §4). Vouchers never leave as cash."""
-    from app.domain import ledger
-    from app.domain.ledger import Post, acct
 
     merchant = await owned_merchant(user_id, merchant_id)
     if not isinstance(amount_fen, int) or amount_fen <= 0:

@@ -37,8 +37,9 @@ from app.domain.settlement import (
 from app.infra import outbox, sql
 from app.infra.config import get_settings
 from app.infra.errors import DomainError, NotFound, error_codes
+from app.infra.orm import from_row
 from app.infra.outbox import EventKind
-from app.models.ledger import Asset
+from app.models.ledger import Account, Asset
 from app.models.merchants import MerchantStatus
 from app.models.orders import (
     HolderKind,
@@ -273,7 +274,7 @@ async def _insert_order(
             f"WITH o AS ({insert} RETURNING *), ev AS ({event_sql}) SELECT o.* FROM o",
             [*values.values(), *event_values],
         )
-        return Order._init_from_db(**found[0]), first
+        return from_row(Order, found[0]), first
     found = await sql.fetch(
         conn,
         f"WITH o AS ({insert} RETURNING *), {service.PAYMENT_OF_NEW_ORDER}, "
@@ -288,14 +289,14 @@ async def _insert_order(
         ],
     )
     paid_with = replace(first, payment_id=found[0]["_payment"], trade_no=found[0]["_trade_no"])
-    return Order._init_from_db(**found[0]), paid_with
+    return from_row(Order, found[0]), paid_with
 
 
 async def _lock_order(order_id: int, conn) -> Order | None:
     """The order row, locked to the end of the transaction (written by hand: the ORM's
     query building was a visible share of every payment)."""
     rows = await sql.fetch(conn, "SELECT * FROM orders WHERE id = ? FOR UPDATE", [order_id])
-    return Order._init_from_db(**rows[0]) if rows else None
+    return from_row(Order, rows[0]) if rows else None
 
 
 async def _order_facts(
@@ -745,7 +746,7 @@ async def _paying(
         agents=tuple(sorted((r["_level"], r["_agent"]) for r in rows if r["_agent"] is not None)),
     )
     merchant = _PaidMerchant(row["_recruiter"], float(row["_lat"]), float(row["_lng"]))
-    return Order._init_from_db(**row), around, merchant
+    return from_row(Order, row), around, merchant
 
 
 def _plan(order: Order, policy: Policy, around: Surroundings) -> SettlementPlan:
@@ -1000,8 +1001,6 @@ async def _refund_postings(
 
 
 async def _balance(name: ledger.AccountName, conn) -> int:
-    from app.models.ledger import Account
-
     row = await Account.filter(name=name.name, asset=name.asset).using_db(conn).values("balance")
     return int(row[0]["balance"]) if row else 0
 

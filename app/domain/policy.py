@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from app.infra.config import get_settings
 from app.infra.errors import DomainError, error_codes
 
 PolicyErrorCode = error_codes("PolicyErrorCode", "INVALID_POLICY")
@@ -315,8 +316,6 @@ def _cached(name_or_path: str) -> Policy:
 
 def get_policy() -> Policy:
     """The active policy (settings.policy), loaded once per process."""
-    from app.infra.config import get_settings
-
     return _cached(get_settings().policy)
 
 

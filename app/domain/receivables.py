@@ -26,12 +26,14 @@ unsplit is `(m − share_of(m, r, C)) − (P − returned)` with `m = min(D, C)`
 
 from __future__ import annotations
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from app.domain import ledger
 from app.domain.ledger import Post, acct
 from app.domain.settlement import SettlementPlan, share_of
 from app.infra import sql
+from app.infra.orm import from_row
 from app.models.orders import Order
 from app.models.payments import (
     ChannelRefund,
@@ -49,7 +51,7 @@ def _left(total: int, refunded: int, whole: int) -> int:
     return total - share_of(total, refunded, whole)
 
 
-async def unsplit_fen(order: Order, conn) -> int | None:
+async def unsplit_fen(order: Order, conn: BaseDBAsyncClient) -> int | None:
     """What of the platform's planned channel share the cap left with the merchant,
     after refunds; None while the split may still change (not final yet)."""
     payment = await Payment.filter(order_id=order.id).using_db(conn).first()
@@ -82,7 +84,7 @@ def owed_for_vouchers(plan: SettlementPlan, refunded_fen: int) -> int:
     return max(0, min(owed, merchant_left))
 
 
-async def _owed_by_merchant(merchant_id: int, conn) -> int:
+async def _owed_by_merchant(merchant_id: int, conn: BaseDBAsyncClient) -> int:
     """The merchant's debt, its claim account's row locked to the end of the
     transaction: two settlements at one merchant never net the same fen twice."""
     name = acct.merchant_receivable(merchant_id)
@@ -94,7 +96,7 @@ async def _owed_by_merchant(merchant_id: int, conn) -> int:
     return max(0, -int(rows[0]["balance"])) if rows else 0
 
 
-async def netting(order: Order, plan: SettlementPlan, conn) -> list[Post]:
+async def netting(order: Order, plan: SettlementPlan, conn: BaseDBAsyncClient) -> list[Post]:
     """The postings that net the merchant's debt from what this order's settlement
     makes the platform owe it (to ride in the settlement's entry)."""
     owed = await _owed_by_merchant(order.merchant_id, conn)
@@ -105,7 +107,7 @@ async def netting(order: Order, plan: SettlementPlan, conn) -> list[Post]:
     return [Post(acct.merchant_payable(mid), acct.merchant_receivable(mid), net)]
 
 
-async def record(order: Order, conn) -> None:
+async def record(order: Order, conn: BaseDBAsyncClient) -> None:
     """Record a settled order's unsplit part as the merchant's debt, once (by key),
     when its split is final."""
     unsplit = await unsplit_fen(order, conn)
@@ -134,4 +136,4 @@ async def record_after_split(order_id: int) -> None:
         rows = await sql.fetch(conn, "SELECT * FROM orders WHERE id = ? FOR UPDATE", [order_id])
         if not rows or rows[0]["settled_at"] is None:
             return  # settlement will record it
-        await record(Order._init_from_db(**rows[0]), conn)
+        await record(from_row(Order, rows[0]), conn)

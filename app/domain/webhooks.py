@@ -261,7 +261,7 @@ async def delete_subscription(subscription_id: int, app_id: int | None, *, actor
 
 async def delivery_of(delivery_id: int, app_id: int | None) -> WebhookDelivery:
     d = await WebhookDelivery.get_or_none(id=delivery_id).select_related("subscription")
-    if d is None or (app_id is not None and d.subscription.app_id != app_id):  # type: ignore[attr-defined]
+    if d is None or (app_id is not None and d.subscription.app_id != app_id):
         raise NotFound("webhook delivery", "deliveryId")
     return d
 

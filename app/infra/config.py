@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     # memory:// runs the same redis.asyncio code path against an in-process stand-in.
     redis_url: str = "memory://"
     policy: str = "zhongdian"
+    # Shorter paths through libraries' private API (CONTRIBUTING.md, rule 4): Strawberry's
+    # view (app/api/graphql/runtime/view.py), graphql-core's object completion
+    # (runtime/execution.py), httpx's transport (app/infra/http.py), redis-py's
+    # connections (app/infra/redis.py), Tortoise's row loader (app/infra/orm.py).
+    # RUNTIME_SHORTCUTS=0 takes each library's public path instead (CI runs the API
+    # suite so too): the way out when an upgrade breaks a shortcut.
+    runtime_shortcuts: bool = True
 
     jwt_secret: str = DEFAULT_JWT_SECRET
     jwt_issuer: str = "multistore"

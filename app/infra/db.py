@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.migrations.api.migrate import migrate as run_migrate
 
 from app.infra import embedded_pg
 from app.infra.config import Settings, get_settings
@@ -112,8 +113,6 @@ async def init_db(settings: Settings | None = None, url: str | None = None) -> N
 
 
 async def migrate(settings: Settings | None = None, url: str | None = None) -> None:
-    from tortoise.migrations.api.migrate import migrate as run_migrate
-
     settings = settings or get_settings()
     await _prepare(settings, url)
     await run_migrate(config=tortoise_config(settings, url))

@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
 
+import asyncpg
+
 log = logging.getLogger("app.embedded_pg")
 
 SCHEME = "embedded://"
@@ -310,8 +312,6 @@ def release_all() -> None:
 
 
 async def ensure_database(server: Server, database: str) -> None:
-    import asyncpg
-
     conn = await asyncpg.connect(server.dsn("postgres"))
     try:
         found = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)

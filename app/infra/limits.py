@@ -22,19 +22,29 @@ import hashlib
 import ipaddress
 import logging
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from redis.exceptions import RedisError
-from starlette.types import Scope
 
-from app.domain.principals import Principal
 from app.infra.config import get_settings
 from app.infra.errors import RateLimited
 from app.infra.redis import eval_script, get_redis, script_sha
 
 log = logging.getLogger(__name__)
+
+# an ASGI connection scope (a plain mapping by the ASGI spec)
+Scope = MutableMapping[str, Any]
+
+
+class Principal(Protocol):
+    """Who a signed-in call is counted under (app.domain.principals' principals)."""
+
+    @property
+    def key(self) -> str: ...
+
 
 PREFIX = "rl:"
 

@@ -1,6 +1,12 @@
 """The one Redis client. `memory://` gives an in-process stand-in (fakeredis, Lua
 through lupa) behind the same redis.asyncio API: only `make_redis` tells the two apart;
-every other function here runs the same commands and scripts on either."""
+every other function here runs the same commands and scripts on either.
+
+Scripts and batches go over a lean pool of our own, on redis-py's connection methods
+(`ensure_connection`, `pack_command`, `send_packed_command`, `read_response`: below its
+public client API; redis is pinned to a major in pyproject.toml). RUNTIME_SHORTCUTS=0
+sends them through the client instead (EVALSHA, a pipeline whose replies are left as
+the server sent them)."""
 
 from __future__ import annotations
 
@@ -24,11 +30,14 @@ LEAN_NAME = "app-lean"  # the name (CLIENT LIST) of the lean pool's connections
 _client: aioredis.Redis | None = None
 # (the client it serves, a pool on the same server without per-operation timeouts)
 _lean: tuple[aioredis.Redis, ConnectionPool] | None = None
+# (the client it serves, a client on its pool that leaves the replies of the commands
+# sent through it as the server sent them: RUNTIME_SHORTCUTS=0's `run_commands`)
+_raw: tuple[aioredis.Redis, aioredis.Redis] | None = None
 
 
 def make_redis(url: str, socket_timeout: float | None = SOCKET_TIMEOUT_S) -> aioredis.Redis:
     if url.startswith("memory://"):
-        import fakeredis
+        import fakeredis  # noqa: PLC0415 - the in-process stand-in, only for memory://
 
         return fakeredis.FakeAsyncRedis(decode_responses=True)
     return aioredis.from_url(
@@ -104,6 +113,11 @@ async def run_script(
     """EVALSHA of a read-only script on one pooled connection (loading the script if the
     server lost it), the whole call bounded by one timeout where the client's socket
     timeout bounds each read and write (see `_on_lean_connection`)."""
+    if not get_settings().runtime_shortcuts:
+        try:
+            return await r.evalsha(sha, len(keys), *keys, *args)  # type: ignore[misc]
+        except NoScriptError:  # a restarted or flushed server
+            return await r.eval(text, len(keys), *keys, *args)  # type: ignore[misc]
     return await _on_lean_connection(r, lambda conn: _evalsha(conn, text, sha, keys, args))
 
 
@@ -160,6 +174,8 @@ async def run_commands(
     replies as the server sends them (redis-py's conversions are not applied). They go
     over the lean pool (`_on_lean_connection`): ~60 us of CPU for four commands in a
     MULTI against ~135 us through a pipeline."""
+    if not get_settings().runtime_shortcuts:
+        return await _through_client(r, commands, transaction)
     sent = [("MULTI",), *commands, ("EXEC",)] if transaction else list(commands)
 
     async def send(conn: Any) -> list[Any]:
@@ -172,3 +188,24 @@ async def run_commands(
         if isinstance(reply, Exception):  # a queued command the server refused
             raise reply
     return out
+
+
+def _as_sent(response: Any, **options: Any) -> Any:
+    return response
+
+
+async def _through_client(
+    r: aioredis.Redis, commands: Sequence[Sequence[Any]], transaction: bool
+) -> list[Any]:
+    """`run_commands` through redis-py's own pipeline, on a client of `r`'s pool whose
+    reply conversions are turned off for the commands it sends (public API only)."""
+    global _raw
+    if _raw is None or _raw[0] is not r:
+        _raw = (r, aioredis.Redis(connection_pool=r.connection_pool))
+    raw = _raw[1]
+    for command in commands:
+        raw.set_response_callback(str(command[0]).upper(), _as_sent)
+    pipe = raw.pipeline(transaction=transaction)
+    for command in commands:
+        pipe.execute_command(*command)
+    return list(await pipe.execute())

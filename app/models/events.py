@@ -13,7 +13,7 @@ class OutboxEvent(Model):
     id = fields.UUIDField(primary_key=True)  # made by the writer: no read-back needed
     kind = fields.CharField(max_length=64)
     subject = fields.CharField(max_length=64)  # what it is about: `order:42`
-    payload: dict = fields.JSONField()  # type: ignore[assignment]
+    payload: dict = fields.JSONField()
     created_at = fields.DatetimeField()
     # When the worker's sweep may deliver it: after the in-process attempt had its
     # chance, then later after each failed attempt.

@@ -32,8 +32,8 @@ class Export(Model):
     kind = fields.CharEnumField(ExportKind, max_length=20)
     # the filter as asked (`criteria`), normalised, and the scope the requester had when it started:
     # the worker reads both and never the principal, which it does not have
-    criteria: dict = fields.JSONField()  # type: ignore[assignment]
-    scope: dict = fields.JSONField()  # type: ignore[assignment]
+    criteria: dict = fields.JSONField()
+    scope: dict = fields.JSONField()
     status = fields.CharEnumField(ExportStatus, max_length=10, default=ExportStatus.QUEUED)
     total_rows = fields.BigIntField(null=True)  # source rows in range, counted at the start
     rows_scanned = fields.BigIntField(default=0)  # source rows done (progress)

@@ -55,10 +55,10 @@ class Order(Model):
     counter_key = fields.CharField(max_length=100, null=True, unique=True)
     # The settlement as computed at payment (every share, exact), kept so that
     # refunds reverse exactly what was paid, even if the policy changes later.
-    settlement: dict | None = fields.JSONField(null=True)  # type: ignore[assignment]
+    settlement: dict | None = fields.JSONField(null=True)
     # What the client needs to pay, as the channel answered; a repeated createOrder
     # returns the same, never a second prepay at the provider.
-    pay_params: dict | None = fields.JSONField(null=True)  # type: ignore[assignment]
+    pay_params: dict | None = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     paid_at = fields.DatetimeField(null=True)
     settle_on = fields.DateField(null=True)  # lots activate on this day

@@ -24,8 +24,8 @@ class PartnerApp(Model):
     # the scopes granted, space-separated in a fixed order (app/domain/partners.py)
     scopes = fields.CharField(max_length=255)
     # what it may see: these merchants, and every merchant in these GB/T 2260 regions
-    merchant_ids: list[int] = fields.JSONField(default=list)  # type: ignore[assignment]
-    region_codes: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    merchant_ids: list[int] = fields.JSONField(default=list)
+    region_codes: list[str] = fields.JSONField(default=list)
     # its cost bucket; null: the settings' defaults
     cost_capacity = fields.IntField(null=True)
     cost_restore_rate = fields.IntField(null=True)

@@ -70,8 +70,8 @@ class Release(Model):
     lots_paid = fields.IntField(default=0)
     lots_exited = fields.IntField(default=0)
     lots_expired = fields.IntField(default=0)
-    valves: dict = fields.JSONField(default=dict)  # type: ignore[assignment]  # valves, bound?
-    params: dict = fields.JSONField(default=dict)  # type: ignore[assignment]  # policy, cohorts
+    valves: dict = fields.JSONField(default=dict)  # valves, bound?
+    params: dict = fields.JSONField(default=dict)  # policy, cohorts
     cutoff_at = fields.DatetimeField()  # lots active by then take part
     cutoff_iso = fields.CharField(max_length=40)
     max_lot_id = fields.BigIntField(default=0)

@@ -33,7 +33,7 @@ class WebhookSubscription(Model):
         "core.PartnerApp", related_name="webhook_subscriptions", on_delete=fields.CASCADE
     )
     url = fields.CharField(max_length=WEBHOOK_URL_MAX)
-    events: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    events: list[str] = fields.JSONField(default=list)
     status = fields.CharEnumField(SubscriptionStatus, default=SubscriptionStatus.ACTIVE)
     # deliveries that ran out of retries since the last delivered one
     consecutive_failures = fields.IntField(default=0)
@@ -106,7 +106,7 @@ class WebhookSigningKey(Model):
     kid = fields.CharField(max_length=64, primary_key=True)
     alg = fields.CharField(max_length=16)
     private_key = fields.TextField()
-    public_jwk: dict = fields.JSONField()  # type: ignore[assignment]
+    public_jwk: dict = fields.JSONField()
     created_at = fields.DatetimeField(auto_now_add=True)
     retired_at = fields.DatetimeField(null=True)
     unpublish_at = fields.DatetimeField(null=True)

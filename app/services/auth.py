@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import secrets
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import httpx
@@ -23,6 +22,15 @@ from app.infra.redis import get_redis
 from app.models.users import Role, User
 
 log = logging.getLogger(__name__)
+
+# The in-process stand-in for WeChat's code2session (app/dev/wechat.py), registered by
+# the entry points (app.dev.wiring) and used where settings turn it on.
+_wechat_stand_in: Callable[[Settings], httpx.AsyncBaseTransport] | None = None
+
+
+def set_wechat_stand_in(make: Callable[[Settings], httpx.AsyncBaseTransport] | None) -> None:
+    global _wechat_stand_in
+    _wechat_stand_in = make
 
 
 # ---------------------------------------------------------------- WeChat
@@ -76,9 +84,8 @@ async def login_with_wechat(
     code = (code or "").strip()
     if not code or len(code) > 128:
         raise DomainError("INVALID", "code is required", "code")
-    if transport is None and settings.wechat_stand_in_on:
-        # (loaded by name: production code never imports app/dev)
-        transport = importlib.import_module("app.dev.wechat").transport(settings)
+    if transport is None and settings.wechat_stand_in_on and _wechat_stand_in is not None:
+        transport = _wechat_stand_in(settings)
     session = await code2session(code, settings, transport)
     openid, unionid = session["openid"], session.get("unionid")
     user = None

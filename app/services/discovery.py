@@ -14,13 +14,45 @@ import logging
 from datetime import datetime
 
 from app.adapters.discovery import heatmap, index
-from app.domain import traffic
+from app.adapters.discovery import nearby as near
 from app.domain.policy import get_policy
+from app.infra.coords import CoordSystem
 from app.infra.outbox import Event, EventKind, register_consumer
 from app.models.merchants import Merchant
 from app.models.orders import Order
+from app.services import traffic
 
 log = logging.getLogger(__name__)
+
+
+async def nearby(
+    lat: float,
+    lng: float,
+    coord_system: CoordSystem | str = CoordSystem.GCJ02,
+    *,
+    radius_m: int = near.DEFAULT_RADIUS_M,
+    category: str | None = None,
+    first: int = 20,
+    after: str | None = None,
+    now: float | None = None,
+    cursors: bool = True,
+    owner: str | None = None,
+) -> near.NearbyPage:
+    """Approved merchants near a point, best first (`app.adapters.discovery.nearby`),
+    ranked with the policy's discount scale."""
+    return await near.nearby(
+        lat,
+        lng,
+        coord_system,
+        radius_m=radius_m,
+        category=category,
+        first=first,
+        after=after,
+        now=now,
+        cursors=cursors,
+        owner=owner,
+        discount_max_bps=get_policy().merchant.discount_max_bps,
+    )
 
 
 async def merchant_changed(merchant: Merchant) -> None:

@@ -20,33 +20,19 @@ from app.adapters.payments.base import (
     SplitPlan,
     SplitRequest,
 )
+from app.domain import orders as order_domain
 from app.domain import receivables
+from app.domain.policy import get_policy
 from app.infra.config import get_settings
 from app.infra.errors import DomainError
 from app.infra.sql import fetch, run
 from app.models.orders import Order, OrderStatus
 from app.models.payments import MerchantChannel, Payment, PaymentStatus, SplitStatus
 from app.models.users import User
+from app.services.payment_refs import notify_url, out_trade_no, provider_merchant_id, split_no
+from app.services.refunds import refund_stray
 
 log = logging.getLogger("app.adapters.payments")
-
-
-def notify_url(channel: str) -> str:
-    s = get_settings()
-    return f"{(s.payment_notify_base_url or s.public_base_url).rstrip('/')}/pay/notify/{channel}"
-
-
-def out_trade_no(order_id: int) -> str:
-    return f"MS{order_id:010d}"
-
-
-def split_no(payment: Payment) -> str:
-    return f"SP{payment.out_trade_no[2:]}"
-
-
-async def provider_merchant_id(merchant_id: int, channel: str) -> str:
-    mc = await MerchantChannel.get_or_none(merchant_id=merchant_id, channel=channel)
-    return mc.provider_merchant_id if mc else ""
 
 
 _SETTLED = (PaymentStatus.PAID, PaymentStatus.CLOSED, PaymentStatus.STRAY)
@@ -83,7 +69,7 @@ def payment_of_new_order(
     cash_fen: int, discount_fen: int, first: FirstPayment, channel: str
 ) -> list[Any]:
     """The values of `PAYMENT_OF_NEW_ORDER`, in order."""
-    plan = split_caps.planned_split(channel, cash_fen, discount_fen)
+    plan = split_caps.planned_split(cash_fen, discount_fen, get_policy().split_caps.of(channel))
     return [plan.merchant_fen, plan.platform_fen, first.provider_merchant_id,
             PaymentStatus.PENDING.value, SplitStatus.NONE.value]  # fmt: skip
 
@@ -119,7 +105,9 @@ async def start_payment(
     else:
         first_seen = first
     adapter = registry.get_channel(order.channel)
-    plan = split_caps.planned_split(order.channel, order.cash_fen, order.discount_fen)
+    plan = split_caps.planned_split(
+        order.cash_fen, order.discount_fen, get_policy().split_caps.of(order.channel)
+    )
     pmid = first_seen.provider_merchant_id
     # The payer id the channel knows: the WeChat openid for WeChat Pay and the
     # aggregators (WeChat mini-program pay through them). We hold no Alipay buyer id, so
@@ -213,9 +201,6 @@ async def apply_paid(payment: Payment, channel_txn_id: str, amount_fen: int) -> 
     `stray`: the order could no longer take the money (closed meanwhile, or paid by
     another transaction): the payment is refunded whole (`refunds.refund_stray`).
     """
-    from app.domain import orders as order_domain
-    from app.services.refunds import refund_stray
-
     if payment.status in (PaymentStatus.PAID, PaymentStatus.STRAY):
         if payment.channel_txn_id != channel_txn_id:
             raise DomainError("CONFLICT", "order already paid by another transaction", "order")
@@ -267,7 +252,11 @@ async def run_split(payment_id: int) -> str:
     order = await Order.get(id=payment.order_id)
     if payment.split_status == SplitStatus.PENDING and payment.split_attempts == 0:
         try:
-            cap = await split_caps.merchant_cap_bps(payment.channel, payment.provider_merchant_id)
+            cap = await split_caps.merchant_cap_bps(
+                payment.channel,
+                payment.provider_merchant_id,
+                get_policy().split_caps.of(payment.channel),
+            )
         except ChannelError as exc:
             log.warning("split cap of payment %s not known yet: %s", payment.id, exc.code)
             return str(payment.split_status)

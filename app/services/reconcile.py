@@ -25,6 +25,7 @@ from typing import Any
 from app.adapters.payments import registry
 from app.adapters.payments.base import ChannelError, TradeState
 from app.adapters.payments.money import SHANGHAI
+from app.domain.orders import close_order
 from app.infra.config import get_settings
 from app.infra.errors import DomainError
 from app.models.orders import Order, OrderStatus
@@ -59,8 +60,6 @@ class ReconcileReport:
 
 
 async def _close(payment: Payment | None, order_id: int, report: ReconcileReport) -> None:
-    from app.domain.orders import close_order
-
     try:
         await close_order(order_id)
     except DomainError as exc:

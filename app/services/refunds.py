@@ -36,7 +36,7 @@ from app.models.payments import (
     RefundStatus,
     SplitStatus,
 )
-from app.services.payments import notify_url, split_no
+from app.services.payment_refs import notify_url, split_no
 
 log = logging.getLogger("app.adapters.payments")
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.adapters.discovery.coords import convert, haversine_m
 from app.api.graphql.core.ids import encode_id
 from app.domain.ledger import Post, acct, post
 from app.domain.policy import get_policy
+from app.infra.coords import convert, haversine_m
 from app.models.ledger import Asset
 from app.models.merchants import MerchantStaff
 from app.models.orders import HolderKind, LotStatus, PointLot

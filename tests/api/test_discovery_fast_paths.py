@@ -11,11 +11,11 @@ import pytest
 from strawberry.asgi import GraphQL
 
 from app.adapters.discovery import index
-from app.adapters.discovery.nearby import nearby
 from app.api.graphql.core.ids import encode_id
 from app.api.graphql.schema import schema
 from app.api.http import GraphQLApp
 from app.models.geo import ExposureBoost
+from app.services.discovery import nearby
 from tests.geo.factories import CENTRE, clear_geo_keys, merchant, offset
 from tests.helpers import gql
 

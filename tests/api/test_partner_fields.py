@@ -5,7 +5,8 @@ given the data. Partner apps see merchants given by id or by GB/T 2260 region.""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from strawberry.relay import GlobalID
@@ -124,7 +125,9 @@ async def test_the_data_a_partner_reads_is_the_merchants(client, world):
     points = (await gql(client, FIELDS[3].query, {"m": m}, token))["data"]
     assert points["merchantPointsSummary"]["consumerLots"] == 1
     assert points["merchantPointsSummary"]["consumerPointsIssued"] > 0
-    today = date.today().isoformat()
+    today = (
+        datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    )  # stats days are Shanghai days
     stats_q = (
         "query($m: ID!, $d: Date!) { merchantStats(merchantId: $m, from: $d, to: $d) { orders } }"
     )

@@ -176,7 +176,7 @@ class AlipayFake:
         if not biz.get("buyer_id"):
             return self._fail(method, "40004", "ACQ.BUYER_NOT_EXIST")
         trade = self.trades.get(no) or {
-            "trade_no": dt.datetime.now().strftime("%Y%m%d") + secrets.token_hex(10),
+            "trade_no": dt.datetime.now(SHANGHAI).strftime("%Y%m%d") + secrets.token_hex(10),
             "total": fen(biz["total_amount"]),
             "trade_status": "WAIT_BUYER_PAY",
             "buyer_id": biz["buyer_id"],

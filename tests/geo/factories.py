@@ -8,8 +8,8 @@ import secrets
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from app.adapters.discovery.coords import EARTH_RADIUS_M
 from app.infra import outbox
+from app.infra.coords import EARTH_RADIUS_M
 from app.infra.redis import get_redis
 from app.models.merchants import Merchant, MerchantStatus
 from app.models.orders import Order, OrderStatus

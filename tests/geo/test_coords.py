@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.adapters.discovery.coords import CoordSystem, convert, haversine_m, out_of_china
+from app.infra.coords import CoordSystem, convert, haversine_m, out_of_china
 
 LAT, LNG = 39.915, 116.404  # Tiananmen, the reference input
 

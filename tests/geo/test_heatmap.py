@@ -8,8 +8,8 @@ import h3
 import pytest
 
 from app.adapters.discovery import heatmap as hm
-from app.adapters.discovery.coords import convert
 from app.commands.geo import reconcile_orders
+from app.infra.coords import convert
 from app.models.geo import GeoOrderFact, HeatCell
 from app.models.orders import Order
 from tests.geo.factories import CENTRE, merchant, offset, paid_event, paid_order, refund, user

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain import traffic
 from app.models.geo import TaskReward
 from app.services import discovery as hooks
+from app.services import traffic
 from tests.factories import make_merchant, make_user, paid_order
 
 # The payment's own statement reads the rewards (PostgreSQL); the orders are real ones,

@@ -7,13 +7,13 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from app.adapters.discovery import index
-from app.adapters.discovery.coords import convert
-from app.adapters.discovery.nearby import nearby
 from app.adapters.discovery.ranking import WEIGHTS
 from app.domain.policy import get_policy
+from app.infra.coords import convert
 from app.infra.redis import get_redis
 from app.models.merchants import MerchantStatus
 from app.services import discovery as hooks
+from app.services.discovery import nearby
 from tests.geo.factories import CENTRE, merchant, offset, paid_order, user
 
 
@@ -131,12 +131,12 @@ async def test_pages_are_stable_while_scrolling_and_drop_a_suspended_merchant():
     m.status = MerchantStatus.SUSPENDED
     await m.save()
     await hooks.merchant_changed(m)
-    second = await nearby(*CENTRE, first=3, after=first.items[-1].cursor, owner="user:1")
+    second = await nearby(*CENTRE, first=3, after=first.items[-1].position, owner="user:1")
     # then page 2 continues the first page's order, without the newcomer or the suspended
     assert ids(second) == [ms[3].id, ms[5].id]
     assert newcomer.id not in ids(first) + ids(second)
     assert second_page_expected[1] == m.id
-    third = await nearby(*CENTRE, first=3, after=second.items[-1].cursor, owner="user:1")
+    third = await nearby(*CENTRE, first=3, after=second.items[-1].position, owner="user:1")
     assert ids(third) == [ms[6].id] and not third.has_next
 
 
@@ -145,7 +145,7 @@ async def test_an_expired_snapshot_falls_back_to_the_cursor_position():
     first = await nearby(*CENTRE, first=2, owner="user:1")
     keys = [k async for k in get_redis().scan_iter(match="geo:v1:snap:*")]
     await get_redis().delete(*keys)
-    second = await nearby(*CENTRE, first=2, after=first.items[-1].cursor, owner="user:1")
+    second = await nearby(*CENTRE, first=2, after=first.items[-1].position, owner="user:1")
     assert ids(second) == [ms[2].id, ms[3].id]
 
 

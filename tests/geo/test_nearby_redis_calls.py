@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.adapters.discovery.nearby import nearby
 from app.infra.redis import LEAN_NAME, get_redis
+from app.services.discovery import nearby
 from tests.geo.factories import CENTRE, merchant, offset
 
 pytestmark = pytest.mark.redis

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 
 from app import worker
-from app.adapters.discovery.nearby import nearby
 from app.domain import orders
 from app.domain.ledger import acct, balance_of
 from app.domain.policy import get_policy
 from app.infra.errors import DomainError
 from app.models.merchants import Merchant
 from app.models.reviews import Review
+from app.services.discovery import nearby
 from app.services.reviews import refresh_ratings, review_order
 from tests.factories import make_merchant, make_user, paid_order
 from tests.geo.factories import CENTRE, offset

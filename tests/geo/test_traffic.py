@@ -7,8 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.adapters.discovery.nearby import nearby
-from app.domain import traffic
 from app.domain.ledger import acct, balance_of
 from app.domain.policy import get_policy
 from app.infra.errors import DomainError
@@ -17,6 +15,8 @@ from app.models.ledger import Asset, LedgerEntry
 from app.models.merchants import MerchantStatus
 from app.models.users import Role
 from app.services import discovery as hooks
+from app.services import traffic
+from app.services.discovery import nearby
 from tests.geo.factories import CENTRE, merchant, offset, paid_order, user
 
 

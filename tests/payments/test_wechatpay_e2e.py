@@ -4,7 +4,7 @@ out-of-order delivery, provider failures and reconciliation."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -74,7 +74,7 @@ async def test_rejected_notifications_are_stored_and_change_nothing(app_client, 
     wechat.fake.pay(payment.out_trade_no)
     no = payment.out_trade_no
     forged = wechat.fake.payment_notification(no, signing_key=new_key())
-    stale = wechat.fake.payment_notification(no, timestamp=int(datetime.now().timestamp()) - 600)
+    stale = wechat.fake.payment_notification(no, timestamp=int(datetime.now(UTC).timestamp()) - 600)
     other_app = wechat.fake.payment_notification(no, resource={"sp_appid": "wx-other"})
     short = wechat.fake.payment_notification(no, resource={"amount": {"total": 1}})
     probe = wechat.fake.payment_notification(no, signature="WECHATPAY/SIGNTEST/x")

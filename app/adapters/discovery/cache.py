@@ -21,8 +21,6 @@ from typing import Any
 import numpy as np
 import orjson
 
-from app.domain.policy import get_policy
-
 from . import index
 from .ranking import WEIGHTS
 
@@ -120,12 +118,12 @@ class FeatureCache:
         w = WEIGHTS
         return w.rating * min(max(f.rating_x100, 0) / w.rating_max_x100, 1.0)
 
-    async def catch_up(self, r: Any, gen: str | None, entries: list[Any]) -> None:
+    async def catch_up(self, r: Any, gen: str | None, entries: list[Any], dmax: int) -> None:
         """Apply what the request's pipeline saw: a new generation or new change entries."""
-        if gen != self.gen or len(entries) >= BACKLOG or self.dmax != _dmax():
+        if gen != self.gen or len(entries) >= BACKLOG or self.dmax != dmax:
             async with self._lock:
-                if self.gen != gen or self.dmax != _dmax() or len(entries) >= BACKLOG:
-                    await self.reload(r)
+                if self.gen != gen or self.dmax != dmax or len(entries) >= BACKLOG:
+                    await self.reload(r, dmax)
             return
         if not entries:
             return
@@ -144,8 +142,8 @@ class FeatureCache:
             self.epoch = float(epoch) if epoch else None
             self.last_id = max(self.last_id, entries[-1][0], key=_stream_key)
 
-    async def reload(self, r: Any) -> None:
-        self.dmax = _dmax()
+    async def reload(self, r: Any, dmax: int) -> None:
+        self.dmax = dmax
         pipe = r.pipeline(transaction=True)  # one consistent cut: position, hashes, gen
         pipe.xrevrange(index.K_CHANGES, count=1)
         pipe.hgetall(index.K_FEAT)
@@ -161,10 +159,6 @@ class FeatureCache:
         self.epoch = float(epoch) if epoch else None
         self.last_id = last[0][0] if last else "0-0"
         self.gen = gen
-
-
-def _dmax() -> int:
-    return get_policy().merchant.discount_max_bps
 
 
 def _stream_key(stream_id: str) -> tuple[int, int]:

@@ -23,13 +23,13 @@ from tortoise import connections
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
+from app.infra.coords import CoordSystem, convert
 from app.infra.errors import DomainError
 from app.infra.sql import fetch
 from app.models.geo import GeoOrderFact, HeatCell
 from app.models.merchants import Merchant
 from app.models.orders import Order
 
-from .coords import CoordSystem, convert
 from .errors import DiscoveryErrorCode
 
 BASE_RESOLUTION = 9  # ~0.1 km² hexagons

@@ -22,6 +22,7 @@ The database is the truth: `sync_merchant` writes one merchant's keys from its r
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -189,8 +190,6 @@ async def ensure_built(wait_s: float = 30.0) -> None:
     """Build the index from the database if this Redis has never had one (a fresh or
     wiped Redis, or the in-process stand-in of a new process). One process builds;
     the others wait for its `gen`."""
-    import asyncio
-
     r = get_redis()
     if await r.exists(K_GEN):
         return
@@ -251,7 +250,7 @@ async def rebuild(chunk: int = 2000) -> dict[str, int]:
         key = str(fact["merchant_id"])
         heat[key] = heat.get(key, 0.0) + heat_weight(fact["paid_at"].timestamp(), epoch)
     if heat:
-        await r.hset(TMP + "heat", mapping=heat)  # type: ignore[arg-type,misc]
+        await r.hset(TMP + "heat", mapping=heat)  # type: ignore[misc]
     if cats:
         await r.sadd(TMP + "cats", *cats)  # type: ignore[misc]
 

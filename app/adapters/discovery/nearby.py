@@ -34,14 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from app.api.graphql.core.pagination import decode_cursor, encode_cursor, page_size
 from app.infra.config import get_settings
+from app.infra.coords import EARTH_RADIUS_M, CoordSystem, convert
 from app.infra.errors import DomainError
 from app.infra.redis import eval_script, get_redis, run_script, script_sha
 
 from . import index
 from .cache import BACKLOG, BOOST_UNTIL, CACHE, COS_PHI, HEAT, LAMBDA, PHI, STATIC
-from .coords import EARTH_RADIUS_M, CoordSystem, convert
 from .errors import DiscoveryErrorCode
 from .ranking import WEIGHTS, ScoreParts
 
@@ -75,9 +74,11 @@ class NearbyItem:
         return self.parts.total
 
     @property
-    def cursor(self) -> str:
+    def position(self) -> str:
+        """Where the item stands (snapshot, offset, score, id): the API wraps it in its
+        cursor, and hands it back as `after`."""
         p = self.parts
-        return encode_cursor(f"{self.token}|{self.offset}|{p.total:.9f}|{self.merchant_id}")
+        return f"{self.token}|{self.offset}|{p.total:.9f}|{self.merchant_id}"
 
 
 @dataclass(frozen=True)
@@ -107,35 +108,37 @@ async def nearby(
     *,
     radius_m: int = DEFAULT_RADIUS_M,
     category: str | None = None,
-    first: int | None = 20,
+    first: int = 20,
     after: str | None = None,
     now: float | None = None,
     cursors: bool = True,
     owner: str | None = None,
+    discount_max_bps: int,
 ) -> NearbyPage:
     """Approved merchants within `radius_m` of the point, best first.
 
     `owner` names the signed-in client whose scroll snapshots are kept (e.g. `user:12`);
-    None (anonymous) stores none. `cursors=False` says the caller shows no cursor (a
+    None (anonymous) stores none. `after` is an item's `position`; `discount_max_bps`
+    is the policy's, the discount part's scale. `cursors=False` says the caller shows no cursor (a
     GraphQL query that selects none): then no snapshot is stored either, as nobody
     could continue from it.
     """
     check_location(lat, lng)
     if not 1 <= radius_m <= MAX_RADIUS_M:
         raise DomainError("INVALID", f"radiusM must be between 1 and {MAX_RADIUS_M}", "radiusM")
-    n = page_size(first)
+    n = first
     now = time.time() if now is None else now
     glat, glng = convert(lat, lng, coord_system, CoordSystem.GCJ02)
     if after is not None:
         token, offset, cur_score, cur_id = _parse_cursor(after)
-        page = await _from_snapshot(owner, token, offset + 1, n, now)
+        page = await _from_snapshot(owner, token, offset + 1, n, now, discount_max_bps)
         if page is not None:
             return page
-        r = await _rank(glat, glng, radius_m, category, now)
+        r = await _rank(glat, glng, radius_m, category, now, discount_max_bps)
         pos = _key(cur_score, cur_id)
         rest = [i for i in r.order().tolist() if _key(r.total[i], int(r.ids[i])) > pos]
         return r.page(np.array(rest, dtype=np.int64), n, NO_SNAPSHOT, 0, len(rest))
-    r = await _rank(glat, glng, radius_m, category, now)
+    r = await _rank(glat, glng, radius_m, category, now, discount_max_bps)
     if not (cursors and owner is not None and len(r.ids) > n):
         return r.page(r.top(n), n, NO_SNAPSHOT, 0, len(r.ids))
     order = r.order()
@@ -236,7 +239,7 @@ def _score(
 
 
 async def _rank(
-    lat: float, lng: float, radius_m: int, category: str | None, now: float
+    lat: float, lng: float, radius_m: int, category: str | None, now: float, dmax: int
 ) -> _Ranking:
     r = get_redis()
     key = index.cat_key(category) if category else index.K_ALL
@@ -254,7 +257,7 @@ async def _rank(
     if gen is None:  # never built in this Redis (fresh, wiped, or a new in-process one)
         await index.ensure_built()
         found, gen, entries = await search()
-    await CACHE.catch_up(r, gen, entries)
+    await CACHE.catch_up(r, gen, entries, dmax)
     ids = np.fromstring(found, dtype=np.int64, sep=",")  # (3x np.array of the ids)
     # (all listed: a listing and its change entry are written in one MULTI)
     ids, rows = CACHE.gather(ids)
@@ -318,16 +321,15 @@ def _items(
 
 
 def _parse_cursor(after: str) -> tuple[str, int, float, int]:
-    raw = decode_cursor(after)
     try:
-        token, offset, sc, mid = raw.split("|", 3)
+        token, offset, sc, mid = after.split("|", 3)
         return token, int(offset), float(sc), int(mid)
     except ValueError:
         raise DomainError("INVALID", "malformed cursor", "after") from None
 
 
 async def _from_snapshot(
-    owner: str | None, token: str, start: int, n: int, now: float
+    owner: str | None, token: str, start: int, n: int, now: float, dmax: int
 ) -> NearbyPage | None:
     """The next page of a stored ranking: its order, today's merchants (one round trip).
     None when the caller has no such snapshot (any more)."""
@@ -343,7 +345,7 @@ async def _from_snapshot(
     seq, _, body = (stored or "").partition(";")
     if seq != token:  # none, or overwritten by a newer snapshot
         return None
-    await CACHE.catch_up(r, gen, entries)
+    await CACHE.catch_up(r, gen, entries, dmax)
     origin, _, rest = body.partition(";")
     olat, olng = (float(v) for v in origin.split(","))
     entries = rest.split(",") if rest else []

@@ -42,6 +42,7 @@ from app.adapters.payments.base import (
     TradeState,
 )
 from app.adapters.payments.http import ChannelHttp, json_or_error, provider_refused
+from app.infra.config import Settings
 
 NOTIFY_WINDOW_S = 26 * 3600  # aggregators redeliver for about a day
 
@@ -146,6 +147,26 @@ _ALLIN_PAYTYPE = {ClientKind.MINIPROGRAM: "W06", ClientKind.APP: "W03", ClientKi
 
 class Allinpay(FormAggregator):
     name = "allinpay"
+
+    @staticmethod
+    def configured(s: Settings) -> bool:
+        return bool(
+            s.allinpay_appid and s.allinpay_private_key.get_secret_value() and s.allinpay_public_key
+        )
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Allinpay:
+        return cls(
+            AllinpayConfig(
+                appid=s.allinpay_appid,
+                orgid=s.allinpay_orgid,
+                private_key=crypto.load_private_key(s.allinpay_private_key.get_secret_value()),
+                provider_public_key=crypto.load_public_key(s.allinpay_public_key),
+                platform_cusid=s.allinpay_platform_cusid,
+            ),
+            s.allinpay_api_base,
+            timeout_s=s.payment_timeout_s,
+        )
 
     def __init__(self, config: AllinpayConfig, base_url: str, **kw: Any) -> None:
         self.cfg = config
@@ -354,6 +375,22 @@ _JOIN_FRP = {ClientKind.MINIPROGRAM: "WEIXIN_XCX", ClientKind.APP: "WEIXIN_APP3"
 
 class Joinpay(FormAggregator):
     name = "joinpay"
+
+    @staticmethod
+    def configured(s: Settings) -> bool:
+        return bool(s.joinpay_merchant_no and s.joinpay_key.get_secret_value())
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Joinpay:
+        return cls(
+            JoinpayConfig(
+                merchant_no=s.joinpay_merchant_no,
+                key=s.joinpay_key.get_secret_value(),
+                platform_alt_mch_no=s.joinpay_platform_alt_mch_no,
+            ),
+            s.joinpay_api_base,
+            timeout_s=s.payment_timeout_s,
+        )
 
     def __init__(self, config: JoinpayConfig, base_url: str, **kw: Any) -> None:
         self.cfg = config

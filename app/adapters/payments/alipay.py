@@ -42,6 +42,7 @@ from app.adapters.payments.base import (
     TradeState,
 )
 from app.adapters.payments.http import ChannelHttp, json_or_error, provider_refused
+from app.infra.config import Settings
 
 TRANSIENT_SUB_CODES = {"ACQ.SYSTEM_ERROR", "ISP.UNKNOW-ERROR", "AOP.SYSTEM_ERROR"}
 # Alipay redelivers for about 25 hours; its notify_time is the first attempt's.
@@ -91,6 +92,25 @@ class Alipay:
     name = "alipay"
     splits_after_payment = True
     returns_split_with_refund = True
+
+    @staticmethod
+    def configured(s: Settings) -> bool:
+        return bool(
+            s.alipay_app_id and s.alipay_private_key.get_secret_value() and s.alipay_public_key
+        )
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Alipay:
+        return cls(
+            AlipayConfig(
+                app_id=s.alipay_app_id,
+                private_key=crypto.load_private_key(s.alipay_private_key.get_secret_value()),
+                alipay_public_key=crypto.load_public_key(s.alipay_public_key),
+                platform_user_id=s.alipay_platform_user_id,
+            ),
+            s.alipay_api_base,
+            timeout_s=s.payment_timeout_s,
+        )
 
     def __init__(
         self,
@@ -318,10 +338,12 @@ class Alipay:
         if params.get("app_id") != self.cfg.app_id:
             raise NotificationRejected("appid mismatch")
         try:
-            sent = datetime.strptime(params.get("notify_time", ""), "%Y-%m-%d %H:%M:%S")
+            sent = datetime.strptime(params.get("notify_time", ""), "%Y-%m-%d %H:%M:%S").replace(
+                tzinfo=money.SHANGHAI
+            )
         except ValueError:
             raise NotificationRejected("notify_time missing or malformed") from None
-        age = time.time() - sent.replace(tzinfo=money.SHANGHAI).timestamp()
+        age = time.time() - sent.timestamp()
         if age > NOTIFY_WINDOW_S or age < -300:
             raise NotificationRejected("notify_time outside the window")
         status = params.get("trade_status", "")

@@ -44,6 +44,7 @@ from app.adapters.payments.base import (
     TradeState,
 )
 from app.adapters.payments.http import ChannelHttp, json_or_error, provider_refused
+from app.infra.config import Settings
 from app.infra.inputs import ASCII_DIGITS
 
 SIGN_TYPE = "WECHATPAY2-SHA256-RSA2048"
@@ -84,6 +85,39 @@ class WeChatPay:
     name = "wechatpay"
     splits_after_payment = True
     returns_split_with_refund = False
+
+    @staticmethod
+    def configured(s: Settings) -> bool:
+        return bool(
+            s.wechatpay_sp_mchid
+            and s.wechatpay_serial_no
+            and s.wechatpay_private_key.get_secret_value()
+            and s.wechatpay_apiv3_key.get_secret_value()
+        )
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> WeChatPay:
+        return cls(
+            WeChatPayConfig(
+                sp_mchid=s.wechatpay_sp_mchid,
+                sp_appid=s.wechatpay_sp_appid or s.wechat_appid,
+                app_appid=s.wechatpay_app_appid,
+                serial_no=s.wechatpay_serial_no,
+                private_key=crypto.load_private_key(s.wechatpay_private_key.get_secret_value()),
+                apiv3_key=s.wechatpay_apiv3_key.get_secret_value().encode(),
+                public_key_id=s.wechatpay_public_key_id,
+                public_key=(
+                    crypto.load_public_key(s.wechatpay_public_key)
+                    if s.wechatpay_public_key
+                    else None
+                ),
+                notify_window_s=s.payment_notify_window_s,
+                sp_name=s.wechatpay_sp_name,
+                cert_renew_before_s=s.wechatpay_cert_renew_before_s,
+            ),
+            s.wechatpay_api_base,
+            timeout_s=s.payment_timeout_s,
+        )
 
     def __init__(
         self,

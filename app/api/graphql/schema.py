@@ -48,10 +48,11 @@ from app.api.graphql.releases.resolvers import ReleaseQuery
 from app.api.graphql.reviews.resolvers import ReviewMutation, ReviewQuery
 from app.api.graphql.runtime.execution import PlainCompletion
 from app.api.graphql.runtime.merging import merge_conflicts
+from app.api.graphql.runtime.selection import core_schema
 from app.api.graphql.users.resolvers import AuthMutation, AuthQuery
 from app.api.graphql.webhooks.resolvers import WebhookMutation, WebhookQuery
 from app.domain.principals import PartnerPrincipal
-from app.infra.config import get_settings
+from app.infra.config import Settings, get_settings
 
 
 @strawberry.type
@@ -200,8 +201,8 @@ class RequestGuards(ErrorShaping):
         if hit is not None and hit[0] is document:
             errors = hit[1]
         else:
-            errors = validate_document(ec.schema._schema, document, rules)
-            errors = errors or merge_conflicts(ec.schema._schema, document)
+            errors = validate_document(core_schema(ec.schema), document, rules)
+            errors = errors or merge_conflicts(core_schema(ec.schema), document)
             if len(self._validated) >= self.MAX_VALIDATED:
                 self._validated.clear()
             self._validated[key] = (document, errors)
@@ -233,7 +234,7 @@ class RequestGuards(ErrorShaping):
             rule = hit[1]
         else:
             # a document's cost rule and the first of its literals that cannot be taken
-            rule = DocumentCost(self.execution_context.schema._schema, document)
+            rule = DocumentCost(core_schema(self.execution_context.schema), document)
             if len(self._costs) >= self.MAX_VALIDATED:
                 self._costs.clear()
             self._costs[id(document)] = (
@@ -275,11 +276,17 @@ class CachedNameConverter(NameConverter):
         return converted
 
 
-schema = Schema(
-    query=Query,
-    mutation=Mutation,
-    subscription=Subscription,
-    config=StrawberryConfig(scalar_map=SCALAR_MAP, name_converter=CachedNameConverter()),
-    execution_context_class=PlainCompletion,
-    extensions=[RequestGuards],
-)
+def make_schema(settings: Settings) -> Schema:
+    """The schema; its plain objects completed by `PlainCompletion` with runtime shortcuts
+    on, by graphql-core's own completion with RUNTIME_SHORTCUTS=0."""
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP, name_converter=CachedNameConverter()),
+        execution_context_class=PlainCompletion if settings.runtime_shortcuts else None,
+        extensions=[RequestGuards],
+    )
+
+
+schema = make_schema(get_settings())

@@ -16,6 +16,7 @@ from tortoise.transactions import in_transaction
 from app.domain.ledger.accounts import AccountName
 from app.domain.ledger.durable import wait_durable
 from app.infra.errors import DomainError, error_codes
+from app.infra.orm import from_row
 from app.infra.sql import fetch, is_pg, run
 from app.models.ledger import Account, Asset, LedgerEntry, LedgerHead
 
@@ -331,18 +332,21 @@ def _digest(postings: Sequence[Post]) -> str:
 
 def _entry(entry_id, kind, ref, idem_key, memo, created_at, count, seq, prev_hash, h, digest):
     # As read from the database (the model's constructor costs ~0.2 ms: field checks).
-    return LedgerEntry._init_from_db(
-        id=entry_id,
-        kind=kind,
-        ref=ref,
-        idem_key=idem_key,
-        memo=memo,
-        created_at=created_at,
-        posting_count=count,
-        seq=seq,
-        prev_hash=prev_hash,
-        hash=h,
-        postings_digest=digest,
+    return from_row(
+        LedgerEntry,
+        dict(
+            id=entry_id,
+            kind=kind,
+            ref=ref,
+            idem_key=idem_key,
+            memo=memo,
+            created_at=created_at,
+            posting_count=count,
+            seq=seq,
+            prev_hash=prev_hash,
+            hash=h,
+            postings_digest=digest,
+        ),
     )
 
 

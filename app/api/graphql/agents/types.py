@@ -26,13 +26,11 @@ class AgentStatement:
     orders_settled: int = strawberry.field(
         description="Orders whose agency share became final (settled) in the month."
     )
-    earned_fen: Int64 = strawberry.field(  # type: ignore[valid-type]
+    earned_fen: Int64 = strawberry.field(
         description="Net moved into the agency's payable account in the month."
     )
-    payable_fen: Int64 = strawberry.field(  # type: ignore[valid-type]
-        description="Owed to the agency now."
-    )
-    pending_fen: Int64 = strawberry.field(  # type: ignore[valid-type]
+    payable_fen: Int64 = strawberry.field(description="Owed to the agency now.")
+    pending_fen: Int64 = strawberry.field(
         description="Shares of orders still inside their refund window, now."
     )
 

@@ -73,7 +73,7 @@ def handles_errors(
             try:
                 return await fn(*args, **kwargs)
             except DomainError as exc:
-                return to_error(err_cls, codes, exc)  # type: ignore[no-any-return]
+                return to_error(err_cls, codes, exc)
 
         return inner
 

@@ -84,7 +84,7 @@ async def paginate(
     if batch:
         nodes = await to_node(rows)  # type: ignore[misc]
     else:
-        nodes = [to_node(r) for r in rows]  # type: ignore[misc]
+        nodes = [to_node(r) for r in rows]
     edges = [
         Edge(cursor=encode_cursor(r.id), node=node) for r, node in zip(rows, nodes, strict=True)
     ]

@@ -26,6 +26,7 @@ from graphql import GraphQLError, OperationDefinitionNode
 from redis.exceptions import RedisError
 
 from app.api.graphql.core.cost import actual_cost, query_cost
+from app.api.graphql.runtime.selection import core_schema
 from app.domain.principals import PartnerPrincipal
 from app.infra import cost_bucket
 from app.infra.config import get_settings
@@ -106,7 +107,7 @@ async def settle(execution_context: Any, principal: PartnerPrincipal) -> dict[st
         document = execution_context.graphql_document
         actual = c.requested
         if isinstance(data, dict) and document is not None:
-            schema = execution_context.schema._schema
+            schema = core_schema(execution_context.schema)
             found = actual_cost(
                 schema,
                 document,
@@ -142,7 +143,9 @@ async def _level(step: Any, c: Charge) -> int | None:
     return level.available
 
 
-def _audit(execution_context: Any, principal: PartnerPrincipal, c: Charge, actual: int | None):
+def _audit(
+    execution_context: Any, principal: PartnerPrincipal, c: Charge, actual: int | None
+) -> None:
     name, kind = _operation(execution_context)
     query = execution_context.query
     read_audit.record(

@@ -47,7 +47,7 @@ class ScopeMissing(PermissionDenied):
 
 class _Composable(abc.ABCMeta):
     def __or__(cls, other: Any) -> type[Serves]:
-        return either(cls, other)  # type: ignore[arg-type]
+        return either(cls, other)
 
 
 class Serves(BasePermission, metaclass=_Composable):
@@ -65,7 +65,9 @@ class Serves(BasePermission, metaclass=_Composable):
         return True
 
 
-def _refusal(principal: Principal | None, auth_error: DomainError | None, rule: Serves):
+def _refusal(
+    principal: Principal | None, auth_error: DomainError | None, rule: Serves
+) -> DomainError | None:
     if principal is None:
         if rule.anonymous:
             return None

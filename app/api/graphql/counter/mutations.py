@@ -25,8 +25,7 @@ from app.api.graphql.counter.types import (
     PosOrderType,
     ScanMemberCodeResult,
 )
-from app.api.graphql.orders.types import CreateOrderSuccess, OrderError, OrderType
-from app.api.graphql.payments.pay_params import pay_params_of
+from app.api.graphql.orders.types import CreateOrderSuccess, OrderError
 from app.domain.counter import CounterErrorCode
 from app.domain.orders import OrderErrorCode
 from app.models.users import User
@@ -98,8 +97,4 @@ class CounterMutation:
         order, pay_params = await counter_service.confirm_counter_order(
             decode_id(order_id, "Order", "orderId"), user_of(info).user_id, voucher_fen, channel
         )
-        return CreateOrderSuccess(
-            order=OrderType.from_model(order),
-            pay_params=pay_params,  # type: ignore[arg-type]
-            payment=pay_params_of(order.channel, pay_params),
-        )
+        return CreateOrderSuccess.from_model(order, pay_params)

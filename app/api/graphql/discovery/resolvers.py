@@ -7,19 +7,24 @@ from datetime import UTC, date, datetime
 from typing import Annotated, cast
 
 import strawberry
-from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode
 from strawberry import relay
 from strawberry.types import Info
 
 from app.adapters.discovery import heatmap as heat
 from app.adapters.discovery import nearby as near
 from app.adapters.discovery import stats
-from app.adapters.discovery.coords import CoordSystem, convert
 from app.adapters.discovery.errors import DiscoveryErrorCode
 from app.adapters.discovery.index import active_boost_until
 from app.api.graphql.core.errors import handles_errors
 from app.api.graphql.core.ids import InputID, decode_id, encode_id
-from app.api.graphql.core.pagination import Connection, Edge, PageInfo
+from app.api.graphql.core.pagination import (
+    Connection,
+    Edge,
+    PageInfo,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+)
 from app.api.graphql.core.permissions import (
     IsMerchant,
     IsMerchantOwner,
@@ -43,39 +48,17 @@ from app.api.graphql.discovery.types import (
     TrafficPoints,
 )
 from app.api.graphql.merchants.types import CoordSystemEnum, LocationInput
-from app.domain import traffic
+from app.api.graphql.runtime.selection import selects_any
+from app.domain.policy import get_policy
+from app.infra.coords import CoordSystem, convert
 from app.infra.limits import subject_key
 from app.models.merchants import Merchant
 from app.models.users import Role
+from app.services import discovery, traffic
 
 on_error = handles_errors(DiscoveryError, DiscoveryErrorCode)
 CanReadHeatmap = has_role(Role.AGENT, Role.MERCHANT_OWNER)
 CURSOR_FIELDS = frozenset({"cursor", "endCursor"})
-
-
-def selects_any(info: Info, names: frozenset[str]) -> bool:
-    """Whether the query selects a field of one of these names anywhere under this field
-    (through fragments too). Errs on the side of yes: any such name at any depth."""
-    raw = info._raw_info
-    stack = [node.selection_set for node in raw.field_nodes]
-    seen: set[str] = set()
-    while stack:
-        selection_set = stack.pop()
-        if selection_set is None:
-            continue
-        for sel in selection_set.selections:
-            if isinstance(sel, FieldNode):
-                if sel.name.value in names:
-                    return True
-                stack.append(sel.selection_set)
-            elif isinstance(sel, InlineFragmentNode):
-                stack.append(sel.selection_set)
-            elif isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen:
-                seen.add(sel.name.value)
-                fragment = raw.fragments.get(sel.name.value)
-                if fragment is not None:
-                    stack.append(fragment.selection_set)
-    return False
 
 
 @functools.lru_cache(maxsize=65536)
@@ -196,20 +179,21 @@ class DiscoveryQuery:
         # gets position cursors that recompute the ranking (app/adapters/discovery/nearby.py).
         cursors = selects_any(info, CURSOR_FIELDS)
         principal = info.context.principal
-        page = await near.nearby(
+        page = await discovery.nearby(
             float(location.lat),
             float(location.lng),
             location.coord_system,
             radius_m=radius_m,
             category=category,
-            first=first,
-            after=after,
+            first=page_size(first),
+            after=decode_cursor(after) if after is not None else None,
             cursors=cursors,
             owner=subject_key(principal) if principal is not None else None,
         )
         out = CoordSystem(output_coord_system)
         edges = [
-            Edge(cursor=x.cursor if cursors else "", node=_nearby_node(x, out)) for x in page.items
+            Edge(cursor=encode_cursor(x.position) if cursors else "", node=_nearby_node(x, out))
+            for x in page.items
         ]
         return Connection(
             edges=edges,
@@ -307,8 +291,6 @@ class DiscoveryQuery:
         description="A merchant's traffic points and boost (its owner's only merchant if omitted).",
     )
     async def traffic_points(self, info: Info, merchant_id: InputID | None = None) -> TrafficPoints:
-        from app.domain.policy import get_policy
-
         mid = await _merchant_for_reader(info, merchant_id)
         until = await active_boost_until(mid)
         p = get_policy().traffic

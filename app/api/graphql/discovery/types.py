@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from app.adapters.discovery.errors import DiscoveryErrorCode
 from app.api.graphql.core.errors import error_type, graphql_enum
+from app.api.graphql.core.loaders import merchant_loader
 from app.api.graphql.core.scalars import Int64
 from app.api.graphql.core.visibility import merchant_visible
 from app.api.graphql.merchants.types import CoordSystemEnum, MerchantType
@@ -58,8 +59,6 @@ class NearbyMerchant:
 
     @strawberry.field(description="The merchant itself (one batched database read per page).")
     async def merchant(self, info: Info) -> MerchantType | None:
-        from app.api.graphql.core.loaders import merchant_loader
-
         m = await merchant_loader(info).load(int(self.merchant_id.node_id))
         if m is None or not merchant_visible(info.context.principal, m):
             return None
@@ -72,7 +71,7 @@ class HeatCell:
     lat: float
     lng: float
     orders: int
-    amount_fen: Int64  # type: ignore[valid-type]
+    amount_fen: Int64
 
 
 @strawberry.type
@@ -82,14 +81,14 @@ class Heatmap:
     until: datetime
     coord_system: CoordSystemEnum  # type: ignore[valid-type]
     total_orders: int
-    total_amount_fen: Int64  # type: ignore[valid-type]
+    total_amount_fen: Int64
     cells: list[HeatCell]
 
 
 @strawberry.type
 class DailyStats:
     day: date
-    sales_fen: Int64  # type: ignore[valid-type]
+    sales_fen: Int64
     orders: int
     customers: int
 
@@ -99,14 +98,14 @@ class MerchantStats:
     merchant_id: relay.GlobalID
     date_from: date
     date_to: date
-    sales_fen: Int64 = strawberry.field(description="Net of refunds.")  # type: ignore[valid-type]
+    sales_fen: Int64 = strawberry.field(description="Net of refunds.")
     orders: int
     customers: int
     new_customers: int
     returning_customers: int
     repurchase_rate_bps: int
-    points_issued: Int64 = strawberry.field(description="Centi-points, to consumers.")  # type: ignore[valid-type]
-    vouchers_redeemed_fen: Int64  # type: ignore[valid-type]
+    points_issued: Int64 = strawberry.field(description="Centi-points, to consumers.")
+    vouchers_redeemed_fen: Int64
     daily: list[DailyStats]
 
 
@@ -117,13 +116,13 @@ class ExposureBoost:
     hours: int
     starts_at: datetime
     ends_at: datetime
-    traffic_points_left: Int64  # type: ignore[valid-type]
+    traffic_points_left: Int64
 
 
 @strawberry.type
 class TrafficPoints:
     merchant_id: relay.GlobalID
-    balance: Int64 = strawberry.field(description="Centi traffic points.")  # type: ignore[valid-type]
+    balance: Int64 = strawberry.field(description="Centi traffic points.")
     boosted_until: datetime | None
     boost_points_per_hour: int
     boost_max_hours: int

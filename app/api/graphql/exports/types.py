@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -52,10 +53,8 @@ class ExportType(relay.Node):
     id: relay.NodeID[int]
     kind: ExportKindEnum  # type: ignore[valid-type]
     status: ExportStatusEnum  # type: ignore[valid-type]
-    rows_written: Int64 = strawberry.field(  # type: ignore[valid-type]
-        description="Lines in the file so far."
-    )
-    total_rows: Int64 | None = strawberry.field(  # type: ignore[valid-type]
+    rows_written: Int64 = strawberry.field(description="Lines in the file so far.")
+    total_rows: Int64 | None = strawberry.field(
         description="Rows in range, counted when it started (an agency statement line "
         "per account a posting touches may make more lines)."
     )
@@ -94,7 +93,9 @@ class ExportType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(cls, *, info: Info, node_ids, required=False):  # type: ignore[override]
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
         found = {e.id: e for e in await Export.filter(id__in=[int(i) for i in node_ids])}
         p = info.context.principal
         out = []

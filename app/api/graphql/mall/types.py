@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -32,7 +33,7 @@ class MallItemType(relay.Node):
     name: str
     description: str
     asset: AssetEnum  # type: ignore[valid-type]
-    price: Int64 = strawberry.field(description="Per item, in centi-units of `asset`.")  # type: ignore[valid-type]
+    price: Int64 = strawberry.field(description="Per item, in centi-units of `asset`.")
     stock: int = strawberry.field(description="How many can still be redeemed.")
     active: bool
 
@@ -49,7 +50,9 @@ class MallItemType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(cls, *, info, node_ids, required=False):  # type: ignore[override]
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
         rows = {m.id: m for m in await MallItem.filter(id__in=[int(i) for i in node_ids])}
         admin = _admin(info)
         out = []
@@ -66,8 +69,8 @@ class MallRedemptionType(relay.Node):
     item_id: relay.GlobalID
     quantity: int
     asset: AssetEnum  # type: ignore[valid-type]
-    unit_price: Int64 = strawberry.field(description="The item's price when redeemed.")  # type: ignore[valid-type]
-    total: Int64 = strawberry.field(description="Held, then spent or given back.")  # type: ignore[valid-type]
+    unit_price: Int64 = strawberry.field(description="The item's price when redeemed.")
+    total: Int64 = strawberry.field(description="Held, then spent or given back.")
     status: RedemptionStatusEnum  # type: ignore[valid-type]
     created_at: datetime
     closed_at: datetime | None = strawberry.field(description="When fulfilled or voided.")
@@ -87,7 +90,9 @@ class MallRedemptionType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(cls, *, info, node_ids, required=False):  # type: ignore[override]
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
         p = info.context.principal
         rows = {r.id: r for r in await MallRedemption.filter(id__in=[int(i) for i in node_ids])}
         out = []
@@ -102,7 +107,7 @@ class MallRedemptionType(relay.Node):
 class CreateMallItemInput:
     name: str
     description: str | None = None
-    price: Int64 = strawberry.field(description="Per item, in centi-units of the mall's asset.")  # type: ignore[valid-type]
+    price: Int64 = strawberry.field(description="Per item, in centi-units of the mall's asset.")
     stock: int
 
 
@@ -111,7 +116,7 @@ class UpdateMallItemInput:
     item_id: InputID
     name: str | None = None
     description: str | None = None
-    price: Int64 | None = None  # type: ignore[valid-type]
+    price: Int64 | None = None
     stock_change: int | None = strawberry.field(
         default=None, description="Added to the stock (negative to take away; never below 0)."
     )

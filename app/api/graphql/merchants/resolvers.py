@@ -1,5 +1,7 @@
 """Merchant mutations and queries."""
 
+from typing import Any
+
 import strawberry
 from strawberry import relay
 from strawberry.types import Info
@@ -42,6 +44,7 @@ from app.api.graphql.merchants.types import (
 from app.api.graphql.users.types import AuthError, AuthPayload, AuthResult
 from app.domain import merchants, tokens
 from app.domain.audit import Actor
+from app.domain.ledger import acct, balances_named
 from app.domain.merchants import MerchantErrorCode
 from app.domain.principals import Kind
 from app.domain.tokens import AuthErrorCode
@@ -93,8 +96,6 @@ class MerchantQuery:
 
     @strawberry.field(permission_classes=[IsMerchant], description="A store's balances.")
     async def merchant_wallet(self, info: Info, merchant_id: InputID) -> MerchantWallet:
-        from app.domain.ledger import acct, balances_named
-
         mid = _mid(merchant_id)
         user = user_of(info)
         if not user.is_admin:
@@ -178,7 +179,7 @@ class MerchantMutation:
     async def update_merchant(
         self, info: Info, id: InputID, input: UpdateMerchantInput
     ) -> MerchantResult:
-        def val(m):  # strawberry.Maybe: None = absent, Some(x) = given
+        def val(m: Any) -> Any:  # strawberry.Maybe: None = absent, Some(x) = given
             return None if m is None else m.value
 
         loc = val(input.location)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
+from strawberry.types import Info
 
 from app.api.graphql.core.errors import error_type
 from app.api.graphql.core.scalars import Int64
 from app.api.graphql.core.visibility import merchant_visible
 from app.domain.merchants import Location, MerchantErrorCode
+from app.infra import coords
 from app.models.merchants import CoordSystem, Merchant, MerchantStatus
 
 CoordSystemEnum = strawberry.enum(CoordSystem, name="CoordSystem")
@@ -58,8 +61,6 @@ class MerchantType(relay.Node):
     def location(self, coord_system: CoordSystemEnum = CoordSystem.GCJ02) -> GeoPoint:  # type: ignore[valid-type]
         lat, lng = float(self._lat), float(self._lng)
         if coord_system != CoordSystem.GCJ02:
-            from app.adapters.discovery import coords
-
             lat, lng = coords.convert(lat, lng, "GCJ02", CoordSystem(coord_system).value)
         return GeoPoint(lat=lat, lng=lng, coord_system=coord_system)
 
@@ -81,7 +82,9 @@ class MerchantType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(cls, *, info, node_ids, required=False):  # type: ignore[override]
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
         rows = {m.id: m for m in await Merchant.filter(id__in=[int(i) for i in node_ids])}
         principal = info.context.principal
         return [

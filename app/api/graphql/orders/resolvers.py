@@ -18,9 +18,9 @@ from app.api.graphql.core.permissions import (
     PartnerScope,
     partner_of,
     user_of,
-    viewing_user,
 )
 from app.api.graphql.core.visibility import partner_merchant
+from app.api.graphql.orders.access import can_read_order
 from app.api.graphql.orders.types import (
     AccountType,
     CreateOrderInput,
@@ -37,46 +37,17 @@ from app.api.graphql.orders.types import (
     ReverseOrderSuccess,
     Wallet,
 )
-from app.api.graphql.payments.pay_params import pay_params_of
-from app.domain import orders
+from app.domain import disputes, orders
 from app.domain.audit import Actor
 from app.domain.ledger import acct, balances_named
 from app.domain.merchants import owned_merchant
 from app.domain.orders import OrderErrorCode
 from app.infra.errors import DomainError, NotFound
 from app.models.ledger import ACCOUNT_NAME_MAX, Account, LedgerEntry, Posting
-from app.models.orders import Order, PointLot
+from app.models.orders import Order, OrderRefund, PointLot
+from app.services import refunds
 
 on_error = handles_errors(OrderError, OrderErrorCode)
-
-
-async def can_read_order(info: Info, order: Order) -> bool:
-    """The order's consumer, its store's owner and staff, and admins (users only)."""
-    p = viewing_user(info)
-    if p is None:
-        return False
-    if p.is_admin or order.consumer_id == p.user_id:
-        return True
-    try:
-        await owned_merchant(p.user_id, order.merchant_id, staff_ok=True)
-    except DomainError:  # not theirs
-        return False
-    return True
-
-
-async def can_read_lot(info: Info, lot: PointLot) -> bool:
-    p = viewing_user(info)
-    if p is None:
-        return False
-    if p.is_admin:
-        return True
-    if lot.holder_kind == "consumer":
-        return lot.holder_id == p.user_id
-    try:
-        await owned_merchant(p.user_id, lot.holder_id, staff_ok=True)
-    except DomainError:
-        return False
-    return True
 
 
 async def _entries_with_postings(rows: Sequence[LedgerEntry]) -> list[LedgerEntryType]:
@@ -207,11 +178,7 @@ class OrderMutation:
             channel=input.channel,
             idempotency_key=input.idempotency_key,
         )
-        return CreateOrderSuccess(
-            order=OrderType.from_model(order),
-            pay_params=order.pay_params,  # type: ignore[arg-type]
-            payment=pay_params_of(order.channel, order.pay_params),
-        )
+        return CreateOrderSuccess.from_model(order, order.pay_params)
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],
@@ -262,9 +229,9 @@ class OrderMutation:
         )
 
 
-async def _reverse(info: Info, order_id: InputID, reason: str, reversal_key: str):
-    from app.domain import disputes
-
+async def _reverse(
+    info: Info, order_id: InputID, reason: str, reversal_key: str
+) -> ReverseOrderSuccess:
     oid = decode_id(order_id, "Order", "orderId")
     r = await disputes.reverse_after_window(
         oid, reversal_key=reversal_key, reason=reason, by_user_id=user_of(info).user_id
@@ -278,9 +245,7 @@ async def _reverse(info: Info, order_id: InputID, reason: str, reversal_key: str
     )
 
 
-async def _request_channel_refund(order_id: int, refund) -> None:
+async def _request_channel_refund(order_id: int, refund: OrderRefund) -> None:
     """Ask the channel to send the money back (after the ledger committed)."""
-    from app.services import refunds
-
     order = await Order.get(id=order_id)
     await refunds.request_channel_refund(order, refund)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -12,10 +13,12 @@ from strawberry.types import Info
 
 from app.api.graphql.core.errors import error_type
 from app.api.graphql.core.ids import InputID
+from app.api.graphql.core.loaders import merchant_loader
 from app.api.graphql.core.scalars import Int64
 from app.api.graphql.core.visibility import merchant_visible
 from app.api.graphql.merchants.types import MerchantType
-from app.api.graphql.payments.pay_params import PayParams
+from app.api.graphql.orders.access import can_read_lot, can_read_order
+from app.api.graphql.payments.pay_params import PayParams, pay_params_of
 from app.domain.orders import OrderErrorCode
 from app.models.ledger import Asset, LedgerEntry
 from app.models.orders import HolderKind, LotStatus, Order, OrderOrigin, OrderStatus, PointLot
@@ -52,8 +55,6 @@ class OrderType(relay.Node):
 
     @strawberry.field
     async def merchant(self, info: Info) -> MerchantType | None:
-        from app.api.graphql.core.loaders import merchant_loader
-
         m = await merchant_loader(info).load(self._merchant_id)
         if m is None or not merchant_visible(info.context.principal, m):
             return None
@@ -80,9 +81,9 @@ class OrderType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(cls, *, info, node_ids, required=False):  # type: ignore[override]
-        from app.api.graphql.orders.resolvers import can_read_order
-
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
         rows = {o.id: o for o in await Order.filter(id__in=[int(i) for i in node_ids])}
         out = []
         for i in node_ids:
@@ -122,9 +123,9 @@ class PointLotType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(cls, *, info, node_ids, required=False):  # type: ignore[override]
-        from app.api.graphql.orders.resolvers import can_read_lot
-
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
         rows = {x.id: x for x in await PointLot.filter(id__in=[int(i) for i in node_ids])}
         out = []
         for i in node_ids:
@@ -205,9 +206,17 @@ class CreateOrderSuccess:
         description="What the client hands to the payment SDK (null when nothing is due).",
         deprecation_reason="Use `payment`: the same, typed per channel.",
     )
-    payment: PayParams | None = strawberry.field(  # type: ignore[valid-type]
+    payment: PayParams | None = strawberry.field(
         description="What the client hands to its payment SDK (null when nothing is due)."
     )
+
+    @classmethod
+    def from_model(cls, order: Order, pay_params: dict[str, Any] | None) -> CreateOrderSuccess:
+        return cls(
+            order=OrderType.from_model(order),
+            pay_params=pay_params,  # type: ignore[arg-type]
+            payment=pay_params_of(order.channel, pay_params),
+        )
 
 
 @strawberry.type
@@ -221,11 +230,11 @@ class RefundOrderSuccess:
 class ReverseOrderSuccess:
     order: OrderType
     lots_cancelled: int = strawberry.field(description="Lots that were still releasing.")
-    vouchers_clawed_back_fen: Int64 = strawberry.field(  # type: ignore[valid-type]
+    vouchers_clawed_back_fen: Int64 = strawberry.field(
         description="Released vouchers taken back (never more than a holder still had)."
     )
-    shopping_points_clawed_back: Int64  # type: ignore[valid-type]
-    platform_loss_fen: Int64 = strawberry.field(  # type: ignore[valid-type]
+    shopping_points_clawed_back: Int64
+    platform_loss_fen: Int64 = strawberry.field(
         description="What had been spent already: paid back to the pools by the platform."
     )
 

@@ -113,9 +113,9 @@ class PartnerReadEntry:
 @strawberry.type
 class MerchantPointsSummary:
     merchant_id: relay.GlobalID
-    points_pending: Int64 = strawberry.field(description="The store's own, centi-points.")  # type: ignore[valid-type]
-    points_active: Int64 = strawberry.field(description="The store's own, centi-points.")  # type: ignore[valid-type]
-    consumer_points_issued: Int64 = strawberry.field(  # type: ignore[valid-type]
+    points_pending: Int64 = strawberry.field(description="The store's own, centi-points.")
+    points_active: Int64 = strawberry.field(description="The store's own, centi-points.")
+    consumer_points_issued: Int64 = strawberry.field(
         description="Centi-points its orders gave consumers (lots not cancelled)."
     )
     consumer_lots: int
@@ -125,9 +125,9 @@ class MerchantPointsSummary:
 class MerchantReleaseSummary:
     merchant_id: relay.GlobalID
     payments: int = strawberry.field(description="Release payments to the store's lots.")
-    paid_units: Int64 = strawberry.field(description="Their total, in fen of value.")  # type: ignore[valid-type]
-    voucher_units: Int64  # type: ignore[valid-type]
-    shopping_units: Int64  # type: ignore[valid-type]
+    paid_units: Int64 = strawberry.field(description="Their total, in fen of value.")
+    voucher_units: Int64
+    shopping_units: Int64
 
 
 CreatePartnerAppResult = Annotated[

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import strawberry
 from strawberry.types import Info
 
@@ -63,7 +66,13 @@ def _binding_position(after: str | None) -> int | None:
     return None if after is None else _key(decode_cursor(after))
 
 
-def _page(rows: list, n: int, total: int, cursor, node) -> Connection:  # type: ignore[type-arg]
+def _page(
+    rows: list[Any],
+    n: int,
+    total: int,
+    cursor: Callable[[Any], Any],
+    node: Callable[[Any], Any],
+) -> Connection[Any]:
     edges = [Edge(cursor=encode_cursor(cursor(r)), node=node(r)) for r in rows[:n]]
     return Connection(
         edges=edges,

@@ -42,11 +42,11 @@ AcceptInviteResult = Annotated[
 class ReferralLevel:
     level: int = strawberry.field(description="1: people you invited; 2: people they invited.")
     invitee_count: int
-    earned_fen: Int64 = strawberry.field(  # type: ignore[valid-type]
+    earned_fen: Int64 = strawberry.field(
         description="Invite rewards this level's orders paid you (vouchers, fen), net of "
         "refunds, pending ones included."
     )
-    pending_fen: Int64 = strawberry.field(  # type: ignore[valid-type]
+    pending_fen: Int64 = strawberry.field(
         description="The part of earnedFen still inside its orders' refund windows."
     )
 
@@ -57,7 +57,7 @@ class ReferralInvitee:
     name: str = strawberry.field(description="Masked: 张** or 138****1234.")
     phone: str | None = strawberry.field(description="Masked: 138****1234.")
     joined_at: datetime
-    earned_fen: Int64 = strawberry.field(  # type: ignore[valid-type]
+    earned_fen: Int64 = strawberry.field(
         description="Invite rewards this person's orders paid you, net of refunds."
     )
 
@@ -81,10 +81,10 @@ class MerchantCustomer:
     order_count: int = strawberry.field(
         description="Their paid orders at any store since they bound, less those refunded whole."
     )
-    order_amount_fen: Int64 = strawberry.field(  # type: ignore[valid-type]
+    order_amount_fen: Int64 = strawberry.field(
         description="The amount of those orders, net of refunds."
     )
-    reward_fen: Int64 = strawberry.field(  # type: ignore[valid-type]
+    reward_fen: Int64 = strawberry.field(
         description="Bind rewards their orders paid the store (vouchers), net of refunds."
     )
 
@@ -93,8 +93,8 @@ class MerchantCustomer:
 class MerchantCustomers:
     customer_count: int
     order_count: int
-    order_amount_fen: Int64  # type: ignore[valid-type]
-    reward_fen: Int64  # type: ignore[valid-type]
+    order_amount_fen: Int64
+    reward_fen: Int64
     customers: Connection[MerchantCustomer] = strawberry.field(
         description="The newest binding first."
     )

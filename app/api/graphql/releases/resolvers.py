@@ -11,7 +11,9 @@ from strawberry.types import Info
 from app.api.graphql.core.ids import InputID, decode_id
 from app.api.graphql.core.pagination import Connection, paginate
 from app.api.graphql.core.permissions import IsConsumer, IsUser, user_of
+from app.api.graphql.orders.access import can_read_lot
 from app.api.graphql.releases.types import LotProjectionType, PoolType, ReleasePaymentType
+from app.domain.merchants import owned_merchant
 from app.domain.releases.queries import all_pools, lot_projection
 from app.infra.errors import NotFound
 from app.models.orders import PointLot
@@ -19,10 +21,7 @@ from app.models.releases import Pool, Release, ReleasePayment
 
 
 async def _payments_to_nodes(rows: Sequence[ReleasePayment]) -> list[ReleasePaymentType]:
-    releases = {
-        r.id: r
-        for r in await Release.filter(id__in={p.release_id for p in rows})  # type: ignore[attr-defined]
-    }
+    releases = {r.id: r for r in await Release.filter(id__in={p.release_id for p in rows})}
     pools = {p.id: p for p in await Pool.all()}
     # I_f of each payment: the index of its lot's first release in the same pool.
     wanted = {(r.pool_id, p.first_release_no) for p in rows for r in [releases[p.release_id]]}  # type: ignore[attr-defined]
@@ -34,7 +33,7 @@ async def _payments_to_nodes(rows: Sequence[ReleasePayment]) -> list[ReleasePaym
             firsts[(r["pool_id"], r["release_no"])] = Decimal(r["index_after"])
     out = []
     for p in rows:
-        rel = releases[p.release_id]  # type: ignore[attr-defined]
+        rel = releases[p.release_id]
         pool_id = rel.pool_id  # type: ignore[attr-defined]
         out.append(
             ReleasePaymentType.build(
@@ -69,8 +68,6 @@ class ReleaseQuery:
     ) -> Connection[ReleasePaymentType]:
         uid = user_of(info).user_id
         if merchant_id is not None:
-            from app.domain.merchants import owned_merchant
-
             mid = decode_id(merchant_id, "Merchant", "merchantId")
             await owned_merchant(uid, mid, staff_ok=True)
             qs = ReleasePayment.filter(holder_kind="merchant", holder_id=mid)
@@ -88,7 +85,6 @@ class ReleaseQuery:
     async def lot_projection(
         self, info: Info, lot_id: InputID, growth_bps: int
     ) -> LotProjectionType:
-        from app.api.graphql.orders.resolvers import can_read_lot
 
         lot = await PointLot.get_or_none(id=decode_id(lot_id, "PointLot", "lotId"))
         if lot is None or not await can_read_lot(info, lot):

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
+from strawberry.types import Info
 
 from app.api.graphql.core.pagination import Connection, paginate
 from app.api.graphql.core.scalars import Int64
@@ -82,7 +85,9 @@ class ReleaseType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(cls, *, info, node_ids, required=False):  # type: ignore[override]
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
         rows = {
             x.id: x
             for x in await Release.filter(id__in=[int(i) for i in node_ids]).prefetch_related(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
+from strawberry.types import Info
 
 from app.api.graphql.core.errors import error_type
 from app.api.graphql.core.visibility import merchant_visible
@@ -36,7 +38,9 @@ class ReviewType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(cls, *, info, node_ids, required=False):  # type: ignore[override]
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
         # a review is as public as its store
         rows = {r.id: r for r in await Review.filter(id__in=[int(i) for i in node_ids])}
         stores = {

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
+from strawberry.types import Info
 
 from app.api.graphql.core.errors import error_type, graphql_enum
 from app.api.graphql.core.ids import encode_id
@@ -42,9 +44,11 @@ class UserType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(cls, *, info, node_ids, required=False):  # type: ignore[override]
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
         viewer = viewing_user(info)
-        out = []
+        out: list[Any] = []
         for nid in node_ids:
             pk = int(nid)
             # A user node is readable by that user and by admins only.

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from app.domain.ledger import acct
@@ -22,8 +23,6 @@ from app.models.releases import Pool, Release, ReleaseStatus
 
 async def pool_size(name: str, policy: Policy, conn: Any = None) -> int:
     """S = virtual start + every point ever made active in the pool."""
-    from tortoise import connections
-
     conn = conn or connections.get("default")
     rows = await fetch(
         conn,
@@ -35,8 +34,6 @@ async def pool_size(name: str, policy: Policy, conn: Any = None) -> int:
 
 
 async def pool_available(name: str, conn: Any = None) -> int:
-    from tortoise import connections
-
     conn = conn or connections.get("default")
     a = acct.pool_available(name)
     rows = await fetch(
@@ -48,8 +45,6 @@ async def pool_available(name: str, conn: Any = None) -> int:
 
 
 async def active_points(name: str, conn: Any = None) -> int:
-    from tortoise import connections
-
     conn = conn or connections.get("default")
     rows = await fetch(
         conn,

@@ -124,7 +124,7 @@ async def owned_merchant(user_id: int, role: str, merchant_id: int | None) -> Me
     m = await Merchant.get_or_none(id=merchant_id)
     if m is None:
         raise NotFound("merchant", "merchantId")
-    if m.owner_id != user_id and role != "admin":  # type: ignore[attr-defined]
+    if m.owner_id != user_id and role != "admin":
         raise PermissionDenied("only the merchant's owner can spend its traffic points")
     return m
 
