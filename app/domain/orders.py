@@ -9,7 +9,6 @@ refunds by refund key, settlement by order.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -24,7 +23,7 @@ from tortoise.transactions import in_transaction
 
 from app.domain import audit, ledger, receivables
 from app.domain.audit import Actor
-from app.domain.ledger import Post, acct
+from app.domain.ledger import Entry, Eq, Guard, In, Insert, Post, Typed, Update, acct
 from app.domain.policy import Policy, get_policy
 from app.domain.settlement import (
     Party,
@@ -147,10 +146,7 @@ async def create_order(
         else:
             async with in_transaction() as conn:
                 order, first = await _insert_order(row, conn, first, created)
-                # the chain head is not held across the flush, which the order waits for
-                # before the channel hears of it
-                await _hold_vouchers(order, conn, release_early=True)
-            await ledger.wait_durable(connections.get("default"))
+                await _hold_vouchers(order, conn)
     except ledger.Overdraft:
         raise _vouchers_short() from None
     except IntegrityError:
@@ -190,19 +186,19 @@ def _refuse_unless_open_to(facts: dict[str, Any], consumer_id: int) -> None:
         )
 
 
-async def _hold_vouchers(order: Order, conn, *, release_early: bool = False) -> None:
+async def _hold_vouchers(order: Order, conn: Any) -> None:
     """The vouchers an order spends, set aside in the transaction that commits to them:
-    an overdraft (`ledger.Overdraft`) fails the whole transaction."""
+    an overdraft (`ledger.Overdraft`, mapped to voucherFen by the callers) fails the
+    whole transaction."""
     uid = order.consumer_id
     await ledger.post(
-        "voucher_hold",
-        f"order:{order.id}",
-        [Post(acct.consumer_voucher(uid), acct.consumer_voucher_held(uid), order.voucher_fen)],
-        idem_key=f"order:{order.id}:hold",
-        field="voucherFen",
+        Entry(
+            "voucher_hold",
+            f"order:{order.id}",
+            [Post(acct.consumer_voucher(uid), acct.consumer_voucher_held(uid), order.voucher_fen)],
+            idem_key=f"order:{order.id}:hold",
+        ),
         conn=conn,
-        key_locked=True,  # under the order's row (new, or locked): no one else posts its key
-        release_early=release_early,
     )
 
 
@@ -451,7 +447,6 @@ async def confirm_counter_order(
     The order and whether this call confirmed it (False: a repeat of the same confirmation,
     answered with the order as it is now). Anyone else's order is not found."""
     policy = policy or get_policy()
-    conn = connections.get("default")
     try:
         async with in_transaction() as tx:
             order = await _lock_order(order_id, tx)
@@ -491,9 +486,7 @@ async def confirm_counter_order(
                 using_db=tx, update_fields=["voucher_fen", "cash_fen", "channel", "status"]
             )
             if voucher_fen:
-                await _hold_vouchers(order, tx, release_early=True)
-        if voucher_fen:
-            await ledger.wait_durable(conn)
+                await _hold_vouchers(order, tx)
     except ledger.Overdraft:
         raise _vouchers_short() from None
     return order, True
@@ -568,19 +561,17 @@ def paid_on(merchant_id: int, day: date) -> QuerySet[Order]:
 async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_fen: int) -> Order:
     """Apply a verified payment exactly once (SPEC §3.2).
 
-    The payment is one statement outside any transaction: the order is
-    read, then written under a guard that locks its row and finds it still unpaid, so
-    the statement commits on its own and the shared accounts and chain head it locks
-    are held for no client round trip and no disk flush; it returns once the payment
-    is durable. A guard that finds the order paid or closed meanwhile writes nothing,
-    and the order is read again.
+    The payment is one statement outside any transaction: the order is read, then
+    written with its ledger entry under a guard that locks its row and finds it still
+    unpaid, so the statement commits on its own and the shared accounts it moves are
+    held for no client round trip and no disk flush; it returns once the payment is
+    durable. A guard that finds the order paid or closed meanwhile writes nothing, and
+    the order is read again.
     """
-    conn = connections.get("default")
+    conn = ledger.default_client()
     for _ in range(3):  # a second read sees the state that refused the guard
         try:
-            order, change = await _pay(
-                order_id, channel, channel_txn_id, amount_fen, conn, guarded=True
-            )
+            order, change = await _pay(order_id, channel, channel_txn_id, amount_fen, conn)
             break
         except ledger.GuardRefused:
             continue
@@ -597,20 +588,21 @@ async def mark_paid(order_id: int, *, channel: str, channel_txn_id: str, amount_
 
 _NOT_PAID_NOW = object()  # `_pay` found the payment applied already: no event to publish
 
-# The order's row while it is unpaid: the guard of its payment's statement.
-_UNPAID_GUARD = (
-    "SELECT id FROM orders WHERE id = ?::bigint "
-    f"AND status IN ('{OrderStatus.CREATED.value}', '{OrderStatus.PAYING.value}') FOR UPDATE"
-)
+
+def _unpaid(order_id: int) -> Guard:
+    """The order's row while it is unpaid: the guard of its payment's statement."""
+    return Guard(
+        "orders", order_id, (In("status", (OrderStatus.CREATED.value, OrderStatus.PAYING.value)),)
+    )
 
 
 async def _pay(
-    order_id: int, channel: str, channel_txn_id: str, amount_fen: int, conn, guarded: bool = False
+    order_id: int, channel: str, channel_txn_id: str, amount_fen: int, conn: Any
 ) -> tuple[Order, Any]:
     """Check the payment against the order and write it; the order and its `order.paid`
     event (or `_NOT_PAID_NOW` for a repeat)."""
     policy = get_policy()
-    order, around, merchant = await _paying(order_id, conn, lock=not guarded)
+    order, around, merchant = await _paying(order_id, conn, lock=False)
     if order is None:
         raise NotFound("order", "orderId")
     if order.status in PAID_STATES:
@@ -648,29 +640,30 @@ async def _pay(
     order.paid_at = now
     order.settle_on = settle_on
     order.settlement = plan.to_json()
-    # The lots (each holder type has its own pool, SPEC §4) and the order row ride in
-    # the ledger entry's statement on PostgreSQL, made only with the entry.
-    lot_row = "(?::bigint, ?::text, ?::bigint, ?::text, ?::bigint, ?::text, ?::date, 0, 0, " \
-        "?::bigint, ?::timestamptz)"  # fmt: skip
-    lots_sql = (
-        "INSERT INTO point_lots (order_id, holder_kind, holder_id, pool, points, status, "
-        "activate_on, released_units, release_count, recruiter_user_id, created_at) "
-        f"SELECT * FROM (VALUES {', '.join([lot_row] * len(lots))}) AS v WHERE {ledger.GO}"
-    )
-    lot_values = [
-        v
-        for kind, holder_id, points, recruiter in lots
-        for v in (order.id, kind.value, holder_id, kind.value, points,
-                  LotStatus.PENDING.value, settle_on, recruiter, now)
-    ]  # fmt: skip
-    order_sql = (
-        "UPDATE orders SET status = ?, channel_txn_id = ?, paid_at = ?, settle_on = ?, "
-        f"settlement = ? WHERE id = ? AND {ledger.GO}"
-    )
-    order_values = [OrderStatus.PAID.value, channel_txn_id, now, settle_on,
-                    json.dumps(order.settlement), order.id]  # fmt: skip
-    riders: list[ledger.Rider] = [(lots_sql, lot_values)] if lots else []
-    riders.append((order_sql, order_values))
+    # The lots (each holder type has its own pool, SPEC §4) and the order row are
+    # written with the ledger entry, in its statement, and only with it.
+    writes: list[ledger.Write] = []
+    if lots:
+        writes.append(
+            Insert(
+                "point_lots",
+                tuple(
+                    {"order_id": order.id, "holder_kind": kind.value, "holder_id": holder_id,
+                     "pool": kind.value, "points": points, "status": LotStatus.PENDING.value,
+                     "activate_on": settle_on, "released_units": 0, "release_count": 0,
+                     "recruiter_user_id": Typed(recruiter, "bigint"), "created_at": now}
+                    for kind, holder_id, points, recruiter in lots
+                ),
+            )
+        )  # fmt: skip
+    writes.append(
+        Update(
+            "orders",
+            {"status": OrderStatus.PAID.value, "channel_txn_id": channel_txn_id,
+             "paid_at": now, "settle_on": settle_on, "settlement": order.settlement},
+            (Eq("id", order.id),),
+        )
+    )  # fmt: skip
     # What happened, for those who follow it (the heat map among them), written with it:
     # only if the entry is. Where it was paid rides along, so the heat map need not look.
     paid = outbox.event(
@@ -687,18 +680,17 @@ async def _pay(
         merchant_lat=merchant.lat,
         merchant_lng=merchant.lng,
     )
-    riders.append(outbox.gated_insert(paid, ledger.GO))
-    # The ledger entry last: the shared accounts and the hash chain it locks are then
-    # held only until the commit that follows.
-    await ledger.post(
-        "order_paid",
-        f"order:{order.id}",
-        _payment_postings(order, plan),
-        idem_key=f"order:{order.id}:paid",
+    writes.append(Insert("outbox_events", (outbox.columns(paid),)))
+    await ledger.post_with(
+        Entry(
+            "order_paid",
+            f"order:{order.id}",
+            _payment_postings(order, plan),
+            idem_key=f"order:{order.id}:paid",
+        ),
+        writes=writes,
+        guard=_unpaid(order.id),
         conn=conn,
-        key_locked=True,  # only mark_paid posts this key, under the order row lock
-        riders=riders,
-        guard=(_UNPAID_GUARD, [order.id]) if guarded else None,
     )
     return order, paid
 
@@ -822,10 +814,18 @@ async def _close_locked(order: Order, conn, reason: str) -> outbox.Event:
     if order.voucher_fen and order.status != OrderStatus.UNCONFIRMED:
         uid = order.consumer_id
         await ledger.post(
-            "voucher_release",
-            f"order:{order.id}",
-            [Post(acct.consumer_voucher_held(uid), acct.consumer_voucher(uid), order.voucher_fen)],
-            idem_key=f"order:{order.id}:closed",
+            Entry(
+                "voucher_release",
+                f"order:{order.id}",
+                [
+                    Post(
+                        acct.consumer_voucher_held(uid),
+                        acct.consumer_voucher(uid),
+                        order.voucher_fen,
+                    )
+                ],
+                idem_key=f"order:{order.id}:closed",
+            ),
             conn=conn,
         )
     was = order.status
@@ -911,11 +911,13 @@ async def refund_order(
             order_id=order.id, amount_fen=amount_fen, refund_key=key, using_db=conn
         )
         await ledger.post(
-            "order_refund",
-            f"order:{order.id}",
-            postings,
-            idem_key=f"refund:{key}",
-            memo=f"by user {by_user_id}",
+            Entry(
+                "order_refund",
+                f"order:{order.id}",
+                postings,
+                idem_key=f"refund:{key}",
+                memo=f"by user {by_user_id}",
+            ),
             conn=conn,
         )
         await _shrink_lots(order, plan, after, conn)
@@ -1083,10 +1085,9 @@ async def settle_order(order_id: int, at: date | None = None) -> int:
         out = [p for p in out if p.amount]
         if out:
             await ledger.post(
-                "order_settled",
-                f"order:{order.id}",
-                out,
-                idem_key=f"order:{order.id}:settled",
+                Entry(
+                    "order_settled", f"order:{order.id}", out, idem_key=f"order:{order.id}:settled"
+                ),
                 conn=conn,
             )
         await receivables.record(order, conn)

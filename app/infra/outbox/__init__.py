@@ -15,7 +15,7 @@ from .dispatch import (
     watched_kinds,
 )
 from .kinds import EventKind
-from .store import Event, derived_insert, event, gated_insert, write
+from .store import Event, columns, derived_insert, event, gated_insert, write
 
 __all__ = [
     "Consumer",
@@ -25,6 +25,7 @@ __all__ = [
     "OUTBOX",
     "consumers_of",
     "delivering",
+    "columns",
     "derived_insert",
     "drain",
     "event",

@@ -52,6 +52,21 @@ def gated_insert(e: Event, condition: str) -> tuple[str, list[Any]]:
     )
 
 
+def columns(e: Event) -> dict[str, Any]:
+    """The event's row, column by column: for a typed insert made in another statement
+    (a ledger entry's gated writes)."""
+    grace = timedelta(seconds=get_settings().outbox_grace_s)
+    return {
+        "id": e.id,
+        "kind": e.kind,
+        "subject": e.subject,
+        "payload": e.payload,
+        "created_at": e.created_at,
+        "due_at": e.created_at + grace,
+        "attempts": 0,
+    }
+
+
 async def write(conn: Any, events: Sequence[Event]) -> None:
     """The events, in the caller's transaction."""
     if not events:
