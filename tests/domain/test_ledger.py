@@ -145,3 +145,32 @@ async def test_intact_ledger_passes_and_an_empty_one_too(db):
     await seal_pending()
     report = await verify_ledger()
     assert report.ok and report.entries == 1, report.problem
+
+
+async def test_the_worker_seals_and_verify_ledger_reports_sealed_and_tail(db, capsys):
+    from app import worker
+    from app.commands.ledger import verify_chains
+
+    for i in range(3):
+        await post(Entry("test", f"t:{i}", [Post(acct.WORLD_CNY, acct.PLATFORM_REVENUE, 1)]))
+    assert await worker.seal_ledger({}) == 3
+    await post(Entry("test", "t:tail", [Post(acct.WORLD_CNY, acct.PLATFORM_REVENUE, 1)]))
+    assert await verify_chains() == 0
+    assert "ledger OK: 3 sealed entries, 1 not sealed yet" in capsys.readouterr().out
+
+
+async def test_a_repeat_is_answered_even_when_the_balance_has_moved_on(db):
+    # given an entry that took an account to zero
+    await post(Entry("test", "fund", [Post(acct.WORLD_CNY, acct.merchant_payable(1), 10)]))
+    first = await post(
+        Entry(
+            "test", "t", [Post(acct.merchant_payable(1), acct.PLATFORM_REVENUE, 10)], idem_key="k"
+        )
+    )
+    # then its repeat hands it back: it is not judged again against today's balance
+    again = await post(
+        Entry(
+            "test", "t", [Post(acct.merchant_payable(1), acct.PLATFORM_REVENUE, 10)], idem_key="k"
+        )
+    )
+    assert again.id == first.id and await balance_of(acct.merchant_payable(1)) == 0

@@ -239,21 +239,26 @@ async def _post(
         return Written(made, returned)
     if not row["guarded"]:
         raise GuardRefused()
+    if row["existing"] is not None:  # a repeat: checked before the balances it would fail
+        return await _repeat(entry.idem_key, writes, conn)
     if row["found"] != len(accounts):
         forget_account_ids()
         raise StaleAccountIds("a remembered ledger account id does not match its account")
     if row["bad"] is not None:
         name = next(a.name for a in accounts if a.id == row["bad"])
         raise Overdraft(name, int(row["bad_after"]))
-    # the key's entry exists (seen by this statement, or committed by a concurrent
-    # writer of the key while it waited)
-    assert entry.idem_key is not None
-    done = await _existing(entry.idem_key, conn)
+    # the key's entry was committed by a concurrent writer while this one waited
+    return await _repeat(entry.idem_key, writes, conn)
+
+
+async def _repeat(key: str | None, writes: Sequence[Write], conn: BaseDBAsyncClient) -> Written:
+    """The entry already written under `key` (the statement wrote nothing)."""
+    done = await _existing(key, conn) if key is not None else None
     if done is None:
-        raise RuntimeError(f"entry {entry.idem_key} was neither written nor found")
+        raise RuntimeError(f"entry {key} was neither written nor found")
     if writes:
         # the writes were not made: handing back the entry would claim they were
-        raise RuntimeError(f"entry {entry.idem_key} exists, but its writes were not made")
+        raise RuntimeError(f"entry {key} exists, but its writes were not made")
     return Written(done, ())
 
 
