@@ -11,7 +11,7 @@ import pytest
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from app.domain import orders
+from app.domain import ledger, orders
 from app.domain.ledger import (
     Entry,
     Eq,
@@ -197,7 +197,7 @@ async def test_a_payment_returns_only_once_it_is_on_disk(db, monkeypatch):
         await real_wait(c)
 
     monkeypatch.setattr(core, "wait_durable", wait_seen)
-    monkeypatch.setattr(orders.ledger, "wait_durable", wait_seen)
+    monkeypatch.setattr(ledger, "wait_durable", wait_seen)
     m, c = await make_merchant(), await make_user()
     o = await orders.create_order(
         consumer_id=c.id, merchant_id=m.id, amount_fen=1_000, idempotency_key="k1"

@@ -15,7 +15,7 @@ from .dispatch import (
     watched_kinds,
 )
 from .kinds import EventKind
-from .store import Event, columns, derived_insert, event, gated_insert, write
+from .store import Event, columns, derived_insert, event, write
 
 __all__ = [
     "Consumer",
@@ -29,7 +29,6 @@ __all__ = [
     "derived_insert",
     "drain",
     "event",
-    "gated_insert",
     "publish",
     "purge_done",
     "register_consumer",
