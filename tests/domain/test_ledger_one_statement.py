@@ -13,10 +13,12 @@ from tortoise.transactions import in_transaction
 
 from app.domain import ledger, orders
 from app.domain.ledger import (
+    Column,
     Entry,
     Eq,
     Guard,
     GuardRefused,
+    In,
     Overdraft,
     Post,
     Update,
@@ -180,6 +182,28 @@ async def test_a_guarded_entry_inside_a_transaction_commits_with_it(db):
         )
     assert (await User.get(id=u.id)).nickname == "in-tx"
     assert await balance_of(acct.PLATFORM_REVENUE) == 3
+
+
+async def test_writes_read_back_their_declared_columns(db):
+    a, b = await make_user(), await make_user()
+    written = await post_with(
+        Entry("test", "t:1", [Post(acct.WORLD_CNY, acct.PLATFORM_REVENUE, 2)], idem_key="rb"),
+        writes=[
+            Update(
+                "users",
+                {"nickname": "read-back"},
+                (In("id", (a.id, b.id)),),
+                returning=(Column("id", "bigint"), Column("nickname", "text")),
+            ),
+            Update("users", {"nickname": "other"}, (Eq("id", 0),)),  # no row, no read-back
+        ],
+    )
+    # the first write's rows, typed as declared; the second declared none
+    assert sorted(written.rows(0), key=lambda r: r["id"]) == [
+        {"id": a.id, "nickname": "read-back"},
+        {"id": b.id, "nickname": "read-back"},
+    ]
+    assert written.rows(1) == []
 
 
 async def test_a_payment_returns_only_once_it_is_on_disk(db, monkeypatch):
