@@ -21,7 +21,7 @@ async def _drop(apps, schema_editor) -> None:  # noqa: ANN001
 
 
 class Migration(migrations.Migration):
-    dependencies = [("core", "0015_unconfirmed_counter_orders")]
+    dependencies = [("core", "0016_webhooks")]
 
     initial = False
 
