@@ -20,6 +20,7 @@ from arq.connections import RedisSettings
 
 from app.dev import wiring
 from app.domain import orders, policy_loads
+from app.domain.ledger.seal import seal_pending
 from app.domain.releases import POOLS, evaluate_pool
 from app.infra import outbox
 from app.infra.config import get_settings
@@ -57,6 +58,11 @@ async def evaluate_pools(ctx: dict[str, Any] | None = None) -> dict[str, str]:
                 ev.release.scale_factor,
             )
     return outcomes
+
+
+async def seal_ledger(ctx: dict[str, Any] | None = None) -> int:
+    """Link the ledger entries written since the last run into the hash chain."""
+    return await seal_pending()
 
 
 async def settle(ctx: dict[str, Any] | None = None) -> int:
@@ -151,6 +157,7 @@ def _redis_settings() -> RedisSettings:
 class WorkerSettings:
     functions = [
         evaluate_pools,
+        seal_ledger,
         settle,
         reconcile,
         ratings,
@@ -164,6 +171,8 @@ class WorkerSettings:
     # Settlement first (lots become active), then the pools, a few times a day: a
     # release due today runs on the first evaluation of its day.
     cron_jobs = [
+        # New ledger entries are sealed into the hash chain within seconds.
+        cron(seal_ledger, second=set(range(0, 60, 5)), run_at_startup=True),
         cron(settle, minute={0, 30}, run_at_startup=True),
         cron(evaluate_pools, hour={0, 6, 12, 18}, minute=5, run_at_startup=True),
         # Payments still `paying` past the stale window are queried at their channel.

@@ -100,7 +100,7 @@ def pool_share_bps(policy) -> int:
 
 
 async def run_scenario(preset: str, sc: Scenario, days: int, rows: list, rels: list) -> None:
-    from app.domain.ledger import Post, acct, balance_of, post
+    from app.domain.ledger import Entry, Post, acct, balance_of, post
     from app.domain.policy import load_policy
     from app.domain.releases import evaluate_pool, get_pool, pool_size
     from app.models.merchants import Merchant
@@ -162,9 +162,11 @@ async def run_scenario(preset: str, sc: Scenario, days: int, rows: list, rels: l
                     activated_at=ts,
                 )
                 await post(
-                    "pool_contribution",
-                    f"sim:{day}",
-                    [Post(acct.WORLD_CNY, acct.pool_available(name), to_pools // 2)],
+                    Entry(
+                        "pool_contribution",
+                        f"sim:{day}",
+                        [Post(acct.WORLD_CNY, acct.pool_available(name), to_pools // 2)],
+                    )
                 )
         for name in POOLS:
             ev = await evaluate_pool(name, at=at, policy=policy)

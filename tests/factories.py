@@ -6,7 +6,7 @@ import itertools
 from decimal import Decimal
 
 from app.domain import merchants, orders
-from app.domain.ledger import Post, acct, post
+from app.domain.ledger import Entry, Post, acct, post
 from app.infra import outbox
 from app.models.ledger import Asset
 from app.models.merchants import CoordSystem, Merchant
@@ -46,12 +46,14 @@ async def make_merchant(
 async def give_vouchers(user_id: int, fen: int) -> None:
     """Vouchers as if released earlier: the CNY behind them sits in the voucher reserve."""
     await post(
-        "test_vouchers",
-        f"user:{user_id}",
-        [
-            Post(acct.WORLD_CNY, acct.VOUCHER_RESERVE, fen),
-            Post(acct.issuer(Asset.VOUCHER), acct.consumer_voucher(user_id), fen),
-        ],
+        Entry(
+            "test_vouchers",
+            f"user:{user_id}",
+            [
+                Post(acct.WORLD_CNY, acct.VOUCHER_RESERVE, fen),
+                Post(acct.issuer(Asset.VOUCHER), acct.consumer_voucher(user_id), fen),
+            ],
+        )
     )
 
 

@@ -1,4 +1,4 @@
-"""CLI: `verify-ledger` and `settle`."""
+"""CLI: `verify-ledger`, `seal-ledger` and `settle`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import date
 
 from app.commands import command, with_db
 from app.domain import audit
+from app.domain.ledger.seal import seal_pending
 from app.domain.ledger.verify import verify_ledger
 from app.services.settlement import activate_due_lots
 
@@ -36,7 +37,10 @@ async def verify_chains() -> int:
     """The ledger, then the audit trail: 0 when both hold."""
     report = await verify_ledger()
     if report.ok:
-        print(f"ledger OK: {report.entries} entries, {report.accounts} accounts")
+        print(
+            f"ledger OK: {report.entries} sealed entries, {report.unsealed} not sealed yet, "
+            f"{report.accounts} accounts"
+        )
     else:
         print(
             f"ledger BROKEN after {report.entries} good entries: {report.problem}",
@@ -44,6 +48,20 @@ async def verify_chains() -> int:
         )
     audited = await verify_audit()
     return 0 if report.ok and audited == 0 else 1
+
+
+def _seal_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--batch", type=int, default=1000, help="entries per transaction")
+
+
+@command("seal-ledger", "link unsealed ledger entries into the hash chain, in id order", _seal_args)
+async def cmd_seal_ledger(ns: argparse.Namespace) -> int:
+    async def run() -> int:
+        n = await seal_pending(batch=ns.batch)
+        print(f"sealed {n} entries")
+        return 0
+
+    return await with_db(run)
 
 
 @command("verify-audit", "recompute the audit trail's hash chain; exit 1 on a discrepancy")

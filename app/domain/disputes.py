@@ -26,7 +26,7 @@ from tortoise.transactions import in_transaction
 
 from app.domain import audit, ledger
 from app.domain.audit import OPERATOR, Actor
-from app.domain.ledger import AccountName, Post, acct
+from app.domain.ledger import AccountName, Entry, Post, acct
 from app.domain.orders import OrderErrorCode, _lock_order
 from app.infra.errors import DomainError, NotFound
 from app.models.ledger import Asset
@@ -133,11 +133,13 @@ async def reverse_after_window(
             )
         if any(p.amount for p in postings):
             await ledger.post(
-                "order_reversed",
-                f"order:{order.id}",
-                postings,
-                idem_key=f"order:{order.id}:reversed",
-                memo=reason[:255],
+                Entry(
+                    "order_reversed",
+                    f"order:{order.id}",
+                    postings,
+                    idem_key=f"order:{order.id}:reversed",
+                    memo=reason[:255],
+                ),
                 conn=conn,
             )
         reversal = await OrderReversal.create(

@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 
 from app.domain import audit, ledger, regions, sessions
 from app.domain.audit import OPERATOR, Actor
-from app.domain.ledger import Post, acct
+from app.domain.ledger import Entry, Post, acct
 from app.domain.policy import Policy, get_policy
 from app.infra import coords, inputs, outbox
 from app.infra.config import get_settings
@@ -455,11 +455,18 @@ async def withdraw_merchant_vouchers(
         raise DomainError("INVALID", "idempotencyKey is required (1-64 chars)", "idempotencyKey")
     try:
         await ledger.post(
-            "merchant_vouchers_to_owner",
-            f"merchant:{merchant.id}",
-            [Post(acct.merchant_voucher(merchant.id), acct.consumer_voucher(user_id), amount_fen)],
-            idem_key=f"mvw:{merchant.id}:{key}",
-            field="amountFen",
+            Entry(
+                "merchant_vouchers_to_owner",
+                f"merchant:{merchant.id}",
+                [
+                    Post(
+                        acct.merchant_voucher(merchant.id),
+                        acct.consumer_voucher(user_id),
+                        amount_fen,
+                    )
+                ],
+                idem_key=f"mvw:{merchant.id}:{key}",
+            )
         )
     except ledger.Overdraft:
         raise DomainError(

@@ -30,7 +30,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from app.domain import ledger
-from app.domain.ledger import Post, acct
+from app.domain.ledger import Entry, Post, acct
 from app.domain.settlement import SettlementPlan, share_of
 from app.infra import sql
 from app.infra.orm import from_row
@@ -115,16 +115,18 @@ async def record(order: Order, conn: BaseDBAsyncClient) -> None:
         return
     await _owed_by_merchant(order.merchant_id, conn)  # the claim's lock first, as netting
     await ledger.post(
-        "split_receivable",
-        f"order:{order.id}",
-        [
-            Post(
-                acct.merchant_receivable(order.merchant_id),
-                acct.channel_clearing(order.channel),
-                unsplit,
-            )
-        ],
-        idem_key=f"order:{order.id}:receivable",
+        Entry(
+            "split_receivable",
+            f"order:{order.id}",
+            [
+                Post(
+                    acct.merchant_receivable(order.merchant_id),
+                    acct.channel_clearing(order.channel),
+                    unsplit,
+                )
+            ],
+            idem_key=f"order:{order.id}:receivable",
+        ),
         conn=conn,
     )
 

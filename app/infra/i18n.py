@@ -300,7 +300,7 @@ CATALOGUE: dict[str, str] = {
     "this counter order has expired; ask the counter to open a new one": (
         "该收银台订单已过期，请让收银台重新开单"
     ),
-    # ---- orders and refunds (app/domain/orders.py)
+    # ---- orders and refunds (app/domain/orders/)
     "order not found": "订单不存在",
     "merchant is not open for orders": "该商户暂不接单",
     "you cannot order at your own store": "不能在自己的门店下单",

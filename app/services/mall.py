@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 from app.domain import audit, ledger
 from app.domain import mall as rules
 from app.domain.audit import Actor
-from app.domain.ledger import AccountName, Post, acct
+from app.domain.ledger import AccountName, Entry, Post, acct
 from app.domain.mall import MallErrorCode
 from app.domain.policy import Policy, get_policy
 from app.infra.errors import DomainError
@@ -66,13 +66,13 @@ async def redeem_item(
             )
             own = wallet(consumer_id, asset)
             await ledger.post(
-                "mall_hold",
-                f"redemption:{r.id}",
-                [Post(own, acct.held(own), r.total)],
-                idem_key=f"redemption:{r.id}:hold",
-                field="quantity",
+                Entry(
+                    "mall_hold",
+                    f"redemption:{r.id}",
+                    [Post(own, acct.held(own), r.total)],
+                    idem_key=f"redemption:{r.id}:hold",
+                ),
                 conn=conn,
-                key_locked=True,  # the redemption row is new: no one else can post its key
             )
     except ledger.Overdraft:
         raise DomainError(
@@ -103,12 +103,13 @@ async def fulfil_redemption(redemption_id: int, *, by_user_id: int) -> MallRedem
             # spent, they no longer need it; it now pays for the goods
             postings.append(Post(acct.SHOPPING_POINTS_RESERVE, acct.MALL_PAYABLE, r.total))
         await ledger.post(
-            "mall_fulfil",
-            f"redemption:{r.id}",
-            postings,
-            idem_key=f"redemption:{r.id}:fulfilled",
+            Entry(
+                "mall_fulfil",
+                f"redemption:{r.id}",
+                postings,
+                idem_key=f"redemption:{r.id}:fulfilled",
+            ),
             conn=conn,
-            key_locked=True,  # the redemption row, locked above, is every writer's first lock
         )
         await rules.close_redemption(conn, r, RedemptionStatus.FULFILLED, by_user_id)
         await audit.record(
@@ -132,12 +133,13 @@ async def void_redemption(redemption_id: int, *, by_user_id: int) -> MallRedempt
         own = wallet(r.consumer_id, r.asset)
         await rules.return_stock(conn, r.item_id, r.quantity)
         await ledger.post(
-            "mall_void",
-            f"redemption:{r.id}",
-            [Post(acct.held(own), own, r.total)],
-            idem_key=f"redemption:{r.id}:voided",
+            Entry(
+                "mall_void",
+                f"redemption:{r.id}",
+                [Post(acct.held(own), own, r.total)],
+                idem_key=f"redemption:{r.id}:voided",
+            ),
             conn=conn,
-            key_locked=True,
         )
         await rules.close_redemption(conn, r, RedemptionStatus.VOIDED, by_user_id)
         await audit.record(

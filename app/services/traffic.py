@@ -23,7 +23,7 @@ from app.adapters.discovery import index
 from app.adapters.discovery.errors import DiscoveryErrorCode
 from app.adapters.discovery.heatmap import bump_counter, week_period
 from app.domain import ledger
-from app.domain.ledger import Post, acct
+from app.domain.ledger import Entry, Post, acct
 from app.domain.policy import get_policy
 from app.infra.errors import DomainError, NotFound, PermissionDenied
 from app.infra.sql import fetch
@@ -46,17 +46,19 @@ async def pay_due_tasks(merchant_id: int, metric: str, period: str, value: int) 
             continue
         async with in_transaction() as conn:
             entry = await ledger.post(
-                "traffic_task",
-                f"merchant:{merchant_id}",
-                [
-                    Post(
-                        acct.issuer(Asset.TRAFFIC_POINTS),
-                        acct.merchant_traffic_points(merchant_id),
-                        task.points,
-                    )
-                ],
-                idem_key=f"traffic:{merchant_id}:{task.code}:{period}",
-                memo=f"task {task.code} {period}",
+                Entry(
+                    "traffic_task",
+                    f"merchant:{merchant_id}",
+                    [
+                        Post(
+                            acct.issuer(Asset.TRAFFIC_POINTS),
+                            acct.merchant_traffic_points(merchant_id),
+                            task.points,
+                        )
+                    ],
+                    idem_key=f"traffic:{merchant_id}:{task.code}:{period}",
+                    memo=f"task {task.code} {period}",
+                ),
                 conn=conn,
             )
             await TaskReward.create(
@@ -184,21 +186,25 @@ async def boost_exposure(
                 f"a boost may run at most {traffic.boost_max_hours} hours ahead",
                 "hours",
             )
-        entry = await ledger.post(
-            "traffic_boost",
-            f"merchant:{merchant.id}",
-            [
-                Post(
-                    acct.merchant_traffic_points(merchant.id),
-                    acct.issuer(Asset.TRAFFIC_POINTS),
-                    points,
-                )
-            ],
-            idem_key=idem,
-            memo=f"boost {hours}h",
-            field="points",
-            conn=conn,
-        )
+        try:
+            entry = await ledger.post(
+                Entry(
+                    "traffic_boost",
+                    f"merchant:{merchant.id}",
+                    [
+                        Post(
+                            acct.merchant_traffic_points(merchant.id),
+                            acct.issuer(Asset.TRAFFIC_POINTS),
+                            points,
+                        )
+                    ],
+                    idem_key=idem,
+                    memo=f"boost {hours}h",
+                ),
+                conn=conn,
+            )
+        except ledger.Overdraft as short:
+            raise DomainError(short.code, short.message, "points") from None
         boost = await ExposureBoost.create(
             merchant_id=merchant.id,
             points=points,

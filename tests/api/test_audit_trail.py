@@ -21,7 +21,7 @@ from app.commands.ledger import verify_audit, verify_chains
 from app.commands.policy import load_policy as load_policy_command
 from app.domain import audit, mall, orders, partners, policy_loads, users, webhooks
 from app.domain.audit import Actor
-from app.domain.ledger import Post, acct, post
+from app.domain.ledger import Entry, Post, acct, post
 from app.domain.policy import PRESETS_DIR, clear_policy_cache, get_policy, load_policy
 from app.domain.principals import Kind
 from app.models.audit import AuditEntry, AuditHead
@@ -167,9 +167,11 @@ async def _held_redemption() -> int:
     item = await _mall_item()
     consumer = await make_user()
     await post(
-        "test_coins",
-        f"user:{consumer.id}",
-        [Post(acct.issuer(Asset.GOLD_COINS), acct.consumer_gold_coins(consumer.id), 5_000)],
+        Entry(
+            "test_coins",
+            f"user:{consumer.id}",
+            [Post(acct.issuer(Asset.GOLD_COINS), acct.consumer_gold_coins(consumer.id), 5_000)],
+        )
     )
     r = await redeem_item(consumer_id=consumer.id, item_id=item.id, quantity=1, idempotency_key="k")
     return r.id

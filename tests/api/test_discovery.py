@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.api.graphql.core.ids import encode_id
-from app.domain.ledger import Post, acct, post
+from app.domain.ledger import Entry, Post, acct, post
 from app.domain.policy import get_policy
 from app.infra.coords import convert, haversine_m
 from app.models.ledger import Asset
@@ -270,9 +270,11 @@ async def test_boost_mutation_spends_points_and_refuses_overdraft(client):
     err = body["data"]["boostExposure"]
     assert err["__typename"] == "DiscoveryError" and err["code"] == "OVERDRAFT"
     await post(
-        "test_fund",
-        f"merchant:{m.id}",
-        [Post(acct.issuer(Asset.TRAFFIC_POINTS), acct.merchant_traffic_points(m.id), per_hour)],
+        Entry(
+            "test_fund",
+            f"merchant:{m.id}",
+            [Post(acct.issuer(Asset.TRAFFIC_POINTS), acct.merchant_traffic_points(m.id), per_hour)],
+        )
     )
     body = await gql(client, BOOST, {"points": per_hour, "hours": 1, "key": "b1"}, token=token)
     ok = body["data"]["boostExposure"]

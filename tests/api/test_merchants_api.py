@@ -131,12 +131,14 @@ async def test_pos_device_login_and_scan_to_bind(client, db):
 
 
 async def test_store_vouchers_move_to_owner_wallet_once(client, db):
-    from app.domain.ledger import Post, acct, post
+    from app.domain.ledger import Entry, Post, acct, post
     from app.models.ledger import Asset
 
     merchant = await make_merchant()
     await post(
-        "test", "m", [Post(acct.issuer(Asset.VOUCHER), acct.merchant_voucher(merchant.id), 500)]
+        Entry(
+            "test", "m", [Post(acct.issuer(Asset.VOUCHER), acct.merchant_voucher(merchant.id), 500)]
+        )
     )
     token = await token_for(merchant.owner_id, "merchant_owner")
     mv = """mutation($m: ID!, $a: Int!, $k: String!) {

@@ -305,11 +305,15 @@ async def test_concurrent_settle_runs_settle_each_order_once(db):
 
 
 async def test_concurrent_posts_with_one_idempotency_key_write_one_entry(db):
-    from app.domain.ledger import Post, post
+    from app.domain.ledger import Entry, Post, post
 
     results = await asyncio.gather(
         *[
-            post("test", "t", [Post(acct.WORLD_CNY, acct.PLATFORM_REVENUE, 10)], idem_key="same")
+            post(
+                Entry(
+                    "test", "t", [Post(acct.WORLD_CNY, acct.PLATFORM_REVENUE, 10)], idem_key="same"
+                )
+            )
             for _ in range(20)
         ],
         return_exceptions=True,
@@ -343,7 +347,7 @@ async def test_entries_creating_accounts_concurrently_never_deadlock(db):
     """Accounts come into being inside entries (a first order at a store, a new agent):
     an id handed out before another entry's lock but committed after it sorts below
     what that entry holds, so the locks must never be taken in two passes."""
-    from app.domain.ledger import AccountName, Post, post
+    from app.domain.ledger import AccountName, Entry, Post, post
     from app.models.ledger import Asset
 
     shared = [AccountName(f"shared:{i}", Asset.CNY) for i in range(3)]
@@ -358,7 +362,7 @@ async def test_entries_creating_accounts_concurrently_never_deadlock(db):
             Post(acct.WORLD_CNY, fresh(i // 2), 1),
             Post(acct.WORLD_CNY, fresh(i // 2 + 1), 1),
         ]
-        await post("t", f"e:{i}", postings, idem_key=f"deadlock:{i}")
+        await post(Entry("t", f"e:{i}", postings, idem_key=f"deadlock:{i}"))
 
     for rnd in range(5):
         base = rnd * 1000

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from app.domain import mall
-from app.domain.ledger import Post, acct, balance_of, post
+from app.domain.ledger import Entry, Post, acct, balance_of, post
 from app.domain.ledger.verify import verify_ledger
 from app.domain.policy import clear_policy_cache, get_policy
 from app.infra.errors import DomainError
@@ -38,23 +38,29 @@ async def pingchuan(db, settings, monkeypatch):
 async def give_coins(user_id: int, amount: int) -> None:
     """Gold coins as a paid order credits them."""
     await post(
-        "test_coins",
-        f"user:{user_id}",
-        [Post(acct.issuer(Asset.GOLD_COINS), acct.consumer_gold_coins(user_id), amount)],
+        Entry(
+            "test_coins",
+            f"user:{user_id}",
+            [Post(acct.issuer(Asset.GOLD_COINS), acct.consumer_gold_coins(user_id), amount)],
+        )
     )
 
 
 async def give_shopping_points(user_id: int, amount: int) -> None:
     """Shopping points as a release pays them: the CNY behind them in the reserve."""
     await post(
-        "test_shopping_points",
-        f"user:{user_id}",
-        [
-            Post(acct.WORLD_CNY, acct.SHOPPING_POINTS_RESERVE, amount),
-            Post(
-                acct.issuer(Asset.SHOPPING_POINTS), acct.consumer_shopping_points(user_id), amount
-            ),
-        ],
+        Entry(
+            "test_shopping_points",
+            f"user:{user_id}",
+            [
+                Post(acct.WORLD_CNY, acct.SHOPPING_POINTS_RESERVE, amount),
+                Post(
+                    acct.issuer(Asset.SHOPPING_POINTS),
+                    acct.consumer_shopping_points(user_id),
+                    amount,
+                ),
+            ],
+        )
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from app.domain.ledger import Post, acct, balance_of, post
+from app.domain.ledger import Entry, Post, acct, balance_of, post
 from app.domain.ledger.verify import verify_ledger
 from app.domain.policy import PRESETS_DIR, Policy, parse_policy
 from app.domain.releases import evaluate_pool, get_pool
@@ -61,9 +61,11 @@ async def add_lot(
 
 async def fund(amount_fen: int, pool: str = "consumer") -> None:
     await post(
-        "test_funding",
-        f"fund:{pool}",
-        [Post(acct.WORLD_CNY, acct.pool_available(pool), amount_fen)],
+        Entry(
+            "test_funding",
+            f"fund:{pool}",
+            [Post(acct.WORLD_CNY, acct.pool_available(pool), amount_fen)],
+        )
     )
 
 

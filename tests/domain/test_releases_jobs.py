@@ -39,6 +39,7 @@ def test_worker_schedules_settlement_releases_reconciliation_and_ratings():
         worker.expire_counter_orders,  # counter orders nobody confirmed in time
         worker.sweep_webhooks,  # partner webhook deliveries due: retries, lost jobs
         worker.forget_webhook_deliveries,  # the delivery log past its keeping
+        worker.seal_ledger,  # new ledger entries into the hash chain
     }
 
 

@@ -9,7 +9,7 @@ import pytest
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from app.domain.ledger import Overdraft, Post, acct, balance_of, post
+from app.domain.ledger import Entry, Overdraft, Post, acct, balance_of, post
 from app.domain.ledger.bulk import post_bulk
 from app.domain.ledger.core import digest_lines, posting_line
 from app.domain.ledger.verify import verify_ledger
@@ -37,8 +37,8 @@ ROWS = (
 
 async def test_bulk_entry_moves_balances_and_verifies(db):
     # given a funded pool
-    await post("t", "fund", [Post(acct.WORLD_CNY, acct.pool_available("consumer"), 1000)])
-    await post("t", "later", [Post(acct.WORLD_CNY, acct.PLATFORM_REVENUE, 5)])
+    await post(Entry("t", "fund", [Post(acct.WORLD_CNY, acct.pool_available("consumer"), 1000)]))
+    await post(Entry("t", "later", [Post(acct.WORLD_CNY, acct.PLATFORM_REVENUE, 5)]))
     # when three postings go in set-based (a zero amount is skipped)
     async with in_transaction() as conn:
         entry = await post_bulk("bulk", "r:1", ROWS, {}, conn=conn, idem_key="b1")
@@ -65,8 +65,8 @@ async def test_bulk_entry_moves_balances_and_verifies(db):
 
 async def test_bulk_entry_creates_missing_accounts_and_keeps_foreign_keys(db):
     # given a funded pool and one of the two holders' accounts already there
-    await post("t", "fund", [Post(acct.WORLD_CNY, acct.pool_available("consumer"), 1000)])
-    await post("t", "c2", [Post(acct.issuer(Asset.VOUCHER), acct.consumer_voucher(2), 7)])
+    await post(Entry("t", "fund", [Post(acct.WORLD_CNY, acct.pool_available("consumer"), 1000)]))
+    await post(Entry("t", "c2", [Post(acct.issuer(Asset.VOUCHER), acct.consumer_voucher(2), 7)]))
     # when a bulk entry pays both
     async with in_transaction() as conn:
         entry = await post_bulk("bulk", "r:2", ROWS, {}, conn=conn, idem_key="b2")
@@ -88,7 +88,7 @@ async def test_bulk_entry_creates_missing_accounts_and_keeps_foreign_keys(db):
 
 async def test_bulk_entry_refuses_overdraft_whole(db):
     # given a pool with only 100 fen
-    await post("t", "fund", [Post(acct.WORLD_CNY, acct.pool_available("consumer"), 100)])
+    await post(Entry("t", "fund", [Post(acct.WORLD_CNY, acct.pool_available("consumer"), 100)]))
     # when a bulk entry would take 300 from it
     with pytest.raises(Overdraft):
         async with in_transaction() as conn:

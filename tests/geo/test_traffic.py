@@ -77,12 +77,14 @@ async def test_reviews_count_once_per_key():
 
 
 async def _fund(mid: int, points: int) -> None:
-    from app.domain.ledger import Post, post
+    from app.domain.ledger import Entry, Post, post
 
     await post(
-        "test_fund",
-        f"merchant:{mid}",
-        [Post(acct.issuer(Asset.TRAFFIC_POINTS), acct.merchant_traffic_points(mid), points)],
+        Entry(
+            "test_fund",
+            f"merchant:{mid}",
+            [Post(acct.issuer(Asset.TRAFFIC_POINTS), acct.merchant_traffic_points(mid), points)],
+        )
     )
 
 

@@ -2,23 +2,22 @@
 
 `post_bulk` takes a SQL SELECT that yields the postings
 `(ord, src, dst, asset, amount)` (account names, ordering key) and writes them with
-a handful of statements, whatever their number:
+a handful of statements, whatever their number (PostgreSQL):
 
-1. the rows land in a temporary table; on PostgreSQL with their account ids, looked up
-   in the same statement (`CREATE TEMP TABLE … AS SELECT … LEFT JOIN ledger_accounts`);
-2. missing accounts are created (`INSERT … SELECT … ON CONFLICT DO NOTHING`; on
-   PostgreSQL only for the rows whose id was not found) and their ids filled in;
+1. the rows land in a temporary table with their account ids, looked up in the same
+   statement (`CREATE TEMP TABLE … AS SELECT … LEFT JOIN ledger_accounts`);
+2. missing accounts are created (`INSERT … SELECT … ON CONFLICT DO NOTHING`, only for
+   the rows whose id was not found) and their ids filled in;
 3. the per-account deltas are computed in SQL; the touched balance rows are locked in
-   primary-key order (PostgreSQL) and an entry that would overdraw a non-negative
-   account fails whole (`Overdraft`), exactly as `ledger.post` does;
+   primary-key order and an entry that would overdraw a non-negative account fails
+   whole (`Overdraft`), as `ledger.post` does;
 4. balances move with one `UPDATE … FROM`;
 5. postings go in with one `INSERT … SELECT` in `ord` order, so posting ids follow it
    (with their foreign-key checks: skipping them through `session_replication_role`
    would need a superuser role, which the app must not run as);
-6. the entry is sealed into the hash chain with the same digest `ledger.post` would
-   compute (sha256 over `posting_line` in posting-id order): in SQL from the staged
-   rows on PostgreSQL, streamed in keyed batches on SQLite. `verify_ledger()` accepts
-   the result.
+6. the entry is written unsealed with the digest `ledger.post` would compute (sha256
+   over `posting_line` in posting-id order), computed in SQL from the staged rows;
+   the sealing job links it into the chain like any entry.
 
 Run it inside the caller's transaction (`conn`). Memory does not grow with the number
 of postings.
@@ -26,23 +25,20 @@ of postings.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from app.domain.ledger.accounts import AccountName
-from app.domain.ledger.core import Overdraft, seal
+from app.domain.ledger.core import Overdraft
 from app.models.ledger import Asset, LedgerEntry
 
 _PARAM = re.compile(r"@([a-z_][a-z0-9_]*)(?:!([a-z_ ]+[a-z]))?")
 
-DIGEST_BATCH = 20_000
 # The order postings are inserted in (their ids follow it): `ord` first, then total over
-# the row's values. PostgreSQL computes the digest from the staged rows in the same
-# order, by account id (sorting integers, not names, is what keeps it cheap).
-_ORDER = "ord, src, dst, asset, amount"
+# the row's values. The digest is computed from the staged rows in the same order, by
+# account id (sorting integers, not names, is what keeps it cheap).
 _ORDER_PG = "ord, src_id, dst_id, asset, amount"
 
 
@@ -50,20 +46,18 @@ def dialect_of(conn: Any) -> str:
     return str(conn.capabilities.dialect)
 
 
-def render(sql: str, params: dict[str, Any], dialect: str) -> tuple[str, list[Any]]:
-    """`@name` / `@name!type` placeholders -> `$n::type` (PostgreSQL) or `?` (SQLite)."""
+def render(sql: str, params: dict[str, Any], dialect: str = "postgres") -> tuple[str, list[Any]]:
+    """`@name` / `@name!type` placeholders -> `$n::type` (`dialect`: kept for callers;
+    the ledger speaks PostgreSQL only)."""
     values: list[Any] = []
     index: dict[str, int] = {}
 
     def sub(m: re.Match[str]) -> str:
         name, typ = m.group(1), m.group(2)
-        if dialect == "postgres":
-            if name not in index:
-                values.append(params[name])
-                index[name] = len(values)
-            return f"${index[name]}::{typ or _pg_type(params[name])}"
-        values.append(params[name])
-        return "?"
+        if name not in index:
+            values.append(params[name])
+            index[name] = len(values)
+        return f"${index[name]}::{typ or _pg_type(params[name])}"
 
     return _PARAM.sub(sub, sql), values
 
@@ -84,18 +78,22 @@ def _pg_type(value: Any) -> str:
 
 
 async def execute(conn: Any, sql: str, params: dict[str, Any] | None = None) -> None:
-    q, v = render(sql, params or {}, dialect_of(conn))
+    q, v = render(sql, params or {})
     await conn.execute_query(q, v)
 
 
 async def fetch(conn: Any, sql: str, params: dict[str, Any] | None = None) -> list[dict]:
-    q, v = render(sql, params or {}, dialect_of(conn))
+    q, v = render(sql, params or {})
     return list(await conn.execute_query_dict(q, v))
 
 
 def _negative_expr(col: str) -> str:
-    # Mirrors AccountName.allow_negative: the world, issuers and channel clearing.
-    return f"({col} = 'world' OR {col} LIKE 'issuer:%' OR {col} LIKE 'channel:%')"
+    # Mirrors AccountName.allow_negative: the world, issuers, channel clearing, the
+    # platform's loss and receivables.
+    return (
+        f"({col} = 'world' OR {col} LIKE 'issuer:%' OR {col} LIKE 'channel:%' "
+        f"OR {col} LIKE 'platform:loss%' OR {col} LIKE '%:receivable')"
+    )
 
 
 async def post_bulk(
@@ -107,7 +105,6 @@ async def post_bulk(
     conn: Any,
     idem_key: str | None = None,
     memo: str = "",
-    field: str | None = None,
 ) -> LedgerEntry | None:
     """Post every row of `select_sql` (columns ord, src, dst, asset, amount) as one entry.
 
@@ -118,21 +115,17 @@ async def post_bulk(
         existing = await LedgerEntry.filter(idem_key=idem_key).using_db(conn).first()
         if existing is not None:
             return existing
-    pg = dialect_of(conn) == "postgres"
     now = datetime.now(UTC).replace(microsecond=0)
     await _drop(conn)
     # 1.-2. staging (with the account ids where the accounts exist), missing accounts
-    if pg:
-        count = await _stage_pg(conn, select_sql, params, now)
-    else:
-        count = await _stage_sqlite(conn, select_sql, params, now)
+    count = await _stage_pg(conn, select_sql, params, now)
     if count == 0:
         await _drop(conn)
         return None
     # 3.-4. locks, overdraft, balances
-    await _move_balances(conn, field, pg)
-    digest = await _staged_digest(conn) if pg else ""
-    # 5. the entry and its postings, ids in `ord` order
+    await _move_balances(conn)
+    digest = await _staged_digest(conn)
+    # 5.-6. the entry (unsealed, with its digest) and its postings, ids in `ord` order
     entry = await LedgerEntry.create(
         kind=kind,
         ref=ref,
@@ -140,19 +133,16 @@ async def post_bulk(
         memo=memo[:255],
         created_at=now,
         posting_count=count,
+        postings_digest=digest,
         using_db=conn,
     )
     insert = (
         "INSERT INTO ledger_postings (entry_id, source_id, destination_id, asset, amount) "
         "SELECT @entry, src_id, dst_id, asset, amount FROM bulk_postings "
-        f"ORDER BY {_ORDER_PG if pg else _ORDER}"
+        f"ORDER BY {_ORDER_PG}"
     )
     await execute(conn, insert, {"entry": entry.id})
     await _drop(conn)
-    # 6. digest and seal
-    if not pg:
-        digest = await postings_digest(conn, entry.id)
-    await seal(entry, digest, conn)
     return entry
 
 
@@ -227,42 +217,10 @@ async def _stage_pg(conn: Any, select_sql: str, params: dict[str, Any], now: dat
     return count
 
 
-async def _stage_sqlite(conn: Any, select_sql: str, params: dict[str, Any], now: datetime) -> int:
-    await execute(
-        conn,
-        "CREATE TEMP TABLE bulk_postings (ord BIGINT NOT NULL, src VARCHAR(96) NOT NULL, "
-        "dst VARCHAR(96) NOT NULL, asset VARCHAR(16) NOT NULL, amount BIGINT NOT NULL, "
-        "src_id BIGINT, dst_id BIGINT)",
-    )
-    await execute(
-        conn,
-        "INSERT INTO bulk_postings (ord, src, dst, asset, amount) "
-        f"SELECT q.ord, q.src, q.dst, q.asset, q.amount FROM ({select_sql}) q "
-        "WHERE q.amount <> 0",
-        params,
-    )
-    count = _check_stats(await fetch(conn, _STATS.replace("{extra}", "")))
-    if count:
-        await execute(
-            conn,
-            _NEW_ACCOUNTS.replace("{neg}", _negative_expr("n.name"))
-            .replace("{w_src}", "")
-            .replace("{w_dst}", ""),
-            {"now": now.isoformat(" ")},
-        )
-        for side in ("src", "dst"):
-            await execute(
-                conn,
-                f"UPDATE bulk_postings SET {side}_id = a.id FROM ledger_accounts a "
-                f"WHERE a.name = bulk_postings.{side} AND a.asset = bulk_postings.asset",
-            )
-    return count
-
-
-async def _move_balances(conn: Any, field: str | None, pg: bool) -> None:
-    """Per-account deltas; on PostgreSQL the accounts are locked in key order (as
-    `ledger.post` does) in the statement that checks for an overdraft; an entry that
-    would overdraw a non-negative account fails whole, before anything moved."""
+async def _move_balances(conn: Any) -> None:
+    """Per-account deltas; the accounts are locked in key order in the statement that
+    checks for an overdraft; an entry that would overdraw a non-negative account fails
+    whole, before anything moved."""
     await execute(
         conn,
         "CREATE TEMP TABLE bulk_deltas AS SELECT x.id AS id, CAST(SUM(x.d) AS BIGINT) AS delta "
@@ -270,52 +228,40 @@ async def _move_balances(conn: Any, field: str | None, pg: bool) -> None:
         " SELECT dst_id AS id, amount AS d FROM bulk_postings UNION ALL"
         " SELECT src_id AS id, -amount AS d FROM bulk_postings) x GROUP BY x.id",
     )
-    if pg:
-        await execute(conn, "ANALYZE bulk_deltas")
-        # A few thousand accounts out of (maybe) millions: one index probe each. The
-        # planner's cost model prefers hashing a scan of the whole table, 2-3x slower
-        # here (measured at 250,000 accounts), so these two statements join by index.
-        await execute(conn, "SET LOCAL enable_hashjoin = off")
-        await execute(conn, "SET LOCAL enable_mergejoin = off")
-        rows = await fetch(
-            conn,
-            "SELECT COUNT(*) AS n, (SELECT COUNT(*) FROM bulk_deltas) AS want, "
-            "MIN(CASE WHEN z.delta < 0 AND NOT z.allow_negative AND z.after < 0 "
-            "THEN z.id END) AS bad FROM (SELECT a.id, a.allow_negative, "
-            "a.balance + d.delta AS after, d.delta FROM ledger_accounts a "
-            "JOIN bulk_deltas d ON d.id = a.id ORDER BY a.id FOR UPDATE OF a) z",
-        )
-        if int(rows[0]["n"]) != int(rows[0]["want"]):  # an account id that is not there
-            raise RuntimeError("bulk posting to an account that does not exist")
-        bad_id = rows[0]["bad"]
-        bad = []
-        if bad_id is not None:
-            bad = await fetch(
-                conn,
-                "SELECT a.name, a.asset, a.balance + d.delta AS after FROM ledger_accounts a "
-                "JOIN bulk_deltas d ON d.id = a.id WHERE a.id = @id",
-                {"id": int(bad_id)},
-            )
-    else:
+    await execute(conn, "ANALYZE bulk_deltas")
+    # A few thousand accounts out of (maybe) millions: one index probe each. The
+    # planner's cost model prefers hashing a scan of the whole table, 2-3x slower
+    # here (measured at 250,000 accounts), so these two statements join by index.
+    await execute(conn, "SET LOCAL enable_hashjoin = off")
+    await execute(conn, "SET LOCAL enable_mergejoin = off")
+    rows = await fetch(
+        conn,
+        "SELECT COUNT(*) AS n, (SELECT COUNT(*) FROM bulk_deltas) AS want, "
+        "MIN(CASE WHEN z.delta < 0 AND NOT z.allow_negative AND z.after < 0 "
+        "THEN z.id END) AS bad FROM (SELECT a.id, a.allow_negative, "
+        "a.balance + d.delta AS after, d.delta FROM ledger_accounts a "
+        "JOIN bulk_deltas d ON d.id = a.id ORDER BY a.id FOR NO KEY UPDATE OF a) z",
+    )
+    if int(rows[0]["n"]) != int(rows[0]["want"]):  # an account id that is not there
+        raise RuntimeError("bulk posting to an account that does not exist")
+    bad_id = rows[0]["bad"]
+    if bad_id is not None:
         bad = await fetch(
             conn,
-            "SELECT a.name, a.asset, a.balance + d.delta AS after FROM bulk_deltas d "
-            "JOIN ledger_accounts a ON a.id = d.id "
-            "WHERE d.delta < 0 AND NOT a.allow_negative AND a.balance + d.delta < 0 LIMIT 1",
+            "SELECT a.name, a.asset, a.balance + d.delta AS after FROM ledger_accounts a "
+            "JOIN bulk_deltas d ON d.id = a.id WHERE a.id = @id",
+            {"id": int(bad_id)},
         )
-    if bad:
         await _drop(conn)
-        if pg:
-            await _reset_joins(conn)
+        await _reset_joins(conn)
         row = bad[0]
-        raise Overdraft(AccountName(row["name"], Asset(row["asset"])), int(row["after"]), field)
+        raise Overdraft(AccountName(row["name"], Asset(row["asset"])), int(row["after"]))
     await execute(
         conn,
         "UPDATE ledger_accounts SET balance = balance + d.delta FROM bulk_deltas d "
         "WHERE ledger_accounts.id = d.id AND d.delta <> 0",
     )
-    if pg:
-        await _reset_joins(conn)
+    await _reset_joins(conn)
 
 
 async def _reset_joins(conn: Any) -> None:
@@ -341,31 +287,13 @@ async def _drop(conn: Any) -> None:
 
 async def postings_digest(conn: Any, entry_id: int) -> str:
     """`digest_lines(posting_line(...))` over the entry's postings in id order."""
-    if dialect_of(conn) == "postgres":
-        rows = await fetch(
-            conn,
-            "SELECT encode(sha256(convert_to(string_agg("
-            "s.name || '|' || d.name || '|' || p.asset || '|' || p.amount::text || E'\\n', "
-            "'' ORDER BY p.id), 'UTF8')), 'hex') AS h "
-            "FROM ledger_postings p JOIN ledger_accounts s ON s.id = p.source_id "
-            "JOIN ledger_accounts d ON d.id = p.destination_id WHERE p.entry_id = @entry",
-            {"entry": entry_id},
-        )
-        return str(rows[0]["h"])
-    h = hashlib.sha256()
-    last = 0
-    while True:
-        rows = await fetch(
-            conn,
-            "SELECT p.id, s.name AS src, d.name AS dst, p.asset, p.amount "
-            "FROM ledger_postings p JOIN ledger_accounts s ON s.id = p.source_id "
-            "JOIN ledger_accounts d ON d.id = p.destination_id "
-            f"WHERE p.entry_id = @entry AND p.id > @last ORDER BY p.id LIMIT {DIGEST_BATCH}",
-            {"entry": entry_id, "last": last},
-        )
-        for r in rows:
-            h.update(f"{r['src']}|{r['dst']}|{r['asset']}|{int(r['amount'])}\n".encode())
-        if len(rows) < DIGEST_BATCH:
-            break
-        last = int(rows[-1]["id"])
-    return h.hexdigest()
+    rows = await fetch(
+        conn,
+        "SELECT encode(sha256(convert_to(string_agg("
+        "s.name || '|' || d.name || '|' || p.asset || '|' || p.amount::text || E'\\n', "
+        "'' ORDER BY p.id), 'UTF8')), 'hex') AS h "
+        "FROM ledger_postings p JOIN ledger_accounts s ON s.id = p.source_id "
+        "JOIN ledger_accounts d ON d.id = p.destination_id WHERE p.entry_id = @entry",
+        {"entry": entry_id},
+    )
+    return str(rows[0]["h"])

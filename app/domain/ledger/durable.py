@@ -1,5 +1,9 @@
 """Waiting for the disk after an early-released commit, one flush for many waiters.
 
+Used by a guarded entry that commits on its own (a payment): the shared accounts it
+moves (issuers, channel clearing, pending platform revenue) are hot rows every payment
+updates, so its commit does not wait for the flush while holding them.
+
 A statement that releases its locks early commits without waiting for the WAL flush;
 nothing it wrote may be acknowledged before a later flush has passed its commit
 (`wait_durable`). A flush covers every commit before it, so payments finishing close
@@ -17,8 +21,6 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.infra.sql import fetch
-
 
 @dataclass
 class _Flushes:
@@ -35,15 +37,17 @@ class _Flushes:
 _FLUSHES: weakref.WeakKeyDictionary[Any, _Flushes] = weakref.WeakKeyDictionary()
 
 
-async def flush(conn) -> None:
+async def flush(conn: Any) -> None:
     """One synchronous commit, on its own: it waits for a flush that covers every commit
     before it. A transaction commits synchronously only if it wrote WAL: this one writes
     the smallest record there is, a transactional logical message (ignored by decoders
     that do not ask for messages)."""
-    await fetch(conn, "SELECT pg_logical_emit_message(true, 'ledger', 'durable')::text AS lsn")
+    await conn.execute_query_dict(
+        "SELECT pg_logical_emit_message(true, 'ledger', 'durable')::text AS lsn"
+    )
 
 
-async def wait_durable(conn) -> None:
+async def wait_durable(conn: Any) -> None:
     """Return once every commit this process has seen is on disk (PostgreSQL, outside a
     transaction): before acknowledging what an early-released statement wrote — also
     one of another request's, seen already (a repeated notification).

@@ -15,7 +15,7 @@ from .dispatch import (
     watched_kinds,
 )
 from .kinds import EventKind
-from .store import Event, derived_insert, event, gated_insert, write
+from .store import Event, columns, derived_insert, event, write
 
 __all__ = [
     "Consumer",
@@ -25,10 +25,10 @@ __all__ = [
     "OUTBOX",
     "consumers_of",
     "delivering",
+    "columns",
     "derived_insert",
     "drain",
     "event",
-    "gated_insert",
     "publish",
     "purge_done",
     "register_consumer",

@@ -2,9 +2,9 @@
 that writes them.
 
 An event is written by the change it reports, in the same transaction — or, for a
-change made in one statement (a payment), as one more data-modifying CTE of that
-statement, gated like its other writes (`gated_insert`). Its id is made here, so the
-writer reads nothing back.
+change made in one statement (a payment), as one more typed write of that statement
+(`columns`: the row a ledger entry's `Insert` makes, only with the entry). Its id is
+made here, so the writer reads nothing back.
 """
 
 from __future__ import annotations
@@ -43,13 +43,19 @@ def _values(e: Event) -> list[Any]:
     return [e.id, e.kind, e.subject, json.dumps(e.payload), e.created_at, e.created_at + grace]
 
 
-def gated_insert(e: Event, condition: str) -> tuple[str, list[Any]]:
-    """The event's insert, made only where `condition` (SQL) holds: a write that rides
-    in another statement (a ledger entry's, gated on its verdict)."""
-    return (
-        f"INSERT INTO outbox_events ({_COLUMNS}) SELECT {_ROW} WHERE {condition}",
-        _values(e),
-    )
+def columns(e: Event) -> dict[str, Any]:
+    """The event's row, column by column: for a typed insert made in another statement
+    (a ledger entry's gated writes)."""
+    grace = timedelta(seconds=get_settings().outbox_grace_s)
+    return {
+        "id": e.id,
+        "kind": e.kind,
+        "subject": e.subject,
+        "payload": e.payload,
+        "created_at": e.created_at,
+        "due_at": e.created_at + grace,
+        "attempts": 0,
+    }
 
 
 async def write(conn: Any, events: Sequence[Event]) -> None:

@@ -1,0 +1,186 @@
+"""The order's hand-written SQL: the facts `create_order` reads, the insert with its first
+payment and event, the row lock, the payment's read of who stands around it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from tortoise import connections
+from tortoise.queryset import QuerySet
+
+from app.domain.settlement import Surroundings
+from app.infra import outbox, sql
+from app.infra.orm import from_row
+from app.models.orders import Order, OrderOrigin, OrderStatus
+
+if TYPE_CHECKING:
+    from app.services.payments import FirstPayment
+
+from app.domain.orders.rules import PAID_STATES, SHANGHAI, _counter_key
+
+
+# The order's key, the merchant, whether the buyer staffs it, the buyer's openid and
+# the merchant's payment channels (routing's table, one row each): everything
+# `create_order` reads before it writes, in one round trip.
+@cache
+def _order_facts_sql() -> str:
+    from app.services.routing import CHANNEL_TABLE
+
+    return (
+        "SELECT m.status, m.owner_id, m.discount_bps, "
+        "EXISTS (SELECT 1 FROM merchant_staff s WHERE s.merchant_id = m.id AND s.user_id = ?) "
+        "AS staff, "
+        "(SELECT o.id FROM orders o WHERE o.consumer_id = ? AND o.idempotency_key = ?) "
+        "AS existing, (SELECT u.wechat_openid FROM users u WHERE u.id = ?) AS openid, "
+        "c.kind, c.channel, c.flag, c.text, c.priority, c.id "
+        "FROM (SELECT 1 AS one) AS x LEFT JOIN merchants m ON m.id = ? "
+        f"LEFT JOIN ({CHANNEL_TABLE}) AS c ON 1 = 1 ORDER BY c.kind, c.priority, c.id"
+    )
+
+
+# `order.created`'s subject and payload, as SQL over the new row `o` (`_created_payload`
+# in Python: the same keys)
+_CREATED_SUBJECT = "'order:' || o.id"
+
+
+_CREATED_PAYLOAD = (
+    "jsonb_build_object('order_id', o.id, 'consumer_id', o.consumer_id, 'merchant_id', "
+    "o.merchant_id, 'amount_fen', o.amount_fen, 'voucher_fen', o.voucher_fen, 'cash_fen', "
+    "o.cash_fen, 'channel', o.channel, 'status', o.status)"
+)
+
+
+def _created_payload(order: Order) -> dict[str, Any]:
+    return {
+        "order_id": order.id,
+        "consumer_id": order.consumer_id,
+        "merchant_id": order.merchant_id,
+        "amount_fen": order.amount_fen,
+        "voucher_fen": order.voucher_fen,
+        "cash_fen": order.cash_fen,
+        "channel": order.channel,
+        "status": str(order.status),  # a counter order's is `unconfirmed`
+    }
+
+
+async def _insert_order(
+    row: dict[str, Any], conn, first: FirstPayment | None, created: outbox.Event
+) -> tuple[Order, FirstPayment | None]:
+    """A new order row (hand-written: this runs for every order) and its `created`
+    event, in one statement; the row of its first payment goes in it too (`first` then
+    names it)."""
+    from app.services import payments as service
+
+    values = {"status": OrderStatus.CREATED.value, "origin": OrderOrigin.APP.value, **row,
+              "refunded_fen": 0, "created_at": datetime.now(UTC)}  # fmt: skip
+    insert = f"INSERT INTO orders ({', '.join(values)}) VALUES ({sql.marks(len(values))})"
+    event_sql, event_values = outbox.derived_insert(
+        created, _CREATED_SUBJECT, _CREATED_PAYLOAD, "o"
+    )
+    if first is None:
+        found = await sql.fetch(
+            conn,
+            f"WITH o AS ({insert} RETURNING *), ev AS ({event_sql}) SELECT o.* FROM o",
+            [*values.values(), *event_values],
+        )
+        return from_row(Order, found[0]), first
+    found = await sql.fetch(
+        conn,
+        f"WITH o AS ({insert} RETURNING *), {service.PAYMENT_OF_NEW_ORDER}, "
+        f"ev AS ({event_sql}) "
+        "SELECT o.*, p.id AS _payment, p.out_trade_no AS _trade_no FROM o, p",
+        [
+            *values.values(),
+            *service.payment_of_new_order(
+                row["cash_fen"], row["discount_fen"], first, row["channel"]
+            ),
+            *event_values,
+        ],
+    )
+    paid_with = replace(first, payment_id=found[0]["_payment"], trade_no=found[0]["_trade_no"])
+    return from_row(Order, found[0]), paid_with
+
+
+async def _lock_order(order_id: int, conn) -> Order | None:
+    """The order row, locked to the end of the transaction (written by hand: the ORM's
+    query building was a visible share of every payment)."""
+    rows = await sql.fetch(conn, "SELECT * FROM orders WHERE id = ? FOR UPDATE", [order_id])
+    return from_row(Order, rows[0]) if rows else None
+
+
+async def _order_facts(
+    consumer_id: int, merchant_id: int, key: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The facts (first row) and the merchant's channel table rows."""
+    rows = await sql.fetch(
+        connections.get("default"),
+        _order_facts_sql(),
+        [consumer_id, consumer_id, key, consumer_id, merchant_id, merchant_id],
+    )
+    return rows[0], [r for r in rows if r["kind"] is not None]
+
+
+async def counter_order_by_key(opened_by: str, idempotency_key: str) -> Order | None:
+    """The counter order this opener made under this key, if any."""
+    return await Order.get_or_none(counter_key=_counter_key(opened_by, idempotency_key))
+
+
+def paid_on(merchant_id: int, day: date) -> QuerySet[Order]:
+    """A store's orders paid on one day (Asia/Shanghai), refunded since or not."""
+    start = datetime(day.year, day.month, day.day, tzinfo=SHANGHAI)
+    return Order.filter(
+        merchant_id=merchant_id,
+        status__in=PAID_STATES,
+        paid_at__gte=start,
+        paid_at__lt=start + timedelta(days=1),
+    )
+
+
+@dataclass(frozen=True)
+class _PaidMerchant:
+    """What a payment needs of its merchant: lot recruiter, map position."""
+
+    recruiter_user_id: int | None
+    lat: float
+    lng: float
+
+
+# The order row, with who stands around its payment (two inviter levels, the bound
+# store, the agents in office for the merchant's province, city and district) and its
+# merchant, in one round trip: one row per agent found (at least one). The joined
+# columns carry a `_` prefix, apart from the order's own.
+_PAYING = (
+    "SELECT o.*, u.inviter_id AS _i1, u2.inviter_id AS _i2, "
+    "(SELECT b.merchant_id FROM consumer_bindings b WHERE b.consumer_id = o.consumer_id) "
+    "AS _bound, m.recruiter_user_id AS _recruiter, m.lat AS _lat, m.lng AS _lng, "
+    "a.id AS _agent, a.level AS _level "
+    "FROM orders o JOIN users u ON u.id = o.consumer_id "
+    "LEFT JOIN users u2 ON u2.id = u.inviter_id "
+    "JOIN merchants m ON m.id = o.merchant_id "
+    "LEFT JOIN agents a ON a.ended_at IS NULL AND ((a.level = 'province' "
+    "AND a.region_code = substr(m.region_code, 1, 2) || '0000') "
+    "OR (a.level = 'city' AND a.region_code = substr(m.region_code, 1, 4) || '00') "
+    "OR (a.level = 'district' AND a.region_code = m.region_code)) "
+    "WHERE o.id = ?"
+)
+
+
+async def _paying(
+    order_id: int, conn, *, lock: bool
+) -> tuple[Order | None, Surroundings | None, _PaidMerchant | None]:
+    """`_PAYING`, its order row locked to the end of the transaction when `lock`."""
+    rows = await sql.fetch(conn, _PAYING + (" FOR UPDATE OF o" if lock else ""), [order_id])
+    if not rows:
+        return None, None, None
+    row = rows[0]
+    around = Surroundings(
+        inviters=tuple(int(i) for i in (row["_i1"], row["_i2"]) if i is not None),
+        bound_merchant_id=row["_bound"],
+        agents=tuple(sorted((r["_level"], r["_agent"]) for r in rows if r["_agent"] is not None)),
+    )
+    merchant = _PaidMerchant(row["_recruiter"], float(row["_lat"]), float(row["_lng"]))
+    return from_row(Order, row), around, merchant

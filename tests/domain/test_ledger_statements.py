@@ -1,0 +1,167 @@
+"""The SQL the ledger's statement builder produces (no database: the text and values)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+
+from app.domain.ledger import AccountName, acct
+from app.domain.ledger.statements import (
+    Account,
+    Column,
+    Entry,
+    Eq,
+    Guard,
+    In,
+    Insert,
+    Params,
+    Posting,
+    Typed,
+    Update,
+    entry_statement,
+    write_sql,
+)
+from app.models.ledger import Asset
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def _statement(**kw):
+    postings = [
+        Posting(acct.WORLD_CNY, acct.channel_clearing("sandbox"), 100),  # both without a rule
+        Posting(acct.channel_clearing("sandbox"), acct.merchant_payable(7), 100),
+    ]
+    ids = {acct.WORLD_CNY: 30, acct.channel_clearing("sandbox"): 10, acct.merchant_payable(7): 20}
+    accounts = [
+        Account(30, acct.WORLD_CNY, -100),
+        Account(10, acct.channel_clearing("sandbox"), 0),
+        Account(20, acct.merchant_payable(7), 100),
+    ]
+    entry = Entry("test", "t:1", postings, idem_key="k1", memo="m")
+    return entry_statement(entry, postings, accounts, ids, NOW, "d" * 64, **kw)
+
+
+def _numbers(sql: str) -> list[int]:
+    return [int(n) for n in re.findall(r"\$(\d+)::", sql)]
+
+
+def test_every_value_is_a_numbered_cast_parameter():
+    sql, values = _statement()
+    numbers = _numbers(sql)
+    assert sorted(set(numbers)) == list(range(1, len(values) + 1))
+    assert "?" not in sql and "{go}" not in sql
+    assert "k1" in values and "t:1" in values and "'k1'" not in sql
+
+
+def test_only_accounts_with_a_balance_rule_are_locked_before_the_verdict():
+    sql, _ = _statement()
+    # one locking read, over the ruled accounts, in id order, compatible with the
+    # foreign-key checks of postings inserted meanwhile
+    assert sql.count("FOR NO KEY UPDATE") == 1 and " FOR UPDATE" not in sql
+    assert "WHERE d.ruled ORDER BY t.id FOR NO KEY UPDATE OF t" in sql
+    # the others move by an atomic add, each its own statement part, after the entry row
+    adds = re.findall(r"f(\d) AS \(UPDATE ledger_accounts SET balance = balance \+", sql)
+    assert adds == ["0"]  # the world; the clearing account nets to zero: not touched
+    assert sql.index("e AS (INSERT INTO ledger_entries") < sql.index("f0 AS (UPDATE")
+
+
+def test_accounts_without_a_rule_are_added_to_in_id_order():
+    postings = [Posting(acct.issuer(Asset.POINTS), acct.consumer_points(1, "pending"), 5)]
+    a, b = acct.issuer(Asset.POINTS), AccountName("issuer:points:x", Asset.POINTS)
+    accounts = [
+        Account(9, b, -1),
+        Account(4, a, -5),
+        Account(6, acct.consumer_points(1, "pending"), 6),
+    ]
+    ids = {a: 4, b: 9, acct.consumer_points(1, "pending"): 6}
+    sql, values = entry_statement(Entry("t", "r", postings), postings, accounts, ids, NOW, "")
+    f0 = re.search(r"f0 AS \(UPDATE .*? WHERE id = \$(\d+)::bigint", sql)
+    f1 = re.search(r"f1 AS \(UPDATE .*? WHERE id = \$(\d+)::bigint", sql)
+    assert f0 and f1
+    assert values[int(f0.group(1)) - 1] == 4 and values[int(f1.group(1)) - 1] == 9
+    assert "(SELECT count(*) FROM f0) >= 0" in sql  # f1 waits for f0
+
+
+def test_the_entry_is_written_unsealed_and_a_repeat_of_its_key_does_nothing():
+    sql, _ = _statement()
+    assert "ledger_head" not in sql
+    assert ", NULL, '', ''," in sql  # seq, prev_hash, hash: set by the sealing job
+    assert "ON CONFLICT (idem_key) DO NOTHING RETURNING id" in sql
+
+
+def test_a_guard_is_locked_first_and_gates_the_accounts():
+    sql, values = _statement(guard=Guard("orders", 42, (In("status", ("created", "paying")),)))
+    assert sql.startswith(
+        "WITH g AS (SELECT id FROM orders WHERE id = $1::bigint "
+        "AND status IN ($2::text, $3::text) FOR UPDATE)"
+    )
+    assert values[:3] == [42, "created", "paying"]
+    assert "AND EXISTS (SELECT 1 FROM g) ORDER BY t.id" in sql
+    assert "(SELECT count(*) FROM g) AS guarded" in sql
+    no_guard, _ = _statement()
+    assert "1 AS guarded" in no_guard and "g AS" not in no_guard
+
+
+def test_writes_are_gated_on_the_entry_row_and_read_back_typed():
+    sql, values = _statement(
+        writes=[
+            Insert("point_lots", ({"order_id": 1, "recruiter_user_id": Typed(None, "bigint")},)),
+            Update(
+                "orders",
+                {"status": "paid", "settlement": {"a": 1}},
+                (Eq("id", 1),),
+                returning=(Column("id", "bigint"),),
+            ),
+        ]
+    )
+    assert (
+        "w0 AS (INSERT INTO point_lots (order_id, recruiter_user_id) SELECT order_id, "
+        "recruiter_user_id FROM (VALUES ($" in sql
+    )
+    assert "AS v(order_id, recruiter_user_id) WHERE EXISTS (SELECT 1 FROM e))" in sql
+    assert re.search(
+        r"w1 AS \(UPDATE orders SET status = \$\d+::text, settlement = \$\d+::jsonb "
+        r"WHERE id = \$\d+::bigint AND EXISTS \(SELECT 1 FROM e\) RETURNING id\)",
+        sql,
+    )
+    assert "ARRAY(SELECT w1.id::bigint FROM w1) AS w1_id" in sql
+    assert '{"a": 1}' in values and None in values
+
+
+def test_early_release_only_when_asked():
+    assert "synchronous_commit" not in _statement()[0]
+    assert "set_config('synchronous_commit', 'off', true)" in _statement(early_release=True)[0]
+
+
+def test_values_are_typed_by_kind_and_none_must_say_its_type():
+    p = Params()
+    u = uuid.uuid4()
+    marks = [p.add(v) for v in (True, 3, "x", NOW, date(2026, 1, 2), u, [1], Typed(None, "int"))]
+    assert marks == [
+        "$1::boolean", "$2::bigint", "$3::text", "$4::timestamptz", "$5::date", "$6::uuid",
+        "$7::jsonb", "$8::int",
+    ]  # fmt: skip
+    assert p.values[6] == "[1]" and p.values[7] is None
+    with pytest.raises(TypeError):
+        p.add(None)
+
+
+def test_names_are_plain_identifiers_only():
+    with pytest.raises(ValueError):
+        write_sql(Update("orders; DROP TABLE x", {"a": 1}, (Eq("id", 1),)), Params())
+    with pytest.raises(ValueError):
+        write_sql(Update("orders", {"a = 1 --": 1}, (Eq("id", 1),)), Params())
+    with pytest.raises(ValueError):
+        write_sql(Insert("t", ({"a": 1}, {"b": 2})), Params())  # rows differ
+    with pytest.raises(ValueError):
+        write_sql(Update("orders", {"a": 1}, ()), Params())  # no where: every row
+
+
+def test_an_empty_in_matches_nothing():
+    p = Params()
+    assert write_sql(Update("t", {"a": 1}, (In("s", ()),)), p).endswith(
+        "WHERE FALSE AND EXISTS (SELECT 1 FROM e)"
+    )
