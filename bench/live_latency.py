@@ -78,13 +78,14 @@ async def seed(n: int) -> dict:
     """A store, its device's token, a consumer, and n unpaid orders with what their
     notification carries."""
     from app.api.graphql.core.ids import encode_id
-    from app.domain import merchants, orders
+    from app.domain import merchants
     from app.domain.principals import Kind
     from app.domain.tokens import issue_pair
     from app.infra.db import close_db, init_db, migrate
     from app.models.merchants import CoordSystem
     from app.models.payments import Payment
     from app.models.users import Role, User
+    from app.services import checkout
 
     await _admin(f'CREATE DATABASE "{DB_NAME}"')
     await migrate()
@@ -102,7 +103,7 @@ async def seed(n: int) -> dict:
     token = (await issue_pair(device.id, Kind.DEVICE)).access_token
     made = []
     for i in range(n):
-        order = await orders.create_order(
+        order = await checkout.create_order(
             consumer_id=consumer.id, merchant_id=store.id, amount_fen=1_000 + i,
             idempotency_key=f"bench-{i}",
         )  # fmt: skip

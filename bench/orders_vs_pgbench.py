@@ -196,9 +196,10 @@ async def paid_order(
 ) -> None:
     """The consumer's n-th order, created and paid (every 4th pays a fifth with vouchers)."""
     from app.domain import orders
+    from app.services import checkout
 
     amount = rng.randint(100, 50_000)
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=consumer_id,
         merchant_id=rng.choice(merchants),
         amount_fen=amount,

@@ -12,6 +12,7 @@ from app.models.ledger import Asset
 from app.models.merchants import CoordSystem, Merchant
 from app.models.orders import Order
 from app.models.users import Role, User
+from app.services import checkout
 
 _seq = itertools.count(1)
 
@@ -64,7 +65,7 @@ async def paid_order(
     voucher_fen: int = 0,
     key: str | None = None,
 ) -> Order:
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=consumer.id,
         merchant_id=merchant.id,
         amount_fen=amount_fen,

@@ -9,6 +9,7 @@ from decimal import Decimal
 from app.domain import merchants, orders
 from app.models.merchants import CoordSystem, Merchant
 from app.models.users import Role, User
+from app.services import checkout
 
 CENTRE = (Decimal("31.2304"), Decimal("121.4737"))  # GCJ-02
 SHOPS = [
@@ -59,7 +60,7 @@ async def seed_demo() -> int:
     n = 0
     for i, consumer in enumerate(consumers):
         for j, shop in enumerate(shops[:4]):
-            order = await orders.create_order(
+            order = await checkout.create_order(
                 consumer_id=consumer.id,
                 merchant_id=shop.id,
                 amount_fen=(i + 1) * 5_000 + j * 1_234,

@@ -19,6 +19,7 @@ from app.infra.config import get_settings
 from app.infra.errors import DomainError
 from app.infra.sql import fetch
 from app.models.orders import Order
+from app.models.payments import CHANNEL_TABLE
 from app.services import payments as service
 
 
@@ -30,14 +31,6 @@ class Route:
     provider_merchant_id: str = ""
     failing: bool = False  # the channel has failures counted: a success must clear them
 
-
-# The merchant's channels and every channel's admin state, in one round trip (a caller
-# may join it to its own query: the order, by kind, priority and id, goes outside).
-CHANNEL_TABLE = (
-    "SELECT 0 AS kind, channel, enabled AS flag, provider_merchant_id AS text, priority, id "
-    "FROM payment_merchant_channels WHERE merchant_id = ? "
-    "UNION ALL SELECT 1, channel, live, reason, 0, id FROM payment_channel_states"
-)
 
 ChannelRows = list[dict[str, Any]]
 
@@ -56,8 +49,8 @@ def _channel_table(rows: ChannelRows) -> tuple[list[Route], dict[str, tuple[bool
 async def route(merchant_id: int, requested: str | None, table: ChannelRows | None = None) -> Route:
     """The channel a new order pays through: the requested one when it is enabled for the
     merchant and live, else the merchant's first live channel in priority order.
-    `table`: the merchant's `CHANNEL_TABLE` rows, in order, when the caller read them
-    already."""
+    `table`: the merchant's `CHANNEL_TABLE` rows (`app.models.payments`), in order,
+    when the caller read them already."""
     if table is None:
         sql = f"{CHANNEL_TABLE} ORDER BY kind, priority, id"
         table = await fetch(connections.get("default"), sql, [merchant_id])

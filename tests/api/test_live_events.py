@@ -22,6 +22,7 @@ from app.infra import live, outbox
 from app.infra.redis import get_redis
 from app.models.merchants import PosDevice
 from app.models.users import Role
+from app.services import checkout
 from tests.factories import make_merchant, make_user, paid_order
 from tests.fakes.server import free_port
 from tests.helpers import gql, token_for
@@ -155,7 +156,7 @@ async def test_owner_and_staff_hear_their_store_others_do_not(ws_url):
 async def test_the_consumer_follows_their_order_status(ws_url):
     _, store, _, device_token = await _store_with_device("POS-A4")
     consumer, other = await make_user(), await make_user()
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=consumer.id, merchant_id=store.id, amount_fen=900, idempotency_key="o1"
     )
     await outbox.drain()
@@ -236,7 +237,7 @@ async def test_subscriptions_per_connection_are_capped(ws_url, settings, monkeyp
     monkeypatch.setattr(settings, "live_max_subscriptions", 3)
     consumer = await make_user()
     _, store, _, _ = await _store_with_device("POS-A5")
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=consumer.id, merchant_id=store.id, amount_fen=900, idempotency_key="o1"
     )
     gid = _gid("Order", order.id)

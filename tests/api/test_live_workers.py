@@ -11,11 +11,12 @@ import pytest
 
 from app.api.graphql.core.ids import encode_id
 from app.dev.sandbox_provider import signed_notification
-from app.domain import merchants, orders
+from app.domain import merchants
 from app.infra import live, outbox
 from app.infra.redis import get_redis
 from app.models.payments import Payment
 from app.models.users import Role
+from app.services import checkout
 from tests.factories import make_merchant, make_user
 from tests.helpers import token_for
 from tests.live_client import LiveSocket, session
@@ -50,7 +51,7 @@ async def _heard(channel: str, subscribers: int = 1) -> None:
 
 
 async def _order(consumer_id: int, merchant_id: int, amount_fen: int, key: str):
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=consumer_id, merchant_id=merchant_id, amount_fen=amount_fen,
         idempotency_key=key,
     )  # fmt: skip

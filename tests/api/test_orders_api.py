@@ -7,6 +7,7 @@ from strawberry.relay import GlobalID
 from app.domain import orders
 from app.models.orders import Order
 from app.models.users import Role
+from app.services import checkout
 from tests.factories import give_vouchers, make_merchant, make_user
 from tests.helpers import gql, token_for
 
@@ -113,7 +114,7 @@ async def test_other_users_order_is_invisible_and_unrefundable(client, db):
     alice, bob = await make_user(), await make_user()
     merchant = await make_merchant()
     other_store = await make_merchant()
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=alice.id, merchant_id=merchant.id, amount_fen=1_000, idempotency_key="a"
     )
     await orders.mark_paid(order.id, channel=order.channel, channel_txn_id="t", amount_fen=1_000)
@@ -148,7 +149,7 @@ async def test_other_users_order_is_invisible_and_unrefundable(client, db):
 
 async def test_admin_account_query_and_consumer_refused(client, db):
     consumer, merchant = await make_user(), await make_merchant()
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=consumer.id, merchant_id=merchant.id, amount_fen=1_000, idempotency_key="a"
     )
     await orders.mark_paid(order.id, channel=order.channel, channel_txn_id="t", amount_fen=1_000)

@@ -21,6 +21,7 @@ from app.infra import outbox
 from app.infra.errors import DomainError
 from app.models.ledger import Account, LedgerEntry
 from app.models.orders import Order, OrderRefund, OrderStatus, PointLot
+from app.services import checkout
 from tests.factories import give_vouchers, make_merchant, make_user, paid_order
 
 pytestmark = pytest.mark.postgres
@@ -76,7 +77,7 @@ async def test_200_concurrent_voucher_spends_never_overdraw(db):
     # when 200 orders spend 500 each at once: half wholly in vouchers (paid at once),
     # half with cash on top (vouchers held until payment)
     async def spend_once(i: int) -> Order:
-        return await orders.create_order(
+        return await checkout.create_order(
             consumer_id=consumer.id,
             merchant_id=merchant.id,
             amount_fen=spend if i % 2 else spend + 300,
@@ -101,7 +102,7 @@ async def test_200_concurrent_voucher_spends_never_overdraw(db):
 async def test_50_concurrent_confirmations_credit_once(db):
     # given an order waiting for its payment
     consumer, merchant = await make_user(), await make_merchant()
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=consumer.id, merchant_id=merchant.id, amount_fen=8_800, idempotency_key="o"
     )
 
@@ -128,7 +129,7 @@ async def test_50_concurrent_confirmations_credit_once(db):
 async def test_50_concurrent_different_transactions_one_wins(db):
     # given an order waiting for its payment
     consumer, merchant = await make_user(), await make_merchant()
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=consumer.id, merchant_id=merchant.id, amount_fen=5_000, idempotency_key="o"
     )
 
@@ -155,7 +156,7 @@ async def test_concurrent_refund_and_confirmation_end_valid(db):
     # given 20 unpaid orders and 20 paid ones
     consumer, merchant = await make_user(), await make_merchant(discount_bps=1500)
     unpaid = [
-        await orders.create_order(
+        await checkout.create_order(
             consumer_id=consumer.id,
             merchant_id=merchant.id,
             amount_fen=3_000 + i,
@@ -211,7 +212,7 @@ async def test_concurrent_close_and_confirmation_one_wins(db):
     consumer, merchant = await make_user(), await make_merchant()
     await give_vouchers(consumer.id, 20 * 200)
     created = [
-        await orders.create_order(
+        await checkout.create_order(
             consumer_id=consumer.id,
             merchant_id=merchant.id,
             amount_fen=1_000,
@@ -267,7 +268,7 @@ async def test_concurrent_create_with_one_idempotency_key_makes_one_order(db):
     # when the same request (same key) arrives 30 times at once
     results = await asyncio.gather(
         *(
-            orders.create_order(
+            checkout.create_order(
                 consumer_id=consumer.id,
                 merchant_id=merchant.id,
                 amount_fen=2_000,

@@ -34,6 +34,7 @@ from app.domain.ledger.verify import verify_ledger
 from app.models.ledger import Account, LedgerEntry
 from app.models.orders import Order, OrderStatus
 from app.models.users import User
+from app.services import checkout
 from tests.factories import make_merchant, make_user
 
 pytestmark = pytest.mark.postgres
@@ -223,7 +224,7 @@ async def test_a_payment_returns_only_once_it_is_on_disk(db, monkeypatch):
     monkeypatch.setattr(core, "wait_durable", wait_seen)
     monkeypatch.setattr(ledger, "wait_durable", wait_seen)
     m, c = await make_merchant(), await make_user()
-    o = await orders.create_order(
+    o = await checkout.create_order(
         consumer_id=c.id, merchant_id=m.id, amount_fen=1_000, idempotency_key="k1"
     )
     await orders.mark_paid(o.id, channel=o.channel, channel_txn_id="t1", amount_fen=1_000)
@@ -241,7 +242,7 @@ async def test_a_guard_and_a_ledger_that_disagree_write_nothing_and_say_so(db):
     # given an order whose payment entry exists although the order is still unpaid
     # (a state no code path makes: the entry and the order move in one statement)
     m, c = await make_merchant(), await make_user()
-    o = await orders.create_order(
+    o = await checkout.create_order(
         consumer_id=c.id, merchant_id=m.id, amount_fen=1_000, idempotency_key="k1"
     )
     await post(

@@ -83,6 +83,7 @@ from app.infra.config import get_settings
 from app.infra.errors import DomainError
 from app.models.merchants import Agent
 from app.models.orders import HolderKind, LotStatus, Order, OrderRefund, OrderStatus, PointLot
+from app.services import checkout
 from tests.conftest import _empty_tables
 from tests.factories import give_vouchers, make_merchant, make_user
 
@@ -495,7 +496,7 @@ class MoneyMachine(RuleBasedStateMachine):
         event(f"create: {code or 'ok'}")
         order = self.run(
             expect(
-                orders.create_order(
+                checkout.create_order(
                     consumer_id=consumer,
                     merchant_id=merchant,
                     amount_fen=amount,
@@ -516,7 +517,7 @@ class MoneyMachine(RuleBasedStateMachine):
         self.order_ids.append(order.id)
         # the same key again: the same order; with another amount: refused
         again = self.run(
-            orders.create_order(
+            checkout.create_order(
                 consumer_id=consumer,
                 merchant_id=merchant,
                 amount_fen=amount,
@@ -527,7 +528,7 @@ class MoneyMachine(RuleBasedStateMachine):
         assert again.id == order.id
         self.run(
             expect(
-                orders.create_order(
+                checkout.create_order(
                     consumer_id=consumer,
                     merchant_id=merchant,
                     amount_fen=amount + 1,

@@ -13,6 +13,7 @@ from app.domain.policy import get_policy
 from app.infra.errors import DomainError
 from app.models.ledger import Account, LedgerEntry
 from app.models.orders import LotStatus, Order, OrderStatus, PointLot
+from app.services import checkout
 from tests.factories import give_vouchers, make_merchant, make_user, paid_order
 
 
@@ -58,7 +59,7 @@ async def test_repeated_confirmation_credits_once(db):
 
 async def test_amount_mismatch_changes_nothing(db):
     consumer, merchant = await make_user(), await make_merchant()
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=consumer.id, merchant_id=merchant.id, amount_fen=5_000, idempotency_key="a"
     )
     with pytest.raises(DomainError) as e:
@@ -86,7 +87,7 @@ async def test_bad_input_is_typed_and_changes_nothing(db, amount, voucher, code,
     await give_vouchers(consumer.id, 500)
     before = await LedgerEntry.all().count()
     with pytest.raises(DomainError) as e:
-        await orders.create_order(
+        await checkout.create_order(
             consumer_id=consumer.id,
             merchant_id=merchant.id,
             amount_fen=amount,
@@ -105,7 +106,7 @@ async def test_unknown_suspended_and_own_merchant_refused(db):
     consumer, merchant = await make_user(), await make_merchant()
     for merchant_id in (999_999, (await suspend_merchant(merchant.id)).id):
         with pytest.raises(DomainError) as e:
-            await orders.create_order(
+            await checkout.create_order(
                 consumer_id=consumer.id,
                 merchant_id=merchant_id,
                 amount_fen=100,
@@ -114,7 +115,7 @@ async def test_unknown_suspended_and_own_merchant_refused(db):
         assert e.value.code == "MERCHANT_UNAVAILABLE"
     own = await make_merchant(owner=consumer)
     with pytest.raises(DomainError) as e:
-        await orders.create_order(
+        await checkout.create_order(
             consumer_id=consumer.id, merchant_id=own.id, amount_fen=100, idempotency_key="own"
         )
     assert e.value.code == "SELF_PURCHASE"
@@ -123,15 +124,15 @@ async def test_unknown_suspended_and_own_merchant_refused(db):
 
 async def test_idempotency_key(db):
     consumer, merchant = await make_user(), await make_merchant()
-    first = await orders.create_order(
+    first = await checkout.create_order(
         consumer_id=consumer.id, merchant_id=merchant.id, amount_fen=1_000, idempotency_key="same"
     )
-    second = await orders.create_order(
+    second = await checkout.create_order(
         consumer_id=consumer.id, merchant_id=merchant.id, amount_fen=1_000, idempotency_key="same"
     )
     assert first.id == second.id and await Order.all().count() == 1
     with pytest.raises(DomainError) as e:
-        await orders.create_order(
+        await checkout.create_order(
             consumer_id=consumer.id,
             merchant_id=merchant.id,
             amount_fen=1_001,
@@ -155,7 +156,7 @@ async def test_voucher_part_moves_to_merchant_and_earns_no_points(db):
 async def test_wholly_voucher_paid_order_is_paid_at_once(db):
     consumer, merchant = await make_user(), await make_merchant()
     await give_vouchers(consumer.id, 1_000)
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=consumer.id,
         merchant_id=merchant.id,
         amount_fen=1_000,

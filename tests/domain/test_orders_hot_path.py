@@ -11,6 +11,7 @@ from app.models.merchants import Agent
 from app.models.orders import OrderStatus
 from app.models.payments import Payment, PaymentStatus
 from app.models.users import Role
+from app.services import checkout
 from app.services.payments import out_trade_no
 from tests.factories import make_merchant, make_user
 
@@ -54,7 +55,7 @@ async def test_payment_sees_every_party_around_it_and_no_other(db, policy):
     consumer = await make_user(inviter=inviter)
     await merchants.bind_by_qr(consumer.id, merchants.merchant_qr(bound_to.id))
     # when the consumer pays
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=consumer.id, merchant_id=shop.id, amount_fen=10_000, idempotency_key="k1"
     )
     order = await orders.mark_paid(
@@ -84,7 +85,7 @@ async def test_payment_sees_every_party_around_it_and_no_other(db, policy):
 
 async def test_new_order_and_its_payment_row_agree(db):
     consumer, shop = await make_user(), await make_merchant(discount_bps=1500)
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=consumer.id, merchant_id=shop.id, amount_fen=8_000, voucher_fen=0,
         idempotency_key="k2",
     )  # fmt: skip
@@ -99,7 +100,7 @@ async def test_new_order_and_its_payment_row_agree(db):
     assert payment.platform_fen == order.discount_fen == 1_200
     assert payment.merchant_fen == 8_000 - 1_200
     # and a repeat of the request returns the same order and makes no second payment
-    again = await orders.create_order(
+    again = await checkout.create_order(
         consumer_id=consumer.id, merchant_id=shop.id, amount_fen=8_000, idempotency_key="k2"
     )
     assert again.id == order.id and await Payment.filter(order_id=order.id).count() == 1
@@ -126,7 +127,7 @@ async def test_the_heat_map_counts_a_payment_once_and_only_with_it(db):
     assert sum(t.value for t in await MerchantTaskCounter.filter(merchant_id=m.id)) == 1
     # and when the ledger refuses a payment's entry (the orders' transit account, which
     # every payment passes through, made to look overdrawn), nothing of it is recorded
-    second = await orders.create_order(
+    second = await checkout.create_order(
         consumer_id=c.id, merchant_id=m.id, amount_fen=500, idempotency_key="second"
     )
     await sql.run(

@@ -19,6 +19,7 @@ from app.models.events import OutboxDelivery, OutboxEvent
 from app.models.geo import GeoOrderFact, HeatCell, MerchantTaskCounter
 from app.models.merchants import MerchantStatus
 from app.models.orders import OrderStatus
+from app.services import checkout
 from app.services import discovery as hooks
 from app.services.webhooks import WEBHOOKS
 from tests.factories import make_merchant, make_user, paid_order
@@ -61,7 +62,7 @@ async def test_a_failing_heat_map_neither_refuses_nor_delays_the_payment_and_is_
     hooks.register()
     try:
         consumer, shop = await make_user(), await make_merchant()
-        order = await orders.create_order(
+        order = await checkout.create_order(
             consumer_id=consumer.id, merchant_id=shop.id, amount_fen=1_500, idempotency_key="k"
         )
         # when the order is paid while the heat map's consumer raises
@@ -103,7 +104,7 @@ async def test_a_payment_is_answered_before_its_consumers_run(db, monkeypatch):
     outbox.register_consumer("test.slow", slow, [outbox.EventKind.ORDER_PAID])
     try:
         consumer, shop = await make_user(), await make_merchant()
-        order = await orders.create_order(
+        order = await checkout.create_order(
             consumer_id=consumer.id, merchant_id=shop.id, amount_fen=900, idempotency_key="k"
         )
         # when a consumer of `order.paid` takes its time
@@ -165,7 +166,7 @@ async def test_each_consumer_gets_an_event_once_and_a_failed_one_again(db, swept
 
 async def test_events_no_one_watches_are_retired_and_old_ones_forgotten(db, swept_at_once):
     consumer, shop = await make_user(), await make_merchant()
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=consumer.id, merchant_id=shop.id, amount_fen=700, idempotency_key="k"
     )
     # `order.created` is written with the order (no consumer watches it yet)

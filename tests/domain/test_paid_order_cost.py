@@ -28,6 +28,7 @@ from app.infra import outbox
 from app.infra.config import get_settings
 from app.infra.db import close_db, init_db, tortoise_config
 from app.infra.redis import close_redis, set_redis
+from app.services import checkout
 from app.services.discovery import HEATMAP
 from app.services.live import LIVE
 from app.services.webhooks import WEBHOOKS
@@ -104,7 +105,7 @@ async def test_a_paid_order_costs_six_statements_and_two_round_trips_before_its_
     await outbox.drain()
     cost.clear()
     # when an order is created and paid with cash only
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=consumer.id, merchant_id=shop.id, amount_fen=2_000, idempotency_key="cost-1"
     )
     created = await cost.taken()
@@ -136,7 +137,7 @@ async def test_a_paid_order_with_vouchers_costs_its_hold_in_one_transaction(cost
         await paid_order(consumer, shop, 1_000, voucher_fen=100)
     await outbox.drain()
     cost.clear()
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=consumer.id,
         merchant_id=shop.id,
         amount_fen=2_000,

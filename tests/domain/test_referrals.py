@@ -13,6 +13,7 @@ from app.domain.settlement import SettlementPlan
 from app.infra.errors import DomainError
 from app.models.orders import Order
 from app.models.users import User
+from app.services import checkout
 from tests.factories import make_merchant, make_user, paid_order
 
 pytestmark = pytest.mark.postgres
@@ -122,7 +123,7 @@ async def test_two_users_naming_each_other_at_once_make_no_cycle(db):
 
 async def test_an_invitation_comes_before_the_first_paid_order(db):
     a, b, shop = await make_user(), await make_user(), await make_merchant()
-    unpaid = await orders.create_order(
+    unpaid = await checkout.create_order(
         consumer_id=b.id, merchant_id=shop.id, amount_fen=1_000, idempotency_key="u1"
     )
     assert unpaid.status not in orders.PAID_STATES

@@ -12,6 +12,7 @@ from app.domain.policy import get_policy
 from app.infra.errors import DomainError
 from app.models.merchants import Merchant
 from app.models.reviews import Review
+from app.services import checkout
 from app.services.discovery import nearby
 from app.services.reviews import refresh_ratings, review_order
 from tests.factories import make_merchant, make_user, paid_order
@@ -72,7 +73,7 @@ async def test_review_input_and_order_state_refusals():
             "INVALID",
             field,
         )
-    unpaid = await orders.create_order(
+    unpaid = await checkout.create_order(
         consumer_id=c.id, merchant_id=m.id, amount_fen=1_000, idempotency_key="open"
     )
     assert await refused(consumer_id=c.id, order_id=unpaid.id, stars=3, text="") == (

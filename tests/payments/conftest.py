@@ -243,9 +243,9 @@ async def shop(db, wechat):
 
 
 async def shop_order(shop, amount=10_000, key="k1"):
-    from app.domain import orders
+    from app.services import checkout
 
     consumer, merchant = shop
-    return await orders.create_order(
+    return await checkout.create_order(
         consumer_id=consumer.id, merchant_id=merchant.id, amount_fen=amount, idempotency_key=key
     )

@@ -7,11 +7,11 @@ import pytest
 from strawberry.relay import GlobalID
 
 from app.adapters.payments import registry
-from app.domain import orders
 from app.infra.errors import DomainError
 from app.models.orders import Order, OrderStatus
 from app.models.payments import ChannelState, MerchantChannel, Payment
 from app.models.users import Role
+from app.services import checkout
 from app.services.routing import choose_channel
 from tests.factories import make_merchant, make_user
 from tests.helpers import gql, token_for
@@ -45,7 +45,7 @@ async def two_channel_shop(db, wechat, allinpay):
 
 async def _order(shop, key: str) -> Order:
     consumer, merchant = shop
-    return await orders.create_order(
+    return await checkout.create_order(
         consumer_id=consumer.id, merchant_id=merchant.id, amount_fen=5_000, idempotency_key=key
     )
 

@@ -18,14 +18,14 @@ from app.models.payments import (
     RefundStatus,
     SplitStatus,
 )
-from app.services import refunds
+from app.services import checkout, refunds
 from tests.factories import make_merchant, make_user
 from tests.fakes.sandbox import pay
 
 
 async def _order(amount=10_000, discount_bps=1000, key="k1"):
     consumer, merchant = await make_user(), await make_merchant(discount_bps=discount_bps)
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=consumer.id, merchant_id=merchant.id, amount_fen=amount, idempotency_key=key
     )
     return order

@@ -10,10 +10,10 @@ import pytest
 from pydantic import SecretStr
 
 from app.adapters.payments import registry
-from app.domain import orders
 from app.infra.errors import DomainError
 from app.models.orders import Order, OrderStatus
 from app.models.payments import MerchantChannel, Payment, PaymentNotification, SplitStatus
+from app.services import checkout
 from app.services.reconcile import reconcile_payments
 from tests.factories import make_merchant, make_user
 from tests.fakes.wechatpay import new_key, pem_private
@@ -31,7 +31,7 @@ async def _shop(channel: str, pmid: str, openid: str | None = None):
 
 async def _order(shop, key="k1", amount=10_000) -> Order:
     consumer, merchant = shop
-    return await orders.create_order(
+    return await checkout.create_order(
         consumer_id=consumer.id, merchant_id=merchant.id, amount_fen=amount, idempotency_key=key
     )
 

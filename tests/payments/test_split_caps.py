@@ -18,6 +18,7 @@ from app.domain.ledger import acct, balance_of
 from app.domain.ledger.verify import verify_ledger
 from app.models.ledger import Account, Asset, LedgerEntry
 from app.models.payments import MerchantChannel, Payment, SplitStatus
+from app.services import checkout
 from app.services.payments import run_split
 from tests.factories import give_vouchers, make_merchant, make_user
 from tests.fakes.server import serve
@@ -52,7 +53,7 @@ async def _paid(app_client, fake, shop, amount: int, vouchers: int, key: str, fa
     """An order paid through the fake: WeChat notifies, the app splits after success
     (`fail`: what WeChat answers the first call after the notification)."""
     consumer, merchant = shop
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=consumer.id,
         merchant_id=merchant.id,
         amount_fen=amount,
@@ -192,7 +193,7 @@ async def test_aggregator_split_is_declared_within_the_policy_cap(db, allinpay):
     )
     consumer = await make_user(wechat_openid="o-agg-1")
     await give_vouchers(consumer.id, 9_000)
-    order = await orders.create_order(
+    order = await checkout.create_order(
         consumer_id=consumer.id,
         merchant_id=merchant.id,
         amount_fen=10_000,

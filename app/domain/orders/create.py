@@ -1,12 +1,16 @@
-"""Opening an order (app and counter): checks, the insert, the voucher hold, the first
-payment at the channel.
+"""Opening an order (app and counter): checks, the insert, the voucher hold.
+
+An app order is opened in two steps around its routing, by the checkout
+(`app.services.checkout`): `prepare_order` (the checks and the one query of facts they
+need), then `insert_order` (the row, its event and the row written along: the first
+payment; the voucher hold in the same transaction).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import Any
 
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
@@ -14,19 +18,13 @@ from tortoise.transactions import in_transaction
 
 from app.domain import ledger
 from app.domain.ledger import Entry, Post, acct
-from app.domain.policy import Policy, get_policy
-from app.domain.settlement import discount_fen
-from app.infra import outbox, sql
-from app.infra.errors import DomainError, NotFound
-from app.infra.outbox import EventKind
-from app.models.merchants import MerchantStatus
-from app.models.orders import Order, OrderOrigin, OrderStatus
-
-if TYPE_CHECKING:
-    from app.services.payments import FirstPayment
-
-from app.domain.orders.payment import mark_paid
-from app.domain.orders.repository import _created_payload, _insert_order, _lock_order, _order_facts
+from app.domain.orders.repository import (
+    Along,
+    _created_payload,
+    _insert_order,
+    _lock_order,
+    _order_facts,
+)
 from app.domain.orders.rules import (
     VOUCHER_CHANNEL,
     OrderErrorCode,
@@ -40,20 +38,57 @@ from app.domain.orders.rules import (
     _vouchers_short,
     counter_order_expired,
 )
+from app.domain.policy import Policy, get_policy
+from app.domain.settlement import discount_fen
+from app.infra import outbox, sql
+from app.infra.errors import DomainError, NotFound
+from app.infra.outbox import EventKind
+from app.models.merchants import MerchantStatus
+from app.models.orders import Order, OrderOrigin, OrderStatus
 
 
-async def create_order(
+@dataclass(frozen=True)
+class NewOrder:
+    """An app order that passed its checks, not written yet: its row but for the
+    channel, the buyer's WeChat openid (for the first payment) and the merchant's
+    channel table rows (`CHANNEL_TABLE`, in order), all read in one query."""
+
+    row: dict[str, Any]
+    openid: str | None
+    channels: list[dict[str, Any]]
+
+    @property
+    def cash_fen(self) -> int:
+        return int(self.row["cash_fen"])
+
+    @property
+    def discount_fen(self) -> int:
+        return int(self.row["discount_fen"])
+
+
+@dataclass(frozen=True)
+class Inserted:
+    """The order `insert_order` wrote, or (`new` False) the one the same key wrote first,
+    when a concurrent call raced this one; `along`: the id and out_trade_no of the row
+    written along with it, if any."""
+
+    order: Order
+    new: bool
+    along: tuple[int, str] | None = None
+
+
+async def prepare_order(
     *,
     consumer_id: int,
     merchant_id: int,
     amount_fen: int,
     voucher_fen: int = 0,
-    channel: str | None = None,
     idempotency_key: str,
-    policy: Policy | None = None,
-) -> Order:
-    """Open an order; vouchers it spends are held at once, so they cannot be spent twice."""
-    policy = policy or get_policy()
+    policy: Policy,
+) -> NewOrder | Order:
+    """The checks of a new app order and the facts they need, in one query: the order
+    made under this key before (the same request, else `IDEMPOTENCY_KEY_REUSED`), or
+    the new order's row, its discount frozen."""
     key = _idempotency_key(idempotency_key)
     _check_amounts(amount_fen, voucher_fen, policy)
 
@@ -63,17 +98,6 @@ async def create_order(
         return _same_request(existing, merchant_id, amount_fen, voucher_fen)
     _refuse_unless_open_to(facts, consumer_id)
 
-    cash = amount_fen - voucher_fen
-    first = None
-    if cash > 0:
-        from app.services.payments import FirstPayment
-        from app.services.routing import route
-
-        way = await route(merchant_id, channel, channels)
-        chosen = way.channel
-        first = FirstPayment(way.provider_merchant_id, facts["openid"], way.failing)
-    else:
-        chosen = VOUCHER_CHANNEL
     discount_bps = int(facts["discount_bps"])
     row: dict[str, Any] = dict(
         consumer_id=consumer_id,
@@ -81,37 +105,42 @@ async def create_order(
         idempotency_key=key,
         amount_fen=amount_fen,
         voucher_fen=voucher_fen,
-        cash_fen=cash,
+        cash_fen=amount_fen - voucher_fen,
         discount_bps=discount_bps,
         discount_fen=discount_fen(amount_fen, discount_bps),
-        channel=chosen,
+        channel="",
         policy=policy.name,
     )
+    return NewOrder(row, facts["openid"], channels)
+
+
+async def insert_order(new: NewOrder, channel: str, along: Along | None = None) -> Inserted:
+    """Write a prepared order paying through `channel`, its `order.created` event and the
+    row `along` in one statement; the vouchers it spends are held in the same
+    transaction, so they cannot be spent twice (`VOUCHERS_INSUFFICIENT` on voucherFen
+    otherwise). A concurrent call with the same key that won: its order, not new."""
+    row = {**new.row, "channel": channel}
     created = outbox.event(EventKind.ORDER_CREATED, "")  # its subject and payload: the row's
     try:
-        if not voucher_fen:  # a single insert: nothing to hold together
-            order, first = await _insert_order(row, connections.get("default"), first, created)
+        if not row["voucher_fen"]:  # a single insert: nothing to hold together
+            order, written = await _insert_order(row, connections.get("default"), along, created)
         else:
             async with in_transaction() as conn:
-                order, first = await _insert_order(row, conn, first, created)
+                order, written = await _insert_order(row, conn, along, created)
                 await _hold_vouchers(order, conn)
     except ledger.Overdraft:
         raise _vouchers_short() from None
     except IntegrityError:
         # The same key raced us: the first order wins, this call returns it.
-        raced = await Order.get_or_none(consumer_id=consumer_id, idempotency_key=key)
+        raced = await Order.get_or_none(
+            consumer_id=row["consumer_id"], idempotency_key=row["idempotency_key"]
+        )
         if raced is None:
             raise
-        return _same_request(raced, merchant_id, amount_fen, voucher_fen)
+        same = _same_request(raced, row["merchant_id"], row["amount_fen"], row["voucher_fen"])
+        return Inserted(same, new=False)
     outbox.publish([replace(created, subject=f"order:{order.id}", payload=_created_payload(order))])
-
-    if cash == 0:
-        return await mark_paid(
-            order.id, channel=VOUCHER_CHANNEL, channel_txn_id=f"voucher-{order.id}", amount_fen=0
-        )
-    assert first is not None  # cash to pay: routed above
-    await _start_payment(order, first)
-    return order
+    return Inserted(order, new=True, along=written)
 
 
 async def _hold_vouchers(order: Order, conn: Any) -> None:
@@ -128,14 +157,6 @@ async def _hold_vouchers(order: Order, conn: Any) -> None:
         ),
         conn=conn,
     )
-
-
-async def _start_payment(order: Order, first: FirstPayment) -> None:
-    """The first payment at the channel; the order moves to PAYING with its parameters
-    in the statement that records them (or is reloaded, paid by a fast notification)."""
-    from app.services.routing import start_payment
-
-    await start_payment(order, first=first)
 
 
 async def open_counter_order(
@@ -201,7 +222,7 @@ async def confirm_counter_order(
     policy: Policy | None = None,
 ) -> tuple[Order, bool]:
     """The consumer agrees to a counter order of theirs: the vouchers it spends are held
-    at once (as `create_order` holds them), the rest is to be paid through `channel`.
+    at once (as `insert_order` holds them), the rest is to be paid through `channel`.
     The order and whether this call confirmed it (False: a repeat of the same confirmation,
     answered with the order as it is now). Anyone else's order is not found."""
     policy = policy or get_policy()

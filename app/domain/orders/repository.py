@@ -1,45 +1,47 @@
-"""The order's hand-written SQL: the facts `create_order` reads, the insert with its first
-payment and event, the row lock, the payment's read of who stands around it.
+"""The order's hand-written SQL: the facts an order's creation reads, the insert with
+its event (and a row written along, the first payment), the row lock, the payment's read
+of who stands around it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tortoise import connections
 from tortoise.queryset import QuerySet
 
+from app.domain.orders.rules import PAID_STATES, SHANGHAI, _counter_key
 from app.domain.settlement import Surroundings
 from app.infra import outbox, sql
 from app.infra.orm import from_row
 from app.models.orders import Order, OrderOrigin, OrderStatus
-
-if TYPE_CHECKING:
-    from app.services.payments import FirstPayment
-
-from app.domain.orders.rules import PAID_STATES, SHANGHAI, _counter_key
-
+from app.models.payments import CHANNEL_TABLE
 
 # The order's key, the merchant, whether the buyer staffs it, the buyer's openid and
-# the merchant's payment channels (routing's table, one row each): everything
-# `create_order` reads before it writes, in one round trip.
-@cache
-def _order_facts_sql() -> str:
-    from app.services.routing import CHANNEL_TABLE
+# the merchant's payment channels (`CHANNEL_TABLE`, one row each): everything an
+# order's creation reads before it writes, in one round trip.
+_ORDER_FACTS = (
+    "SELECT m.status, m.owner_id, m.discount_bps, "
+    "EXISTS (SELECT 1 FROM merchant_staff s WHERE s.merchant_id = m.id AND s.user_id = ?) "
+    "AS staff, "
+    "(SELECT o.id FROM orders o WHERE o.consumer_id = ? AND o.idempotency_key = ?) "
+    "AS existing, (SELECT u.wechat_openid FROM users u WHERE u.id = ?) AS openid, "
+    "c.kind, c.channel, c.flag, c.text, c.priority, c.id "
+    "FROM (SELECT 1 AS one) AS x LEFT JOIN merchants m ON m.id = ? "
+    f"LEFT JOIN ({CHANNEL_TABLE}) AS c ON 1 = 1 ORDER BY c.kind, c.priority, c.id"
+)
 
-    return (
-        "SELECT m.status, m.owner_id, m.discount_bps, "
-        "EXISTS (SELECT 1 FROM merchant_staff s WHERE s.merchant_id = m.id AND s.user_id = ?) "
-        "AS staff, "
-        "(SELECT o.id FROM orders o WHERE o.consumer_id = ? AND o.idempotency_key = ?) "
-        "AS existing, (SELECT u.wechat_openid FROM users u WHERE u.id = ?) AS openid, "
-        "c.kind, c.channel, c.flag, c.text, c.priority, c.id "
-        "FROM (SELECT 1 AS one) AS x LEFT JOIN merchants m ON m.id = ? "
-        f"LEFT JOIN ({CHANNEL_TABLE}) AS c ON 1 = 1 ORDER BY c.kind, c.priority, c.id"
-    )
+
+@dataclass(frozen=True)
+class Along:
+    """A row written in the order's own INSERT statement (PostgreSQL: a data-modifying
+    CTE named `p` after `o AS (INSERT INTO orders ... RETURNING *)`, returning `id` and
+    `out_trade_no`), with its parameters in order: the first payment of a new order."""
+
+    cte: str
+    values: list[Any]
 
 
 # `order.created`'s subject and payload, as SQL over the new row `o` (`_created_payload`
@@ -68,41 +70,31 @@ def _created_payload(order: Order) -> dict[str, Any]:
 
 
 async def _insert_order(
-    row: dict[str, Any], conn, first: FirstPayment | None, created: outbox.Event
-) -> tuple[Order, FirstPayment | None]:
+    row: dict[str, Any], conn: Any, along: Along | None, created: outbox.Event
+) -> tuple[Order, tuple[int, str] | None]:
     """A new order row (hand-written: this runs for every order) and its `created`
-    event, in one statement; the row of its first payment goes in it too (`first` then
-    names it)."""
-    from app.services import payments as service
-
+    event, in one statement; the row `along` goes in it too (then its id and
+    out_trade_no come back with the order)."""
     values = {"status": OrderStatus.CREATED.value, "origin": OrderOrigin.APP.value, **row,
               "refunded_fen": 0, "created_at": datetime.now(UTC)}  # fmt: skip
     insert = f"INSERT INTO orders ({', '.join(values)}) VALUES ({sql.marks(len(values))})"
     event_sql, event_values = outbox.derived_insert(
         created, _CREATED_SUBJECT, _CREATED_PAYLOAD, "o"
     )
-    if first is None:
+    if along is None:
         found = await sql.fetch(
             conn,
             f"WITH o AS ({insert} RETURNING *), ev AS ({event_sql}) SELECT o.* FROM o",
             [*values.values(), *event_values],
         )
-        return from_row(Order, found[0]), first
+        return from_row(Order, found[0]), None
     found = await sql.fetch(
         conn,
-        f"WITH o AS ({insert} RETURNING *), {service.PAYMENT_OF_NEW_ORDER}, "
-        f"ev AS ({event_sql}) "
-        "SELECT o.*, p.id AS _payment, p.out_trade_no AS _trade_no FROM o, p",
-        [
-            *values.values(),
-            *service.payment_of_new_order(
-                row["cash_fen"], row["discount_fen"], first, row["channel"]
-            ),
-            *event_values,
-        ],
+        f"WITH o AS ({insert} RETURNING *), {along.cte}, ev AS ({event_sql}) "
+        "SELECT o.*, p.id AS _along, p.out_trade_no AS _along_trade_no FROM o, p",
+        [*values.values(), *along.values, *event_values],
     )
-    paid_with = replace(first, payment_id=found[0]["_payment"], trade_no=found[0]["_trade_no"])
-    return from_row(Order, found[0]), paid_with
+    return from_row(Order, found[0]), (found[0]["_along"], found[0]["_along_trade_no"])
 
 
 async def _lock_order(order_id: int, conn) -> Order | None:
@@ -118,7 +110,7 @@ async def _order_facts(
     """The facts (first row) and the merchant's channel table rows."""
     rows = await sql.fetch(
         connections.get("default"),
-        _order_facts_sql(),
+        _ORDER_FACTS,
         [consumer_id, consumer_id, key, consumer_id, merchant_id, merchant_id],
     )
     return rows[0], [r for r in rows if r["kind"] is not None]

@@ -45,7 +45,7 @@ from app.domain.orders import OrderErrorCode
 from app.infra.errors import DomainError, NotFound
 from app.models.ledger import ACCOUNT_NAME_MAX, Account, LedgerEntry, Posting
 from app.models.orders import Order, OrderRefund, PointLot
-from app.services import refunds
+from app.services import checkout, refunds
 
 on_error = handles_errors(OrderError, OrderErrorCode)
 
@@ -170,7 +170,7 @@ class OrderMutation:
     )
     @on_error
     async def create_order(self, info: Info, input: CreateOrderInput) -> CreateOrderResult:
-        order = await orders.create_order(
+        order = await checkout.create_order(
             consumer_id=user_of(info).user_id,
             merchant_id=decode_id(input.merchant_id, "Merchant", "merchantId"),
             amount_fen=input.amount_fen,
