@@ -295,11 +295,12 @@ async def breakdown(points: list[tuple[float, float]], n: int = 300) -> dict[str
     (with the wait for Redis) and CPU ms per call (this process's own work, which is what
     limits a server under concurrent load)."""
     from app.adapters.discovery import index
-    from app.adapters.discovery.nearby import MAX_CANDIDATES, RADIUS_SLACK_M, nearby
+    from app.adapters.discovery.nearby import MAX_CANDIDATES, RADIUS_SLACK_M
     from app.api.graphql.core.context import Context
     from app.api.graphql.schema import schema
     from app.api.http import create_app
     from app.infra.redis import close_redis, get_redis
+    from app.services.discovery import nearby  # what the resolver calls
 
     r = get_redis()
     pts = points[:n]
