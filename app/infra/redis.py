@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import ConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
@@ -40,8 +42,15 @@ def make_redis(url: str, socket_timeout: float | None = SOCKET_TIMEOUT_S) -> aio
         import fakeredis  # noqa: PLC0415 - the in-process stand-in, only for memory://
 
         return fakeredis.FakeAsyncRedis(decode_responses=True)
+    # A connection the server closed while it sat in the pool (a restart, a timeout,
+    # CLIENT KILL) is met by one retry on a fresh one, as the lean path does.
     return aioredis.from_url(
-        url, decode_responses=True, socket_timeout=socket_timeout, socket_connect_timeout=2
+        url,
+        decode_responses=True,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=2,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[RedisConnectionError],
     )
 
 

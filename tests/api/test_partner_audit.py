@@ -31,8 +31,12 @@ AUDIT = """query($a: ID!, $after: String) { partnerReadAudit(appId: $a, first: 2
 
 async def _partner(name: str = "Audited", capacity: int | None = None):
     await make_merchant(region_code="310101")
+    # one point a second: the bucket must not refill between this test's requests however
+    # slowly the machine serves them (the default 50/s did, on a loaded machine)
     app = (
-        await partners.create_app(name, SCOPES, region_codes=["310000"], cost_capacity=capacity)
+        await partners.create_app(
+            name, SCOPES, region_codes=["310000"], cost_capacity=capacity, cost_restore_rate=1
+        )
     ).app
     return app, issue_access(app.id, Kind.PARTNER, scopes=SCOPES, ttl_s=600)
 
