@@ -4,6 +4,8 @@ payment's guard.
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.domain import ledger
 from app.domain.ledger import Guard, In, Post, acct
 from app.domain.orders.rules import _delta
@@ -58,7 +60,7 @@ def _payment_postings(order: Order, plan: SettlementPlan) -> list[Post]:
 
 
 async def _refund_postings(
-    order: Order, plan: SettlementPlan, before: int, after: int, conn
+    order: Order, plan: SettlementPlan, before: int, after: int, conn: Any
 ) -> list[Post]:
     uid, mid = order.consumer_id, order.merchant_id
     a, transit = plan.amount_fen, acct.ORDER_TRANSIT
@@ -98,6 +100,6 @@ async def _refund_postings(
     return [p for p in out if p.amount]
 
 
-async def _balance(name: ledger.AccountName, conn) -> int:
+async def _balance(name: ledger.AccountName, conn: Any) -> int:
     row = await Account.filter(name=name.name, asset=name.asset).using_db(conn).values("balance")
     return int(row[0]["balance"]) if row else 0

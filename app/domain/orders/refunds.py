@@ -5,6 +5,7 @@ time) and refunding a paid one inside its window (cumulative shares).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tortoise import connections
 from tortoise.transactions import in_transaction
@@ -90,7 +91,7 @@ async def close_order(order_id: int) -> Order:
     return order
 
 
-async def _close_locked(order: Order, conn, reason: str) -> outbox.Event:
+async def _close_locked(order: Order, conn: Any, reason: str) -> outbox.Event:
     """Close an unpaid order whose row `conn` holds locked: its held vouchers (if any)
     go back to the wallet, and `order.cancelled` is written in the same transaction.
     The event, to publish once the transaction commits."""
@@ -237,7 +238,7 @@ async def refund_order(
     return refund
 
 
-async def _shrink_lots(order: Order, plan: SettlementPlan, refunded: int, conn) -> None:
+async def _shrink_lots(order: Order, plan: SettlementPlan, refunded: int, conn: Any) -> None:
     a = plan.amount_fen
     for lot in await PointLot.filter(order_id=order.id).using_db(conn):
         original = (

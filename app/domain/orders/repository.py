@@ -97,7 +97,7 @@ async def _insert_order(
     return from_row(Order, found[0]), (found[0]["_along"], found[0]["_along_trade_no"])
 
 
-async def _lock_order(order_id: int, conn) -> Order | None:
+async def _lock_order(order_id: int, conn: Any) -> Order | None:
     """The order row, locked to the end of the transaction (written by hand: the ORM's
     query building was a visible share of every payment)."""
     rows = await sql.fetch(conn, "SELECT * FROM orders WHERE id = ? FOR UPDATE", [order_id])
@@ -162,7 +162,7 @@ _PAYING = (
 
 
 async def _paying(
-    order_id: int, conn, *, lock: bool
+    order_id: int, conn: Any, *, lock: bool
 ) -> tuple[Order | None, Surroundings | None, _PaidMerchant | None]:
     """`_PAYING`, its order row locked to the end of the transaction when `lock`."""
     rows = await sql.fetch(conn, _PAYING + (" FOR UPDATE OF o" if lock else ""), [order_id])
