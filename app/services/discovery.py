@@ -1,7 +1,7 @@
 """What the merchant and order domains tell discovery, after their commit.
 
-Orders reach it as events (`order.paid`, `order.refunded`: `on_order_event`, the
-consumer `HEATMAP`), delivered at least once after the payment's or refund's commit
+Orders reach it as events (`order.paid`, `order.refunded`: `on_order_events`, the
+consumer `HEATMAP`), delivered at least once, in batches, after the payment's or refund's commit
 by `app.infra.outbox`: a failure here is retried by the worker's sweep and never
 reaches the payment. The functions below it never raise into the caller either: a
 failure is logged and `python -m app.cli rebuild-geo-index` repairs whatever drifted.
@@ -11,6 +11,7 @@ Each is idempotent, so calling one twice (a retry) changes nothing more.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 from app.adapters.discovery import heatmap, index
@@ -69,16 +70,17 @@ INDEX = "discovery.index"
 
 
 def register() -> None:
-    register_consumer(HEATMAP, on_order_event, (EventKind.ORDER_PAID, EventKind.ORDER_REFUNDED))
-    register_consumer(INDEX, on_merchant_event, (EventKind.MERCHANT_CHANGED,))
+    register_consumer(HEATMAP, on_order_events, (EventKind.ORDER_PAID, EventKind.ORDER_REFUNDED))
+    register_consumer(INDEX, on_merchant_events, (EventKind.MERCHANT_CHANGED,))
 
 
-async def on_merchant_event(event: Event) -> None:
-    """A merchant approved, moved, suspended, closed or its discount, name or category
-    changed: the index follows its row, and whoever recruited it is counted again
-    (raises: the outbox delivers it again; both are idempotent)."""
-    p = event.payload
-    await _merchant_in_step(p["merchant_id"], p.get("recruiter_user_id"))
+async def on_merchant_events(events: Sequence[Event]) -> None:
+    """Merchants approved, moved, suspended, closed or their discount, name or category
+    changed: the index follows each one's row, and whoever recruited it is counted
+    again (raises: the outbox delivers them again; both are idempotent)."""
+    for event in events:
+        p = event.payload
+        await _merchant_in_step(p["merchant_id"], p.get("recruiter_user_id"))
 
 
 async def _merchant_in_step(merchant_id: int, recruiter: int | None) -> None:
@@ -87,15 +89,15 @@ async def _merchant_in_step(merchant_id: int, recruiter: int | None) -> None:
         await traffic.merchant_recruited(recruiter)
 
 
-async def on_order_event(event: Event) -> None:
-    """The heat map, the merchant's heat and its weekly tasks, brought in step with an
-    order that was paid or refunded (raises: the outbox delivers it again). A new
-    payment is recorded in one statement from the event; anything else from the order
-    row. Idempotent: the order's fact is written once (`geo_order_facts.order_id` is
-    unique), and the heat and tasks move only with a change of it."""
-    p = event.payload
-    if event.kind == EventKind.ORDER_PAID:
-        change = await heatmap.record_paid(
+async def on_order_events(events: Sequence[Event]) -> None:
+    """The heat map, the merchants' heat and their weekly tasks, brought in step with
+    orders paid or refunded (raises: the outbox delivers them again). New payments are
+    recorded together in one statement from their events, and their heat in one round
+    trip; anything else from the order's row. Idempotent: an order's fact is written
+    once (`geo_order_facts.order_id` is unique), and the heat and tasks move only with a
+    change of it."""
+    paid = [
+        heatmap.PaidOrder(
             p["order_id"],
             p["merchant_id"],
             p["amount_fen"],
@@ -103,9 +105,13 @@ async def on_order_event(event: Event) -> None:
             p["merchant_lat"],
             p["merchant_lng"],
         )
-    else:
-        change = await heatmap.record_order(p["order_id"])
-    await _apply_change(change)
+        for p in (e.payload for e in events if e.kind == EventKind.ORDER_PAID)
+    ]
+    changes: list[heatmap.Change | None] = list(await heatmap.record_paid(paid))
+    for event in events:
+        if event.kind != EventKind.ORDER_PAID:
+            changes.append(await heatmap.record_order(event.payload["order_id"]))
+    await _apply_changes(changes)
 
 
 async def order_paid(order: Order) -> None:
@@ -149,19 +155,22 @@ async def _order_changed(order: Order, event: str) -> None:
 
 async def apply_order(order_id: int) -> None:
     """Bring heat map, heat and task counters in step with the order row (raises)."""
-    await _apply_change(await heatmap.record_order(order_id))
+    await _apply_changes([await heatmap.record_order(order_id)])
 
 
-async def _apply_change(change: heatmap.Change | None) -> None:
-    if change is None or change.orders_delta == 0:
-        return
-    await index.add_heat(change.merchant_id, change.paid_at, change.orders_delta)
-    if change.orders_delta > 0 and change.week_orders is not None:
-        if change.rewarded is not None and not _unpaid_due(change.week_orders, change.rewarded):
-            return  # every task this count reaches is paid already: no lookup needed
-        await traffic.pay_due_tasks(
-            change.merchant_id, WEEK_ORDERS, change.period, change.week_orders
-        )
+async def _apply_changes(changes: Sequence[heatmap.Change | None]) -> None:
+    moved = [c for c in changes if c is not None and c.orders_delta != 0]
+    await index.add_heats([(c.merchant_id, c.paid_at, c.orders_delta) for c in moved])
+    reached: dict[tuple[int, str], int] = {}  # (merchant, week) -> its orders after
+    for c in moved:
+        if c.orders_delta < 0 or c.week_orders is None:
+            continue
+        if c.rewarded is not None and not _unpaid_due(c.week_orders, c.rewarded):
+            continue  # every task this count reaches is paid already: no lookup needed
+        key = (c.merchant_id, c.period)
+        reached[key] = max(reached.get(key, 0), c.week_orders)
+    for (merchant_id, period), value in reached.items():
+        await traffic.pay_due_tasks(merchant_id, WEEK_ORDERS, period, value)
 
 
 WEEK_ORDERS = "orders_served_week"

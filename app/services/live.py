@@ -3,12 +3,14 @@ paid or refunded order into a notice on its merchant's channel and on its own
 (`app/infra/live.py`), which every API worker hears and hands to its subscribers
 (`app/api/graphql/live/`).
 
-At least once, like every consumer: a repeat (the sweep after a failure) publishes the
+The notices of a batch of events go out in one round trip. At least once, like every
+consumer: a repeat (the sweep after a failure) publishes the
 notice again, which a subscriber reads as the same state once more.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from app.infra import live
@@ -27,7 +29,7 @@ _STATUS = {EventKind.ORDER_CREATED: OrderStatus.CREATED, EventKind.ORDER_PAID: O
 
 
 def register() -> None:
-    register_consumer(LIVE, on_order_event, tuple(KINDS))
+    register_consumer(LIVE, on_order_events, tuple(KINDS))
 
 
 def notice_of(event: Event) -> dict[str, Any]:
@@ -46,11 +48,16 @@ def notice_of(event: Event) -> dict[str, Any]:
     }
 
 
-async def on_order_event(event: Event) -> None:
-    notice = notice_of(event)
+async def on_order_events(events: Sequence[Event]) -> None:
+    """Each order's notice on its merchant's channel and its own, all in one round trip."""
+    notices = [notice_of(event) for event in events]
     await live.publish(
         [
-            (live.merchant_channel(notice["merchant_id"]), notice),
-            (live.order_channel(notice["order_id"]), notice),
+            (channel, notice)
+            for notice in notices
+            for channel in (
+                live.merchant_channel(notice["merchant_id"]),
+                live.order_channel(notice["order_id"]),
+            )
         ]
     )

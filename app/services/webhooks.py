@@ -62,7 +62,7 @@ _gate_sem: asyncio.Semaphore | None = None
 
 
 def register() -> None:
-    register_consumer(WEBHOOKS, on_event, tuple(EVENT_SCOPES))
+    register_consumer(WEBHOOKS, on_events, tuple(EVENT_SCOPES))
 
 
 # ------------------------------------------------------------------ events -> deliveries
@@ -72,53 +72,73 @@ def _json_list(value: Any) -> list[Any]:
     return json.loads(value) if isinstance(value, str | bytes) else list(value or [])
 
 
-async def on_event(event: Event) -> None:
-    """The event's deliveries, one per subscription owed it (none made twice)."""
-    merchant_id = event.payload.get("merchant_id")
-    if merchant_id is None and event.kind != EventKind.RELEASE_PAID:
+async def on_events(events: Sequence[Event]) -> None:
+    """The events' deliveries, one per subscription owed each (none made twice): the
+    subscriptions of a batch looked up in one statement, its deliveries inserted in
+    another."""
+    about = [
+        e
+        for e in events
+        if e.payload.get("merchant_id") is not None or e.kind == EventKind.RELEASE_PAID
+    ]
+    if not about:
         return
     conn = connections.get("default")
     subs = await fetch(
         conn,
-        "SELECT s.id, a.scopes, a.merchant_ids, a.region_codes FROM webhook_subscriptions s "
-        "JOIN partner_apps a ON a.id = s.app_id WHERE a.is_active AND s.status <> 'disabled' "
-        "AND s.events @> jsonb_build_array(?::text)",
-        [event.kind],
+        "SELECT s.id, s.events, a.scopes, a.merchant_ids, a.region_codes "
+        "FROM webhook_subscriptions s JOIN partner_apps a ON a.id = s.app_id "
+        "WHERE a.is_active AND s.status <> 'disabled' AND jsonb_exists_any(s.events, ?::text[])",
+        [sorted({e.kind for e in about})],
     )
     if not subs:
         return
-    code = ""
-    if merchant_id is not None:
-        merchant_id = int(merchant_id)
-        region = await Merchant.filter(id=merchant_id).values_list("region_code", flat=True)
-        code = str(region[0]) if region else ""
-    owed = [
-        s["id"]
-        for s in subs
-        if Reach.of(_json_list(s["merchant_ids"]), _json_list(s["region_codes"]), s["scopes"]).owed(
-            event.kind, merchant_id, code
+    merchant_ids = {int(m) for e in about if (m := e.payload.get("merchant_id")) is not None}
+    regions = dict(
+        await Merchant.filter(id__in=merchant_ids).values_list("id", "region_code")
+        if merchant_ids
+        else []
+    )
+    watching = [
+        (
+            set(_json_list(s["events"])),
+            Reach.of(_json_list(s["merchant_ids"]), _json_list(s["region_codes"]), s["scopes"]),
+            int(s["id"]),
         )
+        for s in subs
     ]
+    owed: list[tuple[Event, int]] = []
+    for event in about:
+        raw = event.payload.get("merchant_id")
+        merchant_id = int(raw) if raw is not None else None
+        code = str(regions.get(merchant_id) or "") if merchant_id is not None else ""
+        owed += [
+            (event, sub_id)
+            for kinds, reach, sub_id in watching
+            if event.kind in kinds and reach.owed(event.kind, merchant_id, code)
+        ]
     if owed:
-        await dispatch(await _insert(conn, event, owed))
+        await dispatch(await _insert(conn, owed))
 
 
-async def _insert(conn: Any, event: Event, subscription_ids: Sequence[int]) -> list[int]:
-    ids = [uuid.uuid4() for _ in subscription_ids]
+async def _insert(conn: Any, owed: Sequence[tuple[Event, int]]) -> list[int]:
+    """A delivery row per (event, subscription), unless it has one: the new rows' ids."""
+    ids = [uuid.uuid4() for _ in owed]
     rows = await fetch(
         conn,
         "INSERT INTO webhook_deliveries (webhook_id, subscription_id, event_id, event_kind, body, "
         "status, attempts, next_attempt_at, event_at, created_at) "
-        "SELECT i, s, ?::uuid, ?::text, b, 'pending', 0, now(), ?::timestamptz, now() "
-        "FROM unnest(?::uuid[], ?::bigint[], ?::text[]) AS t(i, s, b) "
+        "SELECT i, s, e, k, b, 'pending', 0, now(), t, now() "
+        "FROM unnest(?::uuid[], ?::bigint[], ?::uuid[], ?::text[], ?::text[], "
+        "?::timestamptz[]) AS v(i, s, e, k, b, t) "
         "ON CONFLICT (subscription_id, event_id) DO NOTHING RETURNING id",
         [
-            event.id,
-            event.kind,
-            event.created_at,
             ids,
-            list(subscription_ids),
-            [body_of(event, i) for i in ids],
+            [sub_id for _, sub_id in owed],
+            [event.id for event, _ in owed],
+            [event.kind for event, _ in owed],
+            [body_of(event, i) for (event, _), i in zip(owed, ids, strict=True)],
+            [event.created_at for event, _ in owed],
         ],
     )
     return [int(r["id"]) for r in rows]

@@ -240,6 +240,7 @@ async def test_subscriptions_per_connection_are_capped(ws_url, settings, monkeyp
     order = await checkout.create_order(
         consumer_id=consumer.id, merchant_id=store.id, amount_fen=900, idempotency_key="o1"
     )
+    await outbox.drain()  # its `created` notice is out before anyone listens
     gid = _gid("Order", order.id)
     async with session(ws_url, await token_for(consumer.id)) as socket:
         for i in range(3):

@@ -206,8 +206,8 @@ async def test_the_same_event_again_makes_no_second_delivery(client, receiver):
     e = paid_event(merchant.id)
     await emit(e)
     # the outbox delivers at least once: its consumer may be given the event again
-    await delivering.on_event(e)
-    await delivering.on_event(e)
+    await delivering.on_events([e])
+    await delivering.on_events([e])
     await delivering.settled()
     await due_now()
     assert await delivering.sweep() == 0

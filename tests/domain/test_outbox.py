@@ -5,7 +5,7 @@ missed — and a consumer's failure never reaches the writer."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
 import pytest
@@ -50,15 +50,15 @@ async def test_a_failing_heat_map_neither_refuses_nor_delays_the_payment_and_is_
 ):
     failing = [True]
     calls: list[int] = []
-    real = hooks.on_order_event
+    real = hooks.on_order_events
 
-    async def flaky(event: outbox.Event) -> None:
-        calls.append(event.payload["order_id"])
+    async def flaky(events: Sequence[outbox.Event]) -> None:
+        calls.extend(e.payload["order_id"] for e in events)
         if failing[0]:
             raise RuntimeError("discovery is down")
-        await real(event)
+        await real(events)
 
-    monkeypatch.setattr(hooks, "on_order_event", flaky)
+    monkeypatch.setattr(hooks, "on_order_events", flaky)
     hooks.register()
     try:
         consumer, shop = await make_user(), await make_merchant()
@@ -87,7 +87,7 @@ async def test_a_failing_heat_map_neither_refuses_nor_delays_the_payment_and_is_
         assert (await OutboxEvent.get(id=event.id)).done_at is not None
         # and later sweeps and a repeat of the event change nothing
         assert await outbox.sweep() == 0
-        await real(outbox.Event(event.kind, event.subject, event.payload, event.id))
+        await real([outbox.Event(event.kind, event.subject, event.payload, event.id)])
         assert await _heat(shop.id) == (1, 1, 1)
     finally:
         monkeypatch.undo()
@@ -97,7 +97,7 @@ async def test_a_failing_heat_map_neither_refuses_nor_delays_the_payment_and_is_
 async def test_a_payment_is_answered_before_its_consumers_run(db, monkeypatch):
     started, release = asyncio.Event(), asyncio.Event()
 
-    async def slow(event: outbox.Event) -> None:
+    async def slow(events: Sequence[outbox.Event]) -> None:
         started.set()
         await release.wait()
 
@@ -128,11 +128,11 @@ async def test_each_consumer_gets_an_event_once_and_a_failed_one_again(db, swept
     got: dict[str, list[str]] = {"a": [], "b": []}
     b_fails = [True]
 
-    async def a(event: outbox.Event) -> None:
-        got["a"].append(event.subject)
+    async def a(events: Sequence[outbox.Event]) -> None:
+        got["a"].extend(e.subject for e in events)
 
-    async def b(event: outbox.Event) -> None:
-        got["b"].append(event.subject)
+    async def b(events: Sequence[outbox.Event]) -> None:
+        got["b"].extend(e.subject for e in events)
         if b_fails[0]:
             raise RuntimeError("b is down")
 
@@ -205,7 +205,7 @@ async def test_a_refund_tells_the_heat_map_through_its_event(db):
 
 
 def test_a_consumer_is_named_within_the_delivery_records_limit():
-    async def nothing(event: outbox.Event) -> None:
+    async def nothing(events: Sequence[outbox.Event]) -> None:
         return None
 
     with pytest.raises(ValueError):

@@ -62,7 +62,7 @@ async def test_refunds_take_back_and_repeated_hooks_count_once():
     from app.services import discovery as hooks
 
     await hooks.order_paid(o1)  # a retry: nothing more
-    await hooks.on_order_event(paid_event(o1, a))  # its event delivered again: nothing more
+    await hooks.on_order_events([paid_event(o1, a)])  # its event delivered again: nothing more
     await refund(o1, 4_000)  # partial: the order still counts, the amount shrinks
     await hooks.order_refunded(o1, 4_000)  # a retry of the same refund
     await refund(o2, 3_000)  # full: the order no longer counts
@@ -97,7 +97,7 @@ async def test_concurrent_hooks_of_one_order_count_it_once():
     # when the hook of one payment runs several times at once, by both paths
     await asyncio.gather(
         *(
-            hooks.on_order_event(paid_event(o, a)) if i % 2 else hooks.order_paid(o)
+            hooks.on_order_events([paid_event(o, a)]) if i % 2 else hooks.order_paid(o)
             for i in range(6)
         )
     )

@@ -13,6 +13,8 @@ Windows are whole hours: `since` is floored and `until` rounded up to the hour.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -140,58 +142,95 @@ async def record_order(order_id: int) -> Change | None:
     return Change(fact.merchant_id, fact.paid_at, fact.period, d_orders, week)
 
 
-# A newly paid order's fact, heat cell and the merchant's weekly counter in one
-# statement, from its `order.paid` event (`record_order` does the same in steps, from
-# the order row, and handles every later change). Nothing is written when the order has
-# a fact already: the event delivered again, or a refund's event applied first. Read
-# back with them: the week's count after this order and the tasks already rewarded
-# that week, so a reward is looked up only when a threshold is newly in reach. The
-# cell's row is locked before the counter's, as in `record_order` (a refund's update of
-# the same rows then queues, never deadlocks).
-_PAID_ORDER = (
-    "WITH geo_f AS (INSERT INTO geo_order_facts (order_id, merchant_id, cell, paid_at, hour, "
+# Newly paid orders' facts, heat cells and their merchants' weekly counters in one
+# statement, from their `order.paid` events (`record_order` does the same in steps, from
+# the order row, and handles every later change). Nothing is written for an order that
+# has a fact already: its event delivered again, or a refund's event applied first.
+# Read back with them: each merchant's count for the week after these orders and the
+# tasks already rewarded that week, so a reward is looked up only when a threshold is
+# newly in reach. Rows are locked in one order by every writer — cells (by cell and
+# hour), then counters (by merchant and week: `geo_w` starts once `geo_c` is complete) —
+# as `record_order` takes a cell before a counter, so concurrent batches and refunds
+# queue and never deadlock.
+_PAID_ORDERS = (
+    "WITH v AS (SELECT DISTINCT ON (order_id) * FROM unnest(?::bigint[], ?::bigint[], "
+    "?::text[], ?::timestamptz[], ?::bigint[], ?::text[], ?::bigint[], ?::float8[], "
+    "?::float8[]) AS v(order_id, merchant_id, cell, paid_at, hour, period, amount_fen, "
+    "lat, lng) ORDER BY order_id), "
+    "geo_f AS (INSERT INTO geo_order_facts (order_id, merchant_id, cell, paid_at, hour, "
     "period, amount_fen, refunded_fen, counted, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, 0, TRUE, ?) ON CONFLICT (order_id) DO NOTHING "
-    "RETURNING merchant_id, cell, hour, period, amount_fen), "
+    "SELECT order_id, merchant_id, cell, paid_at, hour, period, amount_fen, 0, TRUE, "
+    "?::timestamptz FROM v ORDER BY order_id ON CONFLICT (order_id) DO NOTHING "
+    "RETURNING order_id, merchant_id, cell, hour, period, amount_fen), "
     "geo_c AS (INSERT INTO geo_heat_cells (cell, hour, lat, lng, orders, amount_fen) "
-    "SELECT cell, hour, ?, ?, 1, amount_fen FROM geo_f "
-    "ON CONFLICT (cell, hour) DO UPDATE SET orders = geo_heat_cells.orders + 1, "
-    "amount_fen = geo_heat_cells.amount_fen + excluded.amount_fen RETURNING orders), "
+    "SELECT f.cell, f.hour, min(v.lat), min(v.lng), count(*), sum(f.amount_fen)::bigint "
+    "FROM geo_f f JOIN v USING (order_id) GROUP BY f.cell, f.hour ORDER BY f.cell, f.hour "
+    "ON CONFLICT (cell, hour) DO UPDATE SET orders = geo_heat_cells.orders + excluded.orders, "
+    "amount_fen = geo_heat_cells.amount_fen + excluded.amount_fen RETURNING 1), "
     "geo_w AS (INSERT INTO geo_task_counters (merchant_id, metric, period, value) "
-    "SELECT merchant_id, 'orders_served_week', period, 1 FROM geo_f "
-    "ON CONFLICT (merchant_id, metric, period) DO UPDATE SET "
-    "value = geo_task_counters.value + 1 RETURNING value) "
-    "SELECT (SELECT count(*) FROM geo_c) AS geo_cells, (SELECT value FROM geo_w) AS week, "
-    "(SELECT string_agg(r.task_code, ',') FROM geo_task_rewards r "
-    "WHERE r.merchant_id = ? AND r.period = ?) AS rewarded"
+    "SELECT merchant_id, 'orders_served_week', period, count(*) FROM geo_f "
+    "WHERE (SELECT count(*) FROM geo_c) >= 0 GROUP BY merchant_id, period "
+    "ORDER BY merchant_id, period ON CONFLICT (merchant_id, metric, period) DO UPDATE SET "
+    "value = geo_task_counters.value + excluded.value RETURNING merchant_id, period, value) "
+    "SELECT f.order_id, w.value AS week, (SELECT string_agg(r.task_code, ',') "
+    "FROM geo_task_rewards r WHERE r.merchant_id = w.merchant_id AND r.period = w.period) "
+    "AS rewarded FROM geo_f f JOIN geo_w w USING (merchant_id, period)"
 )
 
 
-async def record_paid(
-    order_id: int,
-    merchant_id: int,
-    amount_fen: int,
-    paid_at: datetime,
-    merchant_lat: float,
-    merchant_lng: float,
-) -> Change | None:
-    """`record_order` for an order just paid, in one statement; None when the order
-    had a fact already."""
-    cell = cell_of(merchant_lat, merchant_lng)
+@dataclass(frozen=True)
+class PaidOrder:
+    """What an `order.paid` event tells the heat map."""
+
+    order_id: int
+    merchant_id: int
+    amount_fen: int
+    paid_at: datetime
+    merchant_lat: float
+    merchant_lng: float
+
+
+@functools.lru_cache(maxsize=65_536)
+def _cell_at(gcj_lat: float, gcj_lng: float) -> tuple[str, float, float]:
+    """A merchant's cell and the cell's centre (a shop pays from where it stands)."""
+    cell = cell_of(gcj_lat, gcj_lng)
     clat, clng = h3.cell_to_latlng(cell)
-    period = week_period(paid_at)
+    return cell, clat, clng
+
+
+async def record_paid(orders: Sequence[PaidOrder]) -> list[Change]:
+    """`record_order` for orders just paid, in one statement: a change for each order
+    that had no fact yet (the others are left out)."""
+    if not orders:
+        return []
+    cells = [_cell_at(o.merchant_lat, o.merchant_lng) for o in orders]
+    periods = [week_period(o.paid_at) for o in orders]
     rows = await fetch(
         connections.get("default"),
-        _PAID_ORDER,
-        [order_id, merchant_id, cell, paid_at, hour_of(paid_at), period, amount_fen,
-         datetime.now(UTC), clat, clng, merchant_id, period],
-    )  # fmt: skip
-    row = rows[0]
-    if row["week"] is None:
-        return None
-    done = row["rewarded"]
-    rewarded = frozenset(done.split(",")) if done else frozenset()
-    return Change(merchant_id, paid_at, period, 1, int(row["week"]), rewarded)
+        _PAID_ORDERS,
+        [
+            [o.order_id for o in orders],
+            [o.merchant_id for o in orders],
+            [c[0] for c in cells],
+            [o.paid_at for o in orders],
+            [hour_of(o.paid_at) for o in orders],
+            periods,
+            [o.amount_fen for o in orders],
+            [c[1] for c in cells],
+            [c[2] for c in cells],
+            datetime.now(UTC),
+        ],
+    )
+    new = {int(r["order_id"]): r for r in rows}
+    changes = []
+    for o, period in zip(orders, periods, strict=True):
+        row = new.pop(o.order_id, None)  # (an order given twice counts once)
+        if row is None:
+            continue
+        done = row["rewarded"]
+        rewarded = frozenset(done.split(",")) if done else frozenset()
+        changes.append(Change(o.merchant_id, o.paid_at, period, 1, int(row["week"]), rewarded))
+    return changes
 
 
 @dataclass(frozen=True)

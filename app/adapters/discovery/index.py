@@ -27,6 +27,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -167,21 +168,38 @@ _epoch_seen: float | None = None
 
 
 async def add_heat(merchant_id: int, paid_at: datetime, sign: int = 1) -> None:
+    await add_heats([(merchant_id, paid_at, sign)])
+
+
+async def add_heats(changes: Sequence[tuple[int, datetime, int]]) -> None:
+    """Each (merchant, paid at, +1 or -1 order) added to the merchants' heat, in one
+    round trip (a MULTI)."""
     global _epoch_seen
+    if not changes:
+        return
     epoch = _epoch_seen if _epoch_seen is not None else await heat_epoch()
-    ts, mid = paid_at.timestamp(), str(merchant_id)
+    merchants = list(dict.fromkeys(str(m) for m, _, _ in changes))
+    changed = [c for mid in merchants for c in _changed_commands(mid)]
     r = get_redis()
-    heat = ("HINCRBYFLOAT", K_HEAT, mid, sign * heat_weight(ts, epoch))
-    replies = await run_commands(
-        r, [("GET", K_HEAT_EPOCH), heat, *_changed_commands(mid)], transaction=True
-    )
+    heat = [
+        ("HINCRBYFLOAT", K_HEAT, str(m), sign * heat_weight(at.timestamp(), epoch))
+        for m, at, sign in changes
+    ]
+    replies = await run_commands(r, [("GET", K_HEAT_EPOCH), *heat, *changed], transaction=True)
     current = replies[0]
     if current is None or float(current) != epoch:
         # measured from the wrong epoch: take that back, add it from the right one
         right = await heat_epoch()
-        again = sign * (heat_weight(ts, right) - heat_weight(ts, epoch))
-        fix = ("HINCRBYFLOAT", K_HEAT, mid, again)
-        await run_commands(r, [fix, *_changed_commands(mid)], transaction=True)
+        fix = [
+            (
+                "HINCRBYFLOAT",
+                K_HEAT,
+                str(m),
+                sign * (heat_weight(at.timestamp(), right) - heat_weight(at.timestamp(), epoch)),
+            )
+            for m, at, sign in changes
+        ]
+        await run_commands(r, [*fix, *changed], transaction=True)
         epoch = right
     _epoch_seen = epoch
 
