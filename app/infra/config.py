@@ -74,13 +74,16 @@ class Settings(BaseSettings):
     payment_redis_prefix: str = "pay"
     # -- split caps (SPEC §9): how long a cap a channel reported for a merchant is kept
     split_cap_ttl_s: int = 3600
-    # -- events (app/infra/outbox): in-process, a consumer is handed the events of
-    # `batch_window` at once (one statement or round trip for the payments of that
-    # moment, at that much later); the sweep leaves an event to the in-process delivery
+    # -- events (app/infra/outbox): in-process, a consumer is handed the events of its
+    # window at once (`batch_windows` by consumer name, else `batch_window`): one
+    # statement or round trip for the payments of that moment, that much later — short
+    # for live notices, longer for the heat map and webhooks, which nobody watches by
+    # the millisecond; the sweep leaves an event to the in-process delivery
     # for `grace`, then retries every `retry` × 2^attempts; consumers are cut off after
     # `consumer_timeout`; done marks of events delivered together share one statement
     # after `mark_delay`; done events are forgotten after `keep_days`
     outbox_batch_window_s: float = 0.01
+    outbox_batch_windows_s: dict[str, float] = {"discovery.heatmap": 0.2, "webhooks": 0.05}
     outbox_grace_s: float = 5.0
     outbox_retry_s: float = 10.0
     outbox_sweep_batch: int = 200

@@ -189,6 +189,7 @@ async def test_orders_paid_together_share_their_consumers_statements_and_round_t
 ):
     # a window wide enough that this machine's speed cannot split the batch
     monkeypatch.setattr(settings, "outbox_batch_window_s", 0.5)
+    monkeypatch.setattr(settings, "outbox_batch_windows_s", {})
     consumer, shops = await make_user(), [await make_merchant() for _ in range(2)]
     for shop in shops:
         await paid_order(consumer, shop, 1_000)

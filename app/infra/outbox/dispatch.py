@@ -4,10 +4,13 @@ Two ways reach a consumer, and both record what they did the same way:
 
 - in-process, right after the commit that wrote the event (`publish`): each consumer
   has a queue and one task that empties it, so the caller's answer waits for nothing
-  but the queueing. The task waits `outbox_batch_window_s` after the first event, then
-  hands over everything queued by then at once (and again for whatever arrived while it
-  worked): the payments of a few milliseconds share one heat-map statement, one
-  PUBLISH pipeline, one webhook lookup — the work per event falls as the rate rises.
+  but the queueing. The task waits its consumer's window after the first event
+  (`outbox_batch_windows_s`, else `outbox_batch_window_s`), then hands over everything
+  queued by then at once (and again for whatever arrived while it worked): the payments
+  of that moment share one heat-map statement, one PUBLISH pipeline, one webhook
+  lookup — the work per event falls as the rate rises. A consumer someone waits on
+  (live notices) keeps a short window; one nobody watches by the millisecond (the heat
+  map) a longer one. `drain` cuts every window short.
 - the worker's sweep (`sweep`, every few seconds), for what that missed — a consumer
   that raised, a process that stopped first, an event written by a command-line run:
   events still undone once their grace has passed, retried with a growing delay, handed
@@ -174,14 +177,34 @@ def _take(name: str) -> list[_Pending]:
     return batch
 
 
+# Set while `drain` runs: a consumer's window ends at once (one per event loop).
+_hurry: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+
+
+def _hurry_event() -> asyncio.Event:
+    global _hurry
+    loop = asyncio.get_running_loop()
+    if _hurry is None or _hurry[0] is not loop:
+        _hurry = (loop, asyncio.Event())
+    return _hurry[1]
+
+
+def window_of(name: str) -> float:
+    """How long the consumer `name` lets events gather before it is handed them."""
+    settings = get_settings()
+    return float(settings.outbox_batch_windows_s.get(name, settings.outbox_batch_window_s))
+
+
 async def _run(name: str) -> None:
     """Empty one consumer's queue, a batch at a time (the task's own context)."""
     global _marking
     delivering.set(OUTBOX)
     try:
-        window = get_settings().outbox_batch_window_s
-        if window > 0:
-            await asyncio.sleep(window)  # the events of the next moment come along
+        window, hurry = window_of(name), _hurry_event()
+        if window > 0 and not hurry.is_set():
+            # the events of the next moment come along
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(hurry.wait(), window)
         while batch := _take(name):
             consumer = _consumers.get(name)
             took = await _give(consumer, [p.event for p in batch]) if consumer else set()
@@ -233,8 +256,13 @@ async def drain() -> None:
     """Wait for every in-process delivery begun so far and its record (tests, and a
     process that stops)."""
     loop = asyncio.get_running_loop()
-    while running := [t for t in _runners.values() if t.get_loop() is loop and not t.done()]:
-        await asyncio.gather(*running, return_exceptions=True)
+    hurry = _hurry_event()
+    hurry.set()
+    try:
+        while running := [t for t in _runners.values() if t.get_loop() is loop and not t.done()]:
+            await asyncio.gather(*running, return_exceptions=True)
+    finally:
+        hurry.clear()
     if _marking is not None and _marking.get_loop() is loop:
         await asyncio.gather(_marking, return_exceptions=True)
     with _working_for(OUTBOX):
