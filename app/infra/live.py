@@ -54,11 +54,18 @@ def order_channel(order_id: int, r: aioredis.Redis | None = None) -> str:
 
 
 async def publish(notices: Sequence[tuple[str, dict[str, Any]]]) -> None:
-    """Each (channel, notice) published, in one round trip."""
-    if notices:
-        await run_commands(
-            get_redis(), [("PUBLISH", channel, json.dumps(body)) for channel, body in notices]
-        )
+    """Each (channel, notice) published, in one round trip (a notice sent on several
+    channels is encoded once)."""
+    if not notices:
+        return
+    encoded: dict[int, str] = {}
+    commands = []
+    for channel, body in notices:
+        text = encoded.get(id(body))
+        if text is None:
+            text = encoded[id(body)] = json.dumps(body)
+        commands.append(("PUBLISH", channel, text))
+    await run_commands(get_redis(), commands)
 
 
 class Lagging(Exception):

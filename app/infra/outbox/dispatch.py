@@ -177,16 +177,29 @@ def _take(name: str) -> list[_Pending]:
     return batch
 
 
-# Set while `drain` runs: a consumer's window ends at once (one per event loop).
-_hurry: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+# The windows being waited out, and whether `drain` runs (which ends them at once).
+_windows: set[asyncio.Future[None]] = set()
+_hurrying = False
 
 
-def _hurry_event() -> asyncio.Event:
-    global _hurry
+async def _wait_window(seconds: float) -> None:
+    """Sleep `seconds`, or less if `drain` is called meanwhile (a timer, not a task)."""
+    if seconds <= 0 or _hurrying:
+        return
     loop = asyncio.get_running_loop()
-    if _hurry is None or _hurry[0] is not loop:
-        _hurry = (loop, asyncio.Event())
-    return _hurry[1]
+    ended: asyncio.Future[None] = loop.create_future()
+    timer = loop.call_later(seconds, _end_window, ended)
+    _windows.add(ended)
+    try:
+        await ended
+    finally:
+        timer.cancel()
+        _windows.discard(ended)
+
+
+def _end_window(window: asyncio.Future[None]) -> None:
+    if not window.done():
+        window.set_result(None)
 
 
 def window_of(name: str) -> float:
@@ -200,11 +213,7 @@ async def _run(name: str) -> None:
     global _marking
     delivering.set(OUTBOX)
     try:
-        window, hurry = window_of(name), _hurry_event()
-        if window > 0 and not hurry.is_set():
-            # the events of the next moment come along
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(hurry.wait(), window)
+        await _wait_window(window_of(name))  # the events of the next moment come along
         while batch := _take(name):
             consumer = _consumers.get(name)
             took = await _give(consumer, [p.event for p in batch]) if consumer else set()
@@ -255,14 +264,17 @@ async def _mark_done() -> None:
 async def drain() -> None:
     """Wait for every in-process delivery begun so far and its record (tests, and a
     process that stops)."""
+    global _hurrying
     loop = asyncio.get_running_loop()
-    hurry = _hurry_event()
-    hurry.set()
+    _hurrying = True
     try:
         while running := [t for t in _runners.values() if t.get_loop() is loop and not t.done()]:
+            for window in list(_windows):
+                if window.get_loop() is loop:
+                    _end_window(window)
             await asyncio.gather(*running, return_exceptions=True)
     finally:
-        hurry.clear()
+        _hurrying = False
     if _marking is not None and _marking.get_loop() is loop:
         await asyncio.gather(_marking, return_exceptions=True)
     with _working_for(OUTBOX):
