@@ -94,7 +94,7 @@ async def measure(args: argparse.Namespace, setup: dict) -> dict:
     from app.services import consumers as event_consumers
 
     seen = count_calls()
-    event_consumers.install()  # as the API server does: the heat map follows each payment
+    ovp.install_consumers(event_consumers)
     wiring.install()  # the sandbox channel, as the entry points wire it
     await init_db()
     try:

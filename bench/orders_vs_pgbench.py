@@ -27,6 +27,9 @@ What it does, in one run:
    the medians are compared. Then `verify_ledger()` on the orders database, and both
    scratch databases are dropped.
 
+`BENCH_CONSUMERS=discovery` registers only the heat map's consumers (the work the code
+before the outbox did after a payment), for a like-with-like comparison with it.
+
 Prints one JSON line (both medians, the ratio, every slice, the ledger check);
 `--out FILE` appends it. The same client count is used for both sides.
 """
@@ -191,6 +194,19 @@ async def seed(clients: int) -> dict:
         await close_db()
 
 
+def install_consumers(event_consumers: Any) -> None:
+    """The event consumers, as the API server installs them; with
+    `BENCH_CONSUMERS=discovery`, the heat map's alone — what the code before the outbox
+    did for each payment (no live notices, no partner webhooks), to compare like with
+    like."""
+    if os.environ.get("BENCH_CONSUMERS", "all") == "discovery":
+        from app.services import discovery
+
+        discovery.register()
+    else:
+        event_consumers.install()
+
+
 async def paid_order(
     consumer_id: int, merchants: list[int], n: int, rng: random.Random, tag: str
 ) -> None:
@@ -237,7 +253,7 @@ async def worker_main(spec: dict) -> dict:
     from app.infra.db import close_db, init_db
     from app.services import consumers as event_consumers
 
-    event_consumers.install()  # as the API server does: the heat map follows each payment
+    install_consumers(event_consumers)
     wiring.install()  # the sandbox channel, as the entry points wire it
     await init_db()
     try:
