@@ -235,7 +235,7 @@ async def _rounds(url: str) -> dict[str, Any]:
     async def sweep_round(r: int) -> float:
         """2. the worker's sweep over N deliveries already owed"""
         for i in range(N):
-            await delivering._insert(conn, paid(10_000_000 * (r + 1) + i), [sub.id])
+            await delivering._insert(conn, [(paid(10_000_000 * (r + 1) + i), sub.id)])
         t0 = time.perf_counter()
         while await delivering.sweep(200):
             pass
