@@ -77,13 +77,13 @@ class Settings(BaseSettings):
     # -- events (app/infra/outbox): in-process, a consumer is handed the events of its
     # window at once (`batch_windows` by consumer name, else `batch_window`): one
     # statement or round trip for the payments of that moment, that much later — short
-    # for live notices, longer for the heat map and webhooks, which nobody watches by
+    # for live notices and webhooks, longer for the heat map, which nobody watches by
     # the millisecond; the sweep leaves an event to the in-process delivery
     # for `grace`, then retries every `retry` × 2^attempts; consumers are cut off after
     # `consumer_timeout`; done marks of events delivered together share one statement
     # after `mark_delay`; done events are forgotten after `keep_days`
     outbox_batch_window_s: float = 0.01
-    outbox_batch_windows_s: dict[str, float] = {"discovery.heatmap": 0.2, "webhooks": 0.05}
+    outbox_batch_windows_s: dict[str, float] = {"discovery.heatmap": 0.2}
     outbox_grace_s: float = 5.0
     outbox_retry_s: float = 10.0
     outbox_sweep_batch: int = 200

@@ -70,11 +70,16 @@ def _introspection(query: str) -> bool:
     return any(marker in query for marker in _INTROSPECTION)
 
 
+# What redis-py sends when it opens a connection (its name, its library, its logical
+# database): once per connection of a pool, which consumers working side by side may
+# have to open, not per order.
+_GREETING = (b"CLIENT", b"SELECT", b"HELLO", b"AUTH")
+
+
 def _handshake(command: Any) -> bool:
-    """A new Redis connection's greeting (CLIENT SETNAME / SETINFO): once per connection
-    of the pool, which consumers working side by side may have to open."""
     first = command[0] if isinstance(command, list | tuple) and command else command
-    return isinstance(first, bytes) and b"\r\nCLIENT\r\n" in first[:32]
+    head = first[:40] if isinstance(first, bytes) else b""
+    return any(b"\r\n" + word + b"\r\n" in head for word in _GREETING)
 
 
 def _kind(query: str) -> str:
