@@ -165,3 +165,29 @@ def test_an_empty_in_matches_nothing():
     assert write_sql(Update("t", {"a": 1}, (In("s", ()),)), p).endswith(
         "WHERE FALSE AND EXISTS (SELECT 1 FROM e)"
     )
+
+
+def test_the_text_does_not_grow_with_the_postings_or_the_accounts_with_a_rule():
+    def statement(shares: dict[int, int]) -> tuple[str, list]:
+        payable = {m: acct.merchant_payable(m) for m in shares}
+        postings = [
+            Posting(acct.WORLD_CNY, acct.channel_clearing("sandbox"), sum(shares.values())),
+            *(Posting(acct.channel_clearing("sandbox"), payable[m], v) for m, v in shares.items()),
+        ]
+        ids = {acct.WORLD_CNY: 30, acct.channel_clearing("sandbox"): 10}
+        ids.update({payable[m]: 100 + m for m in shares})
+        accounts = [
+            Account(30, acct.WORLD_CNY, -sum(shares.values())),
+            Account(10, acct.channel_clearing("sandbox"), 0),
+            *(Account(100 + m, payable[m], v) for m, v in shares.items()),
+        ]
+        entry = Entry("test", "t:1", postings, idem_key="k1", memo="m")
+        return entry_statement(entry, postings, accounts, ids, NOW, "d" * 64)
+
+    # one merchant paid, or three: the same statement (a connection prepares it once);
+    # the accounts and postings travel as arrays
+    one_sql, one_values = statement({7: 100})
+    three_sql, three_values = statement({7: 60, 8: 30, 9: 10})
+    assert one_sql == three_sql
+    assert [10, 30, 107, 108, 109] in three_values and [0, -100, 60, 30, 10] in three_values
+    assert len(one_values) == len(three_values)

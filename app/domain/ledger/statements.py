@@ -12,6 +12,7 @@ pattern; every value is a parameter with an explicit cast.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -26,6 +27,7 @@ from app.models.ledger import Asset
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
+@functools.lru_cache(maxsize=1024)  # the same few table and column names, every entry
 def _ident(name: str) -> str:
     if not _NAME.match(name):
         raise ValueError(f"not a plain SQL name: {name!r}")
@@ -249,13 +251,17 @@ def entry_statement(
             f"g AS (SELECT id FROM {_ident(guard.table)} WHERE {' AND '.join(where)} FOR UPDATE)"
         )
     ordered = sorted(accounts, key=lambda a: a.id)
-    rows = ", ".join(
-        f"({p.add(a.id, 'bigint')}, {p.add(a.name.name, 'text')}, "
-        f"{p.add(a.name.asset.value, 'text')}, {p.add(a.delta, 'bigint')}, "
-        f"{p.add(a.ruled, 'boolean')})"
-        for a in ordered
+    # The accounts and postings go as arrays (five parameters each, whatever their
+    # number): the text depends on the entry's shape only, so a connection prepares it
+    # once, and building it costs no parameter per row.
+    columns = (
+        p.add(Typed([a.id for a in ordered], "bigint[]")),
+        p.add(Typed([a.name.name for a in ordered], "text[]")),
+        p.add(Typed([a.name.asset.value for a in ordered], "text[]")),
+        p.add(Typed([a.delta for a in ordered], "bigint[]")),
+        p.add(Typed([a.ruled for a in ordered], "boolean[]")),
     )
-    ctes.append(f"d(id, name, asset, delta, ruled) AS (VALUES {rows})")
+    ctes.append(f"d(id, name, asset, delta, ruled) AS (SELECT * FROM unnest({', '.join(columns)}))")
     match = "JOIN d ON t.id = d.id AND t.name = d.name AND t.asset = d.asset"
     ctes.append(
         f"a AS (SELECT t.id, t.balance, t.allow_negative FROM ledger_accounts t {match} "
@@ -301,15 +307,16 @@ def entry_statement(
         "b AS (UPDATE ledger_accounts t SET balance = t.balance + d.delta FROM d "
         f"WHERE t.id = d.id AND d.ruled AND d.delta <> 0 AND {_GO})"
     )
-    lines = ", ".join(
-        f"({p.add(n, 'int')}, {p.add(ids[q.source], 'bigint')}, "
-        f"{p.add(ids[q.destination], 'bigint')}, {p.add(q.asset.value, 'text')}, "
-        f"{p.add(q.amount, 'bigint')})"
-        for n, q in enumerate(postings)
+    lines = (
+        p.add(Typed(list(range(len(postings))), "int[]")),
+        p.add(Typed([ids[q.source] for q in postings], "bigint[]")),
+        p.add(Typed([ids[q.destination] for q in postings], "bigint[]")),
+        p.add(Typed([q.asset.value for q in postings], "text[]")),
+        p.add(Typed([q.amount for q in postings], "bigint[]")),
     )
     ctes.append(
         "p AS (INSERT INTO ledger_postings (entry_id, source_id, destination_id, asset, amount) "
-        f"SELECT e.id, v.s, v.d, v.a, v.m FROM e, (VALUES {lines}) AS v(n, s, d, a, m) "
+        f"SELECT e.id, v.s, v.d, v.a, v.m FROM e, unnest({', '.join(lines)}) AS v(n, s, d, a, m) "
         "ORDER BY v.n)"
     )
     outputs: list[str] = []
