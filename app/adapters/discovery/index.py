@@ -181,9 +181,9 @@ async def add_heats(changes: Sequence[tuple[int, datetime, int]]) -> None:
     merchants = list(dict.fromkeys(str(m) for m, _, _ in changes))
     changed = [c for mid in merchants for c in _changed_commands(mid)]
     r = get_redis()
+    weights = [sign * heat_weight(at.timestamp(), epoch) for _, at, sign in changes]
     heat = [
-        ("HINCRBYFLOAT", K_HEAT, str(m), sign * heat_weight(at.timestamp(), epoch))
-        for m, at, sign in changes
+        ("HINCRBYFLOAT", K_HEAT, str(m), w) for (m, _, _), w in zip(changes, weights, strict=True)
     ]
     replies = await run_commands(r, [("GET", K_HEAT_EPOCH), *heat, *changed], transaction=True)
     current = replies[0]
@@ -191,13 +191,8 @@ async def add_heats(changes: Sequence[tuple[int, datetime, int]]) -> None:
         # measured from the wrong epoch: take that back, add it from the right one
         right = await heat_epoch()
         fix = [
-            (
-                "HINCRBYFLOAT",
-                K_HEAT,
-                str(m),
-                sign * (heat_weight(at.timestamp(), right) - heat_weight(at.timestamp(), epoch)),
-            )
-            for m, at, sign in changes
+            ("HINCRBYFLOAT", K_HEAT, str(m), sign * heat_weight(at.timestamp(), right) - w)
+            for (m, at, sign), w in zip(changes, weights, strict=True)
         ]
         await run_commands(r, [*fix, *changed], transaction=True)
         epoch = right

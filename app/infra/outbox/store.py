@@ -22,20 +22,20 @@ from app.infra.config import get_settings
 from app.infra.sql import fetch, run
 
 
-@dataclass(frozen=True)
-class Event:
-    kind: str  # `order.paid`: a noun and what happened to it, past tense
-    subject: str  # what it is about: `order:42`
-    payload: dict[str, Any]
-    id: uuid.UUID = field(default_factory=lambda: new_id())
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-
 def new_id() -> uuid.UUID:
     """A time-ordered id (UUIDv7, RFC 9562): events written one after another land at
     the right edge of the primary key's index, where a random (v4) id would dirty a
     random page of it with every event."""
     return uuid.UUID(int=uuid6.uuid7().int)
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # `order.paid`: a noun and what happened to it, past tense
+    subject: str  # what it is about: `order:42`
+    payload: dict[str, Any]
+    id: uuid.UUID = field(default_factory=new_id)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def event(kind: str, subject: str, **payload: Any) -> Event:
