@@ -2,11 +2,13 @@
 
     .venv/bin/python bench/orders_cpu.py                 # 300 orders after 50 warm-up
     .venv/bin/python bench/orders_cpu.py --profile out.html   # pyinstrument, same loop
+    .venv/bin/python bench/orders_cpu.py --clients 4 --orders 800   # 4 loops at once
 
 One client, sequential orders (`create_order` + `mark_paid`, every 4th paying a fifth
-with vouchers), seeded as `orders_vs_pgbench.py` seeds, on a scratch database (dropped
-at the end). `time.process_time()` is the worker's own CPU, so other load on the machine
-barely moves it; PostgreSQL's and Redis's CPU are not in it (hence the counts).
+with vouchers; `--clients N`: N such loops at once in this process), seeded as
+`orders_vs_pgbench.py` seeds, on a scratch database (dropped at the end).
+`time.process_time()` is the worker's own CPU, so other load on the machine barely
+moves it; PostgreSQL's and Redis's CPU are not in it (hence the counts).
 """
 
 from __future__ import annotations
@@ -58,9 +60,20 @@ def count_calls() -> Counter[str]:
     return seen
 
 
-async def orders_loop(consumers: list[int], merchants: list[int], n: int, rng, tag: str) -> None:
-    for i in range(1, n + 1):
-        await ovp.paid_order(consumers[i % len(consumers)], merchants, i, rng, tag)
+async def orders_loop(
+    consumers: list[int], merchants: list[int], n: int, rng, tag: str, clients: int = 1
+) -> None:
+    """n orders: one after another, or from `clients` loops at once (one consumer each)."""
+    if clients <= 1:
+        for i in range(1, n + 1):
+            await ovp.paid_order(consumers[i % len(consumers)], merchants, i, rng, tag)
+        return
+
+    async def client(k: int) -> None:
+        for i in range(1, n // clients + 1):
+            await ovp.paid_order(consumers[k], merchants, i, rng, f"{tag}{k}")
+
+    await asyncio.gather(*(client(k) for k in range(clients)))
 
 
 async def pg_backends() -> list[int]:
@@ -100,7 +113,7 @@ async def measure(args: argparse.Namespace, setup: dict) -> dict:
     try:
         rng = random.Random(1)
         consumers, merchants = setup["consumers"], setup["merchants"]
-        await orders_loop(consumers, merchants, args.warmup, rng, "warm")
+        await orders_loop(consumers, merchants, args.warmup, rng, "warm", args.clients)
         await outbox.drain()
         seen.clear()
         backends = await pg_backends()
@@ -112,7 +125,7 @@ async def measure(args: argparse.Namespace, setup: dict) -> dict:
             profiler = Profiler(interval=0.0005, async_mode="disabled")
             profiler.start()
         cpu, wall = time.process_time(), time.perf_counter()
-        await orders_loop(consumers, merchants, args.orders, rng, "run")
+        await orders_loop(consumers, merchants, args.orders, rng, "run", args.clients)
         await outbox.drain()  # the consumers' work is the orders' too
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         pg_cpu = backend_cpu(backends) - pg_cpu
@@ -150,6 +163,7 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--consumers", type=int, default=2, help="seeded consumers, used in turn")
+    ap.add_argument("--clients", type=int, default=1, help="concurrent client loops")
     ap.add_argument("--profile", help="write a pyinstrument HTML profile here")
     ap.add_argument("--no-uvloop", action="store_true")
     args = ap.parse_args()
@@ -159,7 +173,7 @@ def main() -> None:
     asyncio.run(ovp.admin(args.url, f'CREATE DATABASE "{name}"'))
     try:
         os.environ.update(ovp.app_env(ovp.with_db(args.url, name), args.redis, prefix, 4))
-        setup = asyncio.run(seed(args.consumers))
+        setup = asyncio.run(seed(max(args.consumers, args.clients)))
         loop_factory = None
         if not args.no_uvloop:
             import uvloop
