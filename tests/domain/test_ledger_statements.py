@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import UTC, date, datetime
@@ -117,18 +118,22 @@ def test_writes_are_gated_on_the_entry_row_and_read_back_typed():
             ),
         ]
     )
-    assert (
-        "w0 AS (INSERT INTO point_lots (order_id, recruiter_user_id) SELECT order_id, "
-        "recruiter_user_id FROM (VALUES ($" in sql
+    rows = re.search(
+        r"w0 AS \(INSERT INTO point_lots \(order_id, recruiter_user_id\) SELECT order_id, "
+        r"recruiter_user_id FROM json_to_recordset\(\$(\d+)::json\) "
+        r"AS v\(order_id bigint, recruiter_user_id bigint\) WHERE EXISTS \(SELECT 1 FROM e\)\)",
+        sql,
     )
-    assert "AS v(order_id, recruiter_user_id) WHERE EXISTS (SELECT 1 FROM e))" in sql
+    assert rows, sql
+    lots = json.loads(values[int(rows.group(1)) - 1])
+    assert lots == [{"order_id": 1, "recruiter_user_id": None}]
     assert re.search(
         r"w1 AS \(UPDATE orders SET status = \$\d+::text, settlement = \$\d+::jsonb "
         r"WHERE id = \$\d+::bigint AND EXISTS \(SELECT 1 FROM e\) RETURNING id\)",
         sql,
     )
     assert "ARRAY(SELECT w1.id::bigint FROM w1) AS w1_id" in sql
-    assert '{"a": 1}' in values and None in values
+    assert '{"a":1}' in values
 
 
 def test_early_release_only_when_asked():
@@ -145,6 +150,7 @@ def test_values_are_typed_by_kind_and_none_must_say_its_type():
         "$7::jsonb", "$8::int",
     ]  # fmt: skip
     assert p.values[6] == "[1]" and p.values[7] is None
+    assert p.values[3] == NOW  # a timestamptz parameter goes as the datetime itself
     with pytest.raises(TypeError):
         p.add(None)
 
@@ -185,9 +191,49 @@ def test_the_text_does_not_grow_with_the_postings_or_the_accounts_with_a_rule():
         return entry_statement(entry, postings, accounts, ids, NOW, "d" * 64)
 
     # one merchant paid, or three: the same statement (a connection prepares it once);
-    # the accounts and postings travel as arrays
+    # the accounts and postings travel as one JSON document each
     one_sql, one_values = statement({7: 100})
     three_sql, three_values = statement({7: 60, 8: 30, 9: 10})
     assert one_sql == three_sql
-    assert [10, 30, 107, 108, 109] in three_values and [0, -100, 60, 30, 10] in three_values
     assert len(one_values) == len(three_values)
+    docs = [json.loads(v) for v in three_values if isinstance(v, str) and v.startswith("[{")]
+    accounts, lines = docs
+    assert [(a["id"], a["delta"]) for a in accounts] == [
+        (10, 0),
+        (30, -100),
+        (107, 60),
+        (108, 30),
+        (109, 10),
+    ]  # in id order
+    assert [(x["n"], x["s"], x["d"], x["m"]) for x in lines] == [
+        (0, 30, 10, 100),
+        (1, 10, 107, 60),
+        (2, 10, 108, 30),
+        (3, 10, 109, 10),
+    ]
+
+
+def test_insert_rows_go_as_json_typed_by_the_first_row():
+    p = Params()
+    at = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    u = uuid.UUID(int=7)
+    sql = write_sql(
+        Insert(
+            "outbox_events",
+            (
+                {"id": u, "at": at, "day": date(2026, 1, 2), "n": 2**62, "p": {"k": [1, "x"]},
+                 "raw": Typed('{"already": "json"}', "jsonb"), "who": Typed(None, "bigint")},
+                {"id": u, "at": at, "day": date(2026, 1, 3), "n": -1, "p": {}, "raw": "[1]",
+                 "who": 5},
+            ),
+        ),
+        p,
+    )  # fmt: skip
+    spec = "id uuid, at timestamptz, day date, n bigint, p jsonb, raw jsonb, who bigint"
+    assert f"AS v({spec})" in sql
+    rows = json.loads(p.values[0])
+    assert rows[0] == {
+        "id": str(u), "at": "2026-01-02T03:04:05.678901+00:00", "day": "2026-01-02",
+        "n": 2**62, "p": {"k": [1, "x"]}, "raw": {"already": "json"}, "who": None,
+    }  # fmt: skip
+    assert rows[1]["raw"] == [1] and rows[1]["who"] == 5 and rows[1]["n"] == -1

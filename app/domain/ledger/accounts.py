@@ -6,7 +6,7 @@ points, coins and vouchers come from) and payment-channel clearing accounts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from app.models.ledger import Asset
 
@@ -18,8 +18,10 @@ NEGATIVE_ALLOWED_PREFIXES = ("world", "issuer:", "channel:", "platform:loss")
 RECEIVABLE_SUFFIX = ":receivable"
 
 
-@dataclass(frozen=True, order=True)
-class AccountName:
+class AccountName(NamedTuple):
+    """An account's name and asset. A named tuple, not a dataclass: it is hashed a few
+    dozen times per entry (ids, deltas), and a tuple's hash runs no Python code."""
+
     name: str
     asset: Asset
 

@@ -85,7 +85,9 @@ def entry_hash(
 
 def postings_digest(postings: Sequence[Posting]) -> str:
     return digest_lines(
-        posting_line(p.source.name, p.destination.name, p.asset.value, p.amount) for p in postings
+        # the asset is a StrEnum: formatted, it is its value
+        posting_line(p.source.name, p.destination.name, p.source.asset, p.amount)
+        for p in postings
     )
 
 

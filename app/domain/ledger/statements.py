@@ -13,13 +13,15 @@ pattern; every value is a parameter with an explicit cast.
 from __future__ import annotations
 
 import functools
-import json
+import operator
 import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+
+import orjson
 
 from app.domain.ledger.accounts import AccountName
 from app.models.ledger import Asset
@@ -154,6 +156,8 @@ class Account:
         return not self.name.allow_negative
 
 
+_BY_ID = operator.attrgetter("id")
+
 # ------------------------------------------------------------------ parameters
 
 
@@ -187,9 +191,18 @@ class Params:
         typ = typ or sql_type(value)
         raw = value.value if isinstance(value, Typed) else value
         if typ in ("jsonb", "json") and not isinstance(raw, str | None):
-            raw = json.dumps(raw)
+            raw = _json(raw)
         self.values.append(raw)
         return f"${len(self.values)}::{typ}"
+
+
+def _json(value: Any) -> str:
+    """JSON text for a `json`/`jsonb` parameter: integers exact, datetimes ISO 8601 with
+    their offset (a naive one taken as UTC), dates, UUIDs and enums by value."""
+    return orjson.dumps(value, option=_JSON_OPTIONS).decode()
+
+
+_JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
 
 def _conds(conds: Sequence[Cond], params: Params, alias: str = "") -> list[str]:
@@ -250,18 +263,20 @@ def entry_statement(
         ctes.append(
             f"g AS (SELECT id FROM {_ident(guard.table)} WHERE {' AND '.join(where)} FOR UPDATE)"
         )
-    ordered = sorted(accounts, key=lambda a: a.id)
-    # The accounts and postings go as arrays (five parameters each, whatever their
-    # number): the text depends on the entry's shape only, so a connection prepares it
-    # once, and building it costs no parameter per row.
-    columns = (
-        p.add(Typed([a.id for a in ordered], "bigint[]")),
-        p.add(Typed([a.name.name for a in ordered], "text[]")),
-        p.add(Typed([a.name.asset.value for a in ordered], "text[]")),
-        p.add(Typed([a.delta for a in ordered], "bigint[]")),
-        p.add(Typed([a.ruled for a in ordered], "boolean[]")),
+    ordered = sorted(accounts, key=_BY_ID)
+    ruled = [a.ruled for a in ordered]
+    # The accounts and the postings go as one JSON parameter each, whatever their
+    # number: the text depends on the entry's shape only, so a connection prepares it
+    # once, and its rows cost no parameter each (arrays would: the driver inspects
+    # every element of an array parameter in Python).
+    accounts_json = _json(
+        [{"id": a.id, "name": a.name.name, "asset": a.name.asset, "delta": a.delta,
+          "ruled": r} for a, r in zip(ordered, ruled, strict=True)]
+    )  # fmt: skip
+    ctes.append(
+        f"d AS (SELECT * FROM json_to_recordset({p.add(accounts_json, 'json')}) "
+        "AS d(id bigint, name text, asset text, delta bigint, ruled boolean))"
     )
-    ctes.append(f"d(id, name, asset, delta, ruled) AS (SELECT * FROM unnest({', '.join(columns)}))")
     match = "JOIN d ON t.id = d.id AND t.name = d.name AND t.asset = d.asset"
     ctes.append(
         f"a AS (SELECT t.id, t.balance, t.allow_negative FROM ledger_accounts t {match} "
@@ -296,7 +311,8 @@ def entry_statement(
     )
     # accounts without a rule: an atomic add each, chained so they are taken in id order
     previous = ""
-    for i, a in enumerate(x for x in ordered if not x.ruled and x.delta != 0):
+    unruled = [a for a, r in zip(ordered, ruled, strict=True) if not r and a.delta != 0]
+    for i, a in enumerate(unruled):
         after = f" AND (SELECT count(*) FROM {previous}) >= 0" if previous else ""
         ctes.append(
             f"f{i} AS (UPDATE ledger_accounts SET balance = balance + {p.add(a.delta, 'bigint')} "
@@ -307,17 +323,14 @@ def entry_statement(
         "b AS (UPDATE ledger_accounts t SET balance = t.balance + d.delta FROM d "
         f"WHERE t.id = d.id AND d.ruled AND d.delta <> 0 AND {_GO})"
     )
-    lines = (
-        p.add(Typed(list(range(len(postings))), "int[]")),
-        p.add(Typed([ids[q.source] for q in postings], "bigint[]")),
-        p.add(Typed([ids[q.destination] for q in postings], "bigint[]")),
-        p.add(Typed([q.asset.value for q in postings], "text[]")),
-        p.add(Typed([q.amount for q in postings], "bigint[]")),
-    )
+    lines = _json(
+        [{"n": n, "s": ids[q.source], "d": ids[q.destination], "a": q.source.asset,
+          "m": q.amount} for n, q in enumerate(postings)]
+    )  # fmt: skip
     ctes.append(
         "p AS (INSERT INTO ledger_postings (entry_id, source_id, destination_id, asset, amount) "
-        f"SELECT e.id, v.s, v.d, v.a, v.m FROM e, unnest({', '.join(lines)}) AS v(n, s, d, a, m) "
-        "ORDER BY v.n)"
+        f"SELECT e.id, v.s, v.d, v.a, v.m FROM e, json_to_recordset({p.add(lines, 'json')}) "
+        "AS v(n int, s bigint, d bigint, a text, m bigint) ORDER BY v.n)"
     )
     outputs: list[str] = []
     for i, w in enumerate(writes):
@@ -337,23 +350,39 @@ def write_sql(w: Write, p: Params) -> str:
     """A gated write: made only where the entry row is (`e`)."""
     back = " RETURNING " + ", ".join(_ident(c.name) for c in w.returning) if w.returning else ""
     if isinstance(w, Insert):
-        if not w.rows:
-            raise ValueError("an Insert needs at least one row")
-        columns = [_ident(c) for c in w.rows[0]]
-        for row in w.rows:
-            if list(row) != list(w.rows[0]):
-                raise ValueError("every row of an Insert has the same columns, in order")
-        values = ", ".join("(" + ", ".join(p.add(row[c]) for c in row) + ")" for row in w.rows)
-        names = ", ".join(columns)
-        return (
-            f"INSERT INTO {_ident(w.table)} ({names}) SELECT {names} FROM (VALUES {values}) "
-            f"AS v({names}) WHERE {_GO}{back}"
-        )
+        return _insert_sql(w, p) + back
     if not w.set or not w.where:
         raise ValueError("an Update needs columns to set and a where")
     sets = ", ".join(f"{_ident(c)} = {p.add(v)}" for c, v in w.set.items())
     where = " AND ".join([*_conds(w.where, p), _GO])
     return f"UPDATE {_ident(w.table)} SET {sets} WHERE {where}{back}"
+
+
+def _insert_sql(w: Insert, p: Params) -> str:
+    """The rows as one JSON parameter, typed column by column as the first row's values
+    are (so a None there must be `Typed`): the text depends on the columns only."""
+    if not w.rows:
+        raise ValueError("an Insert needs at least one row")
+    first = w.rows[0]
+    columns = list(first)
+    types = [sql_type(v) for v in first.values()]
+    for row in w.rows:
+        if list(row) != columns:
+            raise ValueError("every row of an Insert has the same columns, in order")
+    # a JSON column's text given as a string is that JSON itself, as `Params.add` takes it
+    texts = [c for c, t in zip(columns, types, strict=True) if t in ("json", "jsonb")]
+    rows = [{c: v.value if isinstance(v, Typed) else v for c, v in row.items()} for row in w.rows]
+    for row in rows:
+        for c in texts:
+            text = row[c]
+            if isinstance(text, str):
+                row[c] = orjson.Fragment(text)
+    names = ", ".join(_ident(c) for c in columns)
+    spec = ", ".join(f"{_ident(c)} {t}" for c, t in zip(columns, types, strict=True))
+    return (
+        f"INSERT INTO {_ident(w.table)} ({names}) SELECT {names} FROM "
+        f"json_to_recordset({p.add(_json(rows), 'json')}) AS v({spec}) WHERE {_GO}"
+    )
 
 
 # ------------------------------------------------------------------ accounts
