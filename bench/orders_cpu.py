@@ -3,12 +3,18 @@
     .venv/bin/python bench/orders_cpu.py                 # 300 orders after 50 warm-up
     .venv/bin/python bench/orders_cpu.py --profile out.html   # pyinstrument, same loop
     .venv/bin/python bench/orders_cpu.py --clients 4 --orders 800   # 4 loops at once
+    .venv/bin/python bench/orders_cpu.py --calls                # Python calls per order
 
 One client, sequential orders (`create_order` + `mark_paid`, every 4th paying a fifth
 with vouchers; `--clients N`: N such loops at once in this process), seeded as
 `orders_vs_pgbench.py` seeds, on a scratch database (dropped at the end).
 `time.process_time()` is the worker's own CPU, so other load on the machine barely
-moves it; PostgreSQL's and Redis's CPU are not in it (hence the counts).
+moves it; PostgreSQL's and Redis's CPU are not in it (hence the counts, and
+`machine_cpu_ms_per_order`: every process's CPU on the machine over the same window, from
+/proc/stat). `--calls` counts the Python function calls (and C calls made from Python)
+per order, split by phase (`create`: the checkout, `pay`: the payment with the consumer
+work it starts, `other`): a count that does not move with the machine's speed, for
+comparing two versions of the code (it slows the run, so its times mean nothing).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import secrets
 import sys
 import time
 from collections import Counter
+from contextvars import ContextVar
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,6 +94,53 @@ async def pg_backends() -> list[int]:
     return [int(r["pid"]) for r in rows]
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (every process: this one, PostgreSQL's
+    backends and background writers, Redis), from /proc/stat; idle, iowait and steal
+    left out."""
+    first = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(x) for x in first[:8]]
+    busy = sum(ticks) - ticks[3] - ticks[4] - (ticks[7] if len(ticks) > 7 else 0)
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+class CallCounter:
+    """Python calls per phase of an order (`sys.setprofile`; one thread). The phase is a
+    context variable set around the checkout and the payment, so the tasks they start
+    (the outbox's consumers) count in the phase that started them."""
+
+    def __init__(self) -> None:
+        self.phase: ContextVar[str] = ContextVar("bench_phase", default="other")
+        self.counts: Counter[str] = Counter()
+
+    def wrap(self, module: object, name: str, label: str) -> None:
+        original = getattr(module, name)
+
+        async def phased(*a, **k):  # type: ignore[no-untyped-def]
+            token = self.phase.set(label)
+            try:
+                return await original(*a, **k)
+            finally:
+                self.phase.reset(token)
+
+        setattr(module, name, phased)
+
+    def _profile(self, frame, event, arg) -> None:  # type: ignore[no-untyped-def]
+        if event == "call" or event == "c_call":
+            self.counts[self.phase.get()] += 1
+
+    def start(self) -> None:
+        from app.domain import orders
+        from app.services import checkout
+
+        self.wrap(checkout, "create_order", "create")
+        self.wrap(orders, "mark_paid", "pay")
+        sys.setprofile(self._profile)
+
+    def stop(self) -> None:
+        sys.setprofile(None)
+
+
 def backend_cpu(pids: list[int]) -> float:
     """user + system CPU seconds of these processes (0 for one that is gone)."""
     total = 0
@@ -124,11 +178,18 @@ async def measure(args: argparse.Namespace, setup: dict) -> dict:
 
             profiler = Profiler(interval=0.0005, async_mode="disabled")
             profiler.start()
+        calls = CallCounter() if args.calls else None
+        if calls is not None:
+            calls.start()
+        busy = machine_busy()
         cpu, wall = time.process_time(), time.perf_counter()
         await orders_loop(consumers, merchants, args.orders, rng, "run", args.clients)
         await outbox.drain()  # the consumers' work is the orders' too
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         pg_cpu = backend_cpu(backends) - pg_cpu
+        busy = machine_busy() - busy
+        if calls is not None:
+            calls.stop()
         if profiler is not None:
             profiler.stop()
             Path(args.profile).write_text(profiler.output_html())
@@ -140,9 +201,15 @@ async def measure(args: argparse.Namespace, setup: dict) -> dict:
             "cpu_ms_per_order": round(1000 * cpu / args.orders, 2),
             "wall_ms_per_order": round(1000 * wall / args.orders, 2),
             "pg_backend_cpu_ms_per_order": round(1000 * pg_cpu / args.orders, 2),
+            "machine_cpu_ms_per_order": round(1000 * busy / args.orders, 2),
             "per_order": per,
             "ledger_ok": report.ok,
-        }
+            **(
+                {"python_calls_per_order": {k: round(v / args.orders, 1)
+                                            for k, v in sorted(calls.counts.items())}}
+                if calls is not None else {}
+            ),
+        }  # fmt: skip
     finally:
         await close_db()
 
@@ -165,6 +232,7 @@ def main() -> None:
     ap.add_argument("--consumers", type=int, default=2, help="seeded consumers, used in turn")
     ap.add_argument("--clients", type=int, default=1, help="concurrent client loops")
     ap.add_argument("--profile", help="write a pyinstrument HTML profile here")
+    ap.add_argument("--calls", action="store_true", help="count Python calls per order")
     ap.add_argument("--no-uvloop", action="store_true")
     args = ap.parse_args()
 
