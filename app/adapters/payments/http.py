@@ -34,6 +34,9 @@ class ChannelHttp:
         self.timeout_s = timeout_s
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # path -> its parsed URL: a channel calls the same few endpoints, and parsing
+        # one is ~60 Python calls of httpx's every time
+        self._urls: dict[str, httpx.URL] = {}
 
     def _session(self) -> httpx.AsyncClient:
         """One client per event loop, kept: its pool reuses connections to the provider,
@@ -62,8 +65,12 @@ class ChannelHttp:
         data: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        url = self.base_url + path if path else self.base_url
         try:
+            url = self._urls.get(path)
+            if url is None:
+                if len(self._urls) >= 64:  # paths with ids in them: keep the few fixed ones
+                    self._urls.clear()
+                url = self._urls[path] = httpx.URL(self.base_url + path if path else self.base_url)
             client = self._session()
             request = client.build_request(method, url, content=content, data=data, headers=headers)
             return await send_read(client, request)
