@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from app.domain.ledger import AccountName, acct
+from app.domain.ledger import acct
 from app.domain.ledger.statements import (
     Account,
     Column,
@@ -25,7 +25,6 @@ from app.domain.ledger.statements import (
     entry_statement,
     write_sql,
 )
-from app.models.ledger import Asset
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -57,33 +56,21 @@ def test_every_value_is_a_numbered_cast_parameter():
     assert "k1" in values and "t:1" in values and "'k1'" not in sql
 
 
-def test_only_accounts_with_a_balance_rule_are_locked_before_the_verdict():
+def test_every_account_is_locked_in_one_pass_in_id_order_before_the_verdict():
     sql, _ = _statement()
-    # one locking read, over the ruled accounts, in id order, compatible with the
-    # foreign-key checks of postings inserted meanwhile
+    # one locking read over all the entry's accounts, ruled or not, in id order,
+    # compatible with the foreign-key checks of postings inserted meanwhile
     assert sql.count("FOR NO KEY UPDATE") == 1 and " FOR UPDATE" not in sql
-    assert "WHERE d.ruled ORDER BY t.id FOR NO KEY UPDATE OF t" in sql
-    # the others move by an atomic add, each its own statement part, after the entry row
-    adds = re.findall(r"f(\d) AS \(UPDATE ledger_accounts SET balance = balance \+", sql)
-    assert adds == ["0"]  # the world; the clearing account nets to zero: not touched
-    assert sql.index("e AS (INSERT INTO ledger_entries") < sql.index("f0 AS (UPDATE")
+    assert "t.asset = d.asset ORDER BY t.id FOR NO KEY UPDATE OF t)" in sql
+    assert "UPDATE ledger_accounts SET balance = balance +" not in sql  # no unlocked adds
+    # the balances move in one update, after the entry row, only where they change
+    assert "WHERE t.id = d.id AND d.delta <> 0 AND EXISTS (SELECT 1 FROM e))" in sql
+    assert sql.index("e AS (INSERT INTO ledger_entries") < sql.index("b AS (UPDATE")
 
 
-def test_accounts_without_a_rule_are_added_to_in_id_order():
-    postings = [Posting(acct.issuer(Asset.POINTS), acct.consumer_points(1, "pending"), 5)]
-    a, b = acct.issuer(Asset.POINTS), AccountName("issuer:points:x", Asset.POINTS)
-    accounts = [
-        Account(9, b, -1),
-        Account(4, a, -5),
-        Account(6, acct.consumer_points(1, "pending"), 6),
-    ]
-    ids = {a: 4, b: 9, acct.consumer_points(1, "pending"): 6}
-    sql, values = entry_statement(Entry("t", "r", postings), postings, accounts, ids, NOW, "")
-    f0 = re.search(r"f0 AS \(UPDATE .*? WHERE id = \$(\d+)::bigint", sql)
-    f1 = re.search(r"f1 AS \(UPDATE .*? WHERE id = \$(\d+)::bigint", sql)
-    assert f0 and f1
-    assert values[int(f0.group(1)) - 1] == 4 and values[int(f1.group(1)) - 1] == 9
-    assert "(SELECT count(*) FROM f0) >= 0" in sql  # f1 waits for f0
+def test_only_accounts_with_a_balance_rule_are_checked_for_an_overdraft():
+    sql, _ = _statement()
+    assert "WHERE NOT a.allow_negative AND a.balance + d.delta < 0" in sql
 
 
 def test_the_entry_is_written_unsealed_and_a_repeat_of_its_key_does_nothing():
@@ -100,7 +87,7 @@ def test_a_guard_is_locked_first_and_gates_the_accounts():
         "AND status IN ($2::text, $3::text) FOR UPDATE)"
     )
     assert values[:3] == [42, "created", "paying"]
-    assert "AND EXISTS (SELECT 1 FROM g) ORDER BY t.id" in sql
+    assert "t.asset = d.asset WHERE EXISTS (SELECT 1 FROM g) ORDER BY t.id" in sql
     assert "(SELECT count(*) FROM g) AS guarded" in sql
     no_guard, _ = _statement()
     assert "1 AS guarded" in no_guard and "g AS" not in no_guard
