@@ -26,7 +26,7 @@ from app.api.graphql.schema import schema
 from app.api.jwks import routes as jwks_routes
 from app.api.notify import routes as payment_routes
 from app.domain import policy_loads
-from app.infra import live, outbox
+from app.infra import heap, live, outbox
 from app.infra.config import Settings, get_settings
 from app.infra.db import close_db, init_db
 from app.infra.logging import setup_logging
@@ -125,6 +125,8 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> A
             # the policy this process runs with, in the audit trail when it changed
             await policy_loads.record_load(settings.policy, by="api")
         get_redis(settings)
+        if manage_db:  # a server process (a test's in-process app keeps Python's defaults)
+            heap.settle(settings)
         try:
             yield
         finally:
