@@ -249,13 +249,15 @@ async def worker_main(spec: dict) -> dict:
     """One process: its share of the clients, warm-up, then the measured window."""
     from app.dev import wiring
     from app.domain.ledger import durable
-    from app.infra import outbox
+    from app.infra import heap, outbox
+    from app.infra.config import get_settings
     from app.infra.db import close_db, init_db
     from app.services import consumers as event_consumers
 
     install_consumers(event_consumers)
     wiring.install()  # the sandbox channel, as the entry points wire it
     await init_db()
+    heap.settle(get_settings())  # as the server's lifespan does once it is up
     try:
         rng = random.Random(spec["seed"])
         tag = f"w{spec['index']}"
