@@ -18,6 +18,9 @@ Benches and the figure compared (higher is better unless noted):
 - `nearby`: `bench/nearby.py` — nearbyMerchants req/s over the bare GEOSEARCH
   endpoint's in the same run, and the GraphQL server's CPU ms per request (lower is
   better).
+  With `--side-by-side`, both versions' servers run at once and one load generator
+  drives them in alternating slices seconds apart (`bench/nearby_side_by_side.py`): the
+  figure to trust on a machine whose speed drifts.
 - `release`: `bench/release_1m.py` — seconds for the first and the second release of
   `--lots` lots (lower is better).
 
@@ -37,6 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import nearby_side_by_side as side_by_side
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BEFORE = "df0c3a9"
@@ -148,9 +153,18 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=8, help="orders: concurrent clients")
     ap.add_argument("--merchants", type=int, default=60_000, help="nearby: merchants seeded")
     ap.add_argument("--lots", type=int, default=200_000, help="release: lots released")
+    ap.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="nearby: both servers up at once, alternating slices (--rounds, --slice)",
+    )
+    ap.add_argument("--rounds", type=int, default=10, help="nearby --side-by-side: rounds")
+    ap.add_argument("--slice", type=float, default=3.0, help="nearby --side-by-side: seconds")
     ns = ap.parse_args()
 
     before = worktree(ns.before)
+    if ns.bench == "nearby" and ns.side_by_side:
+        return side_by_side.main_for(before, ROOT, ns.rounds, ns.slice)
     sides = {"before": before, "after": ROOT}
     pairs: list[dict[str, dict[str, Any]]] = []
     for i in range(ns.pairs):
