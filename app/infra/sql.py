@@ -42,9 +42,3 @@ async def run(conn: Any, sql: str, values: list[Any] | None = None) -> int:
     with `WITH` by the rows it returns: give such a one `RETURNING` and `fetch` it.)"""
     count, _ = await conn.execute_query(numbered(sql), values or [])
     return int(count or 0)
-
-
-def is_pg(conn: Any) -> bool:
-    """Always true: kept only for app/domain/ledger/core.py until its rewrite drops the
-    call (the database is PostgreSQL only). Do not use in new code."""
-    return True

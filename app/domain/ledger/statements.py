@@ -190,13 +190,13 @@ class Params:
         return f"${len(self.values)}::{typ}"
 
 
+_JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
+
+
 def _json(value: Any) -> str:
     """JSON text for a `json`/`jsonb` parameter: integers exact, datetimes ISO 8601 with
     their offset (a naive one taken as UTC), dates, UUIDs and enums by value."""
     return orjson.dumps(value, option=_JSON_OPTIONS).decode()
-
-
-_JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
 
 def _conds(conds: Sequence[Cond], params: Params, alias: str = "") -> list[str]:
