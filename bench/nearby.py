@@ -248,8 +248,12 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _serve(app: str, port: int) -> subprocess.Popen:
-    env = {
+def _serve(
+    app: str, port: int, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.Popen:
+    """One uvicorn server of `app` with the benchmark's settings (by default this run's
+    database; bench/nearby_side_by_side.py gives each version of the code its own)."""
+    env = env or {
         **os.environ,
         "DATABASE_URL": _db_url(DB_NAME),
         "REDIS_URL": REDIS_URL,
@@ -276,7 +280,7 @@ def _serve(app: str, port: int) -> subprocess.Popen:
         "--log-level",
         "warning",
     ]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env)
+    return subprocess.Popen(cmd, cwd=cwd, env=env)
 
 
 async def _wait_up(port: int) -> None:

@@ -72,29 +72,6 @@ def _env(root: Path, db_name: str, redis_url: str) -> dict[str, str]:
     }
 
 
-def _serve(root: Path, app: str, port: int, env: dict[str, str]) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        app,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    return subprocess.Popen(cmd, cwd=root, env=env)
-
-
 def seed(sides: dict[str, Path], envs: dict[str, dict[str, str]], dbs: dict[str, str]) -> None:
     """Each side's database, seeded by that side's own bench/nearby.py."""
     for name, root in sides.items():
@@ -118,7 +95,7 @@ async def measure(
     last = list(sides)[-1]  # the bare endpoint reads the after side's index
     ports = {name: 18800 + i for i, (name, *_) in enumerate(targets)}
     procs = {
-        name: _serve(root, app, ports[name], envs[last if name == "bare" else name])
+        name: nb._serve(app, ports[name], envs[last if name == "bare" else name], root)
         for name, app, _, root in targets
     }
     rng = random.Random(7)
